@@ -1,0 +1,276 @@
+//! Errors: what a node returns ([`NodeError`]), what a run returns ([`GraphError`]) and what
+//! `compile` returns ([`BuildError`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::state::UpdateError;
+
+/// A boxed error that can cross threads.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Whether a failure may succeed if tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Transient: a retry policy may run the node again.
+    Retryable,
+    /// Permanent: retrying cannot help.
+    Terminal,
+}
+
+/// The error a node returns.
+///
+/// Any `std::error::Error + Send + Sync` converts into it with `?` and counts as
+/// [retryable](ErrorClass::Retryable) (a retry policy decides whether to actually retry, and
+/// nodes without one never retry). Mark errors that retrying cannot fix with
+/// [`NodeError::terminal`].
+///
+/// Like `anyhow::Error`, `NodeError` does not itself implement `std::error::Error`; that is what
+/// lets `?` convert any error into it.
+pub struct NodeError {
+    class: ErrorClass,
+    source: BoxError,
+}
+
+impl NodeError {
+    /// A transient failure.
+    pub fn retryable(error: impl Into<BoxError>) -> Self {
+        NodeError {
+            class: ErrorClass::Retryable,
+            source: error.into(),
+        }
+    }
+
+    /// A permanent failure: retry policies never retry it.
+    pub fn terminal(error: impl Into<BoxError>) -> Self {
+        NodeError {
+            class: ErrorClass::Terminal,
+            source: error.into(),
+        }
+    }
+
+    /// The node ran longer than its timeout (retryable).
+    pub fn timeout(after: Duration) -> Self {
+        NodeError::retryable(TimedOut(after))
+    }
+
+    /// Retryable or terminal.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// True when retrying may help.
+    pub fn is_retryable(&self) -> bool {
+        self.class == ErrorClass::Retryable
+    }
+
+    /// True when this error is a node timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.source.is::<TimedOut>()
+    }
+
+    /// The underlying error.
+    pub fn source(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// The underlying error, if it has type `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref()
+    }
+
+    pub(crate) fn into_parts(self) -> (ErrorClass, BoxError) {
+        (self.class, self.source)
+    }
+}
+
+impl<E: Into<BoxError>> From<E> for NodeError {
+    fn from(error: E) -> Self {
+        let source = error.into();
+        // A failed subgraph keeps the class of the failure inside it.
+        let class = match source.downcast_ref::<GraphError>() {
+            Some(inner) if !inner.is_retryable() => ErrorClass::Terminal,
+            _ => ErrorClass::Retryable,
+        };
+        NodeError { class, source }
+    }
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.source, f)
+    }
+}
+
+impl fmt::Debug for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeError")
+            .field("class", &self.class)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// A node exceeded its timeout.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("node timed out after {0:?}")]
+pub struct TimedOut(pub Duration);
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// A node failed (after its retries, if it has a retry policy).
+    #[error("node `{node}` failed at step {step} after {attempts} attempt(s): {source}")]
+    Node {
+        /// The node's name.
+        node: String,
+        /// The superstep.
+        step: usize,
+        /// How many times the node ran.
+        attempts: u32,
+        /// Whether the failure was retryable.
+        class: ErrorClass,
+        /// The node's error.
+        #[source]
+        source: BoxError,
+    },
+    /// A node panicked.
+    #[error("node `{node}` panicked at step {step}: {message}")]
+    Panicked {
+        /// The node's name.
+        node: String,
+        /// The superstep.
+        step: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// The writes of a superstep could not be merged.
+    #[error("invalid update at step {step}: {source}")]
+    InvalidUpdate {
+        /// The superstep.
+        step: usize,
+        /// What conflicted.
+        #[source]
+        source: UpdateError,
+    },
+    /// A router or `Command` went somewhere it did not declare.
+    #[error(
+        "node `{node}` routed to `{target}` at step {step}, which is not among its declared \
+         destinations {declared:?}; declare it in add_conditional_edges or NodeSpec::destinations"
+    )]
+    UndeclaredRoute {
+        /// The routing node.
+        node: String,
+        /// The undeclared target.
+        target: String,
+        /// The superstep.
+        step: usize,
+        /// What the node declared.
+        declared: Vec<String>,
+    },
+    /// A `Send` carried a payload of a type its target node does not accept.
+    #[error(
+        "Send to node `{node}` carried a `{found}`, but that node takes `{expected}`; \
+         send the node's input type"
+    )]
+    SendPayloadType {
+        /// The target node.
+        node: String,
+        /// The type the node accepts.
+        expected: &'static str,
+        /// The type that was sent.
+        found: &'static str,
+    },
+    /// The run took more supersteps than its recursion limit.
+    #[error(
+        "recursion limit of {limit} supersteps reached without hitting a stop condition; \
+         raise RunConfig::recursion_limit if the graph is meant to run this long"
+    )]
+    RecursionLimit {
+        /// The limit.
+        limit: usize,
+    },
+    /// The run was cancelled through its cancellation token.
+    #[error("run cancelled")]
+    Cancelled,
+}
+
+impl GraphError {
+    /// True when running again may succeed (a retryable node failure).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Node {
+                class: ErrorClass::Retryable,
+                ..
+            }
+        )
+    }
+
+    /// The failing node, if the error concerns one.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            GraphError::Node { node, .. }
+            | GraphError::Panicked { node, .. }
+            | GraphError::UndeclaredRoute { node, .. }
+            | GraphError::SendPayloadType { node, .. } => Some(node),
+            _ => None,
+        }
+    }
+}
+
+/// The graph is not well formed; returned by [`StateGraph::compile`](crate::StateGraph::compile).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Two nodes share a name.
+    #[error("node `{0}` is added twice; node names must be unique")]
+    DuplicateNode(String),
+    /// A node uses a reserved name.
+    #[error("`{0}` is reserved (START and END); choose another node name")]
+    ReservedName(String),
+    /// An edge, router or destination names a node that does not exist.
+    #[error("{context} names `{name}`, which is not a node of this graph")]
+    UnknownNode {
+        /// Where the name appears.
+        context: String,
+        /// The unknown name.
+        name: String,
+    },
+    /// Nothing leaves START.
+    #[error("the graph has no entry point: add an edge from START")]
+    NoEntry,
+    /// Some nodes can never run.
+    #[error("nodes {0:?} are unreachable from START")]
+    Unreachable(Vec<String>),
+    /// Some nodes can never lead to the end of the run.
+    #[error(
+        "nodes {0:?} can never reach END: every path from them loops forever; add an exit \
+         (a conditional edge or an edge to END)"
+    )]
+    NoPathToEnd(Vec<String>),
+    /// A node that takes a `Send` payload is the target of a static edge.
+    #[error(
+        "node `{node}` takes a Send payload, not the graph state, so `{from}` cannot reach it \
+         through a static edge; route to it with Send"
+    )]
+    SendOnlyTarget {
+        /// The send-only node.
+        node: String,
+        /// The source of the static edge.
+        from: String,
+    },
+    /// An edge leaves END or enters START.
+    #[error("invalid edge `{from}` -> `{to}`: edges cannot leave END or enter START")]
+    InvalidEdge {
+        /// Source.
+        from: String,
+        /// Target.
+        to: String,
+    },
+    /// A conditional edge declares no targets.
+    #[error("the conditional edge from `{0}` declares no targets")]
+    NoRouterTargets(String),
+}

@@ -1,0 +1,83 @@
+//! # agentflow-core
+//!
+//! The typed StateGraph engine of agentflow: stateful LLM-agent workflows as graphs, with
+//! LangGraph's semantics and Rust's types.
+//!
+//! - **State** is a plain struct; `#[derive(State)]` generates its partial-update type and the
+//!   per-field merge rules ([`state`]).
+//! - **Nodes** are async functions that read a snapshot and return an update or a [`Command`].
+//! - **Edges**: static, joins (`add_edge(["a", "b"], "c")`), conditional (routers with declared
+//!   targets), and dynamic fan-out with [`Send`].
+//! - **Supersteps**: every triggered task of a step runs concurrently on tokio; writes are merged
+//!   at the barrier in a deterministic order (node name, then `Send` index), never in completion
+//!   order.
+//! - **Reliability**: per-node [`RetryPolicy`], timeouts and error handlers; a failing task
+//!   cancels its siblings and the error names the node and the step.
+//! - **Streaming** of values, updates, custom events, model tokens and task timings
+//!   ([`StreamMode`]); subgraphs with namespaced events.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
+//!
+//! #[derive(State, Clone, Default, Debug)]
+//! struct Counter {
+//!     #[state(add)]
+//!     count: u32,
+//!     #[state(append)]
+//!     trail: Vec<String>,
+//! }
+//!
+//! async fn bump(state: Arc<Counter>, ctx: Context) -> Result<CounterUpdate, NodeError> {
+//!     Ok(CounterUpdate::default().count(1).trail(vec![format!("{}@{}", ctx.node(), state.count)]))
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let mut graph = StateGraph::<Counter>::new();
+//! graph.add_node("bump", bump);
+//! graph.add_edge(START, "bump");
+//! graph.add_conditional_edges("bump", |s: &Counter| if s.count < 3 { "bump" } else { END }, ["bump", END]);
+//! let graph = graph.compile()?;
+//!
+//! let out = graph.invoke(CounterUpdate::default(), RunConfig::new()).await?;
+//! assert_eq!(out.state.count, 3);
+//! assert_eq!(out.state.trail, ["bump@0", "bump@1", "bump@2"]);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+#![warn(missing_docs)]
+
+extern crate self as agentflow_core;
+
+mod compiled;
+mod config;
+mod context;
+mod control;
+mod error;
+mod graph;
+mod ids;
+mod node;
+mod pregel;
+mod render;
+mod retry;
+pub mod state;
+mod stream;
+
+pub use agentflow_macros::State;
+pub use compiled::{CompiledGraph, RunOutput};
+pub use config::{DEFAULT_RECURSION_LIMIT, RunConfig};
+pub use context::Context;
+pub use control::{Command, IntoRoutes, Route, Send};
+pub use error::{BoxError, BuildError, ErrorClass, GraphError, NodeError, TimedOut};
+pub use graph::{EdgeSources, NodeSpec, StateGraph};
+pub use ids::{Namespace, TaskId};
+pub use node::{Node, NodeFuture};
+pub use retry::RetryPolicy;
+pub use state::{State, UpdateError};
+pub use stream::{EventData, EventStream, MessageChunk, StreamEvent, StreamMode, StreamModes, StreamWriter};
+pub use tokio_util::sync::CancellationToken;
+
+/// The virtual node every run starts from: `add_edge(START, "first")`.
+pub const START: &str = "__start__";
+/// The virtual node that ends a branch: `add_edge("last", END)`.
+pub const END: &str = "__end__";

@@ -1,0 +1,1 @@
+//! The reference enterprise workflow agent built on agentflow (not built yet).
