@@ -150,7 +150,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                 let mut s = f.debug_struct(stringify!(#update_name));
                 #(
                     if let ::core::option::Option::Some(w) = &self.#idents {
-                        s.field(#names, &w.kind());
+                        s.field(#names, &::core::format_args!("{}", w.kind()));
                     }
                 )*
                 s.finish()
