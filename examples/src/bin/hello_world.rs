@@ -18,7 +18,11 @@ async fn greet(state: Arc<Greeting>, _ctx: Context) -> Result<GreetingUpdate, No
 }
 
 async fn sign(_state: Arc<Greeting>, ctx: Context) -> Result<GreetingUpdate, NodeError> {
-    Ok(GreetingUpdate::default().lines(vec![format!("-- written by `{}` at step {}", ctx.node(), ctx.step())]))
+    Ok(GreetingUpdate::default().lines(vec![format!(
+        "-- written by `{}` at step {}",
+        ctx.node(),
+        ctx.step()
+    )]))
 }
 
 #[tokio::main]

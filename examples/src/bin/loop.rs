@@ -27,7 +27,11 @@ async fn critique(state: Arc<Essay>, _ctx: Context) -> Result<EssayUpdate, NodeE
 }
 
 fn good_enough(state: &Essay) -> &'static str {
-    if state.draft.split_whitespace().count() >= 4 { END } else { "write" }
+    if state.draft.split_whitespace().count() >= 4 {
+        END
+    } else {
+        "write"
+    }
 }
 
 #[tokio::main]
@@ -40,8 +44,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     graph.add_conditional_edges("critique", good_enough, ["write", END]);
     let graph = graph.compile()?;
 
-    let out = graph.invoke(EssayUpdate::default(), RunConfig::new().recursion_limit(25)).await?;
-    println!("final draft: {:?} after {} revisions", out.state.draft, out.state.revisions);
+    let out = graph
+        .invoke(EssayUpdate::default(), RunConfig::new().recursion_limit(25))
+        .await?;
+    println!(
+        "final draft: {:?} after {} revisions",
+        out.state.draft, out.state.revisions
+    );
     for note in &out.state.notes {
         println!("  {note}");
     }

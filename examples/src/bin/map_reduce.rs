@@ -39,7 +39,11 @@ async fn summarize(doc: Doc, ctx: Context) -> Result<ReviewUpdate, NodeError> {
 }
 
 async fn decide(state: Arc<Review>, _ctx: Context) -> Result<ReviewUpdate, NodeError> {
-    let verdict = if state.total_words > 10 { "long read" } else { "quick read" };
+    let verdict = if state.total_words > 10 {
+        "long read"
+    } else {
+        "quick read"
+    };
     Ok(ReviewUpdate::default().verdict(verdict.into()))
 }
 
@@ -54,7 +58,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.documents
                 .iter()
                 .enumerate()
-                .map(|(index, text)| Send::new("summarize", Doc { index, text: text.clone() }))
+                .map(|(index, text)| {
+                    Send::new(
+                        "summarize",
+                        Doc {
+                            index,
+                            text: text.clone(),
+                        },
+                    )
+                })
                 .collect::<Vec<_>>()
         },
         ["summarize"],
