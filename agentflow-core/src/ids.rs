@@ -143,10 +143,10 @@ mod tests {
             task_id(7, &ns, 3, "node", TaskOrigin::Push(0)),
             task_id(7, &ns, 3, "node", TaskOrigin::Push(1))
         );
-        // Pinned value: the hash is persisted in checkpoints and must never change.
+        // Pinned value (computed independently): ids are persisted and must never change.
         assert_eq!(
             StableHasher::new().field(b"agentflow").finish(),
-            StableHasher::new().field(b"agentflow").finish()
+            0x4651f4ae72917ba023d7531030af58e5
         );
         assert_eq!(a.to_string().len(), 36);
     }

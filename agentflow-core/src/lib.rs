@@ -46,6 +46,7 @@
 //! # }).unwrap();
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 extern crate self as agentflow_core;
 

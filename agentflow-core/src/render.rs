@@ -72,7 +72,8 @@ impl Drawing {
     }
 
     pub(crate) fn mermaid(&self) -> String {
-        let mut out = String::from("graph TD;\n");
+        // The same front matter and layout as LangGraph's `draw_mermaid`, byte for byte.
+        let mut out = String::from("---\nconfig:\n  flowchart:\n    curve: linear\n---\ngraph TD;\n");
         let _ = writeln!(out, "\t{START}([<p>{START}</p>]):::first");
         for node in &self.nodes {
             let _ = writeln!(out, "\t{node}({node})");

@@ -4,6 +4,7 @@
 //! (`{Name}Update`), its builder methods, and the merge that applies a superstep's writes field by
 //! field with each field's merge rule. See `agentflow_core::State` for the full story.
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod state;
 

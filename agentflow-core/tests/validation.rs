@@ -1,0 +1,206 @@
+//! Compile-time validation and pictures.
+
+use std::sync::Arc;
+
+use agentflow_core::{BuildError, Context, END, NodeError, START, State, StateGraph};
+
+#[derive(State, Clone, Default)]
+struct S {
+    n: u32,
+}
+
+async fn noop(_: Arc<S>, _: Context) -> Result<(), NodeError> {
+    Ok(())
+}
+
+async fn payload(_: u32, _: Context) -> Result<(), NodeError> {
+    Ok(())
+}
+
+fn err(build: impl FnOnce(&mut StateGraph<S>)) -> BuildError {
+    let mut g = StateGraph::<S>::new();
+    build(&mut g);
+    g.compile().expect_err("compile should fail")
+}
+
+#[test]
+fn duplicate_and_reserved_names() {
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_node("a", noop);
+        g.add_edge(START, "a");
+    });
+    assert_eq!(e, BuildError::DuplicateNode("a".into()));
+    let e = err(|g| {
+        g.add_node(END, noop);
+    });
+    assert_eq!(e, BuildError::ReservedName(END.into()));
+}
+
+#[test]
+fn unknown_names_in_edges_routers_and_destinations() {
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_edge(START, "a");
+        g.add_edge("a", "b");
+    });
+    assert_eq!(
+        e,
+        BuildError::UnknownNode {
+            context: "the edge `a` -> `b`".into(),
+            name: "b".into()
+        }
+    );
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_edge(START, "a");
+        g.add_conditional_edges("a", |_: &S| END, ["ghost", END]);
+    });
+    assert!(
+        matches!(e, BuildError::UnknownNode { ref name, .. } if name == "ghost"),
+        "{e}"
+    );
+    let e = err(|g| {
+        g.add_node("a", noop).destinations(["nowhere"]);
+        g.add_edge(START, "a");
+    });
+    assert!(e.to_string().contains("destinations of `a`"), "{e}");
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_edge(START, "a");
+        g.add_edge(["a", "missing"], END);
+    });
+    assert!(matches!(e, BuildError::UnknownNode { ref name, .. } if name == "missing"));
+}
+
+#[test]
+fn a_graph_needs_an_entry() {
+    let e = err(|g| {
+        g.add_node("a", noop);
+    });
+    assert_eq!(e, BuildError::NoEntry);
+}
+
+#[test]
+fn unreachable_nodes_are_named() {
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_node("island", noop);
+        g.add_edge(START, "a");
+    });
+    assert_eq!(e, BuildError::Unreachable(vec!["island".into()]));
+}
+
+#[test]
+fn loops_without_an_exit_are_refused() {
+    let e = err(|g| {
+        g.add_node("ping", noop);
+        g.add_node("pong", noop);
+        g.add_edge(START, "ping");
+        g.add_edge("ping", "pong");
+        g.add_edge("pong", "ping");
+    });
+    assert_eq!(e, BuildError::NoPathToEnd(vec!["ping".into(), "pong".into()]));
+    let e = err(|g| {
+        g.add_node("tick", noop);
+        g.add_edge(START, "tick");
+        g.add_conditional_edges("tick", |_: &S| "tick", ["tick"]);
+    });
+    assert!(matches!(e, BuildError::NoPathToEnd(_)));
+    // An exit through the router is enough.
+    let mut g = StateGraph::<S>::new();
+    g.add_node("tick", noop);
+    g.add_edge(START, "tick");
+    g.add_conditional_edges("tick", |_: &S| "tick", ["tick", END]);
+    assert!(g.compile().is_ok());
+}
+
+#[test]
+fn send_only_nodes_cannot_be_edge_targets() {
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_send_node("worker", payload);
+        g.add_edge(START, "a");
+        g.add_edge("a", "worker");
+    });
+    assert_eq!(
+        e,
+        BuildError::SendOnlyTarget {
+            node: "worker".into(),
+            from: "a".into()
+        }
+    );
+}
+
+#[test]
+fn edges_cannot_leave_end_or_enter_start() {
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_edge(START, "a");
+        g.add_edge("a", START);
+    });
+    assert!(matches!(e, BuildError::InvalidEdge { .. }));
+    let e = err(|g| {
+        g.add_node("a", noop);
+        g.add_edge(START, "a");
+        g.add_conditional_edges("a", |_: &S| END, Vec::<&str>::new());
+    });
+    assert_eq!(e, BuildError::NoRouterTargets("a".into()));
+}
+
+/// LangGraph's probe graph (`reference/langgraph.md` §1.1): START→a, START→b, [a,b]→c, c→END.
+#[test]
+fn mermaid_matches_langgraph_for_the_probe_graph() {
+    let mut g = StateGraph::<S>::new();
+    g.add_node("a", noop);
+    g.add_node("b", noop);
+    g.add_node("c", noop);
+    g.add_edge(START, "a");
+    g.add_edge(START, "b");
+    g.add_edge(["a", "b"], "c");
+    g.add_edge("c", END);
+    let g = g.compile().unwrap();
+    // Printed by langgraph 1.2.22's draw_mermaid() for the same graph.
+    let expected = "---
+config:
+  flowchart:
+    curve: linear
+---
+graph TD;
+\t__start__([<p>__start__</p>]):::first
+\ta(a)
+\tb(b)
+\tc(c)
+\t__end__([<p>__end__</p>]):::last
+\t__start__ --> a;
+\t__start__ --> b;
+\ta --> c;
+\tb --> c;
+\tc --> __end__;
+\tclassDef default fill:#f2f0ff,line-height:1.2
+\tclassDef first fill-opacity:0
+\tclassDef last fill:#bfb6fc
+";
+    assert_eq!(g.to_mermaid(), expected);
+}
+
+#[test]
+fn conditional_edges_are_dotted_in_mermaid_and_dashed_in_dot() {
+    let mut g = StateGraph::<S>::new();
+    g.add_node("agent", noop);
+    g.add_node("tools", noop);
+    g.add_edge(START, "agent");
+    g.add_conditional_edges("agent", |_: &S| END, ["tools", END]);
+    g.add_edge("tools", "agent");
+    let g = g.compile().unwrap();
+    let mermaid = g.to_mermaid();
+    assert!(
+        mermaid.contains("\tagent -.-> tools;\n\tagent -.-> __end__;\n\ttools --> agent;\n"),
+        "{mermaid}"
+    );
+    let dot = g.to_dot();
+    assert!(dot.starts_with("digraph {\n"));
+    assert!(dot.contains("\"agent\" -> \"tools\" [style=dashed];"), "{dot}");
+    assert!(dot.contains("\"tools\" -> \"agent\";"), "{dot}");
+    assert!(dot.contains("\"__start__\" -> \"agent\";"));
+}
