@@ -50,6 +50,7 @@
 
 extern crate self as agentflow_core;
 
+pub mod checkpoint;
 mod compiled;
 mod config;
 mod context;

@@ -1,0 +1,157 @@
+//! Serialization of checkpointed values: serde-typed, through a pluggable [`Codec`].
+//!
+//! Every value is encoded from, and decoded into, a concrete Rust type. There is no dynamic type
+//! information in the bytes and no way for stored data to pick the type it becomes: a stored
+//! value that does not fit the expected type is a [`CodecError`], never code execution (the
+//! class of bug behind LangGraph's msgpack CVE-2026-28277).
+
+use std::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An encoding failed, or stored bytes do not fit the expected type.
+#[derive(Debug, thiserror::Error)]
+#[error("{codec} codec: {message}")]
+pub struct CodecError {
+    codec: &'static str,
+    message: String,
+}
+
+impl CodecError {
+    /// A codec error with a message.
+    pub fn new(codec: &'static str, message: impl fmt::Display) -> Self {
+        CodecError {
+            codec,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// A serde data format for checkpoint values. Implementations wrap a serde format crate; see
+/// [`JsonCodec`] and [`MsgPackCodec`].
+pub trait Codec: Send + Sync + 'static {
+    /// A short name stored with checkpoints (`"json"`, `"msgpack"`).
+    fn name(&self) -> &'static str;
+
+    /// Encodes a value.
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError>;
+
+    /// Runs `visit` with a deserializer over `bytes`.
+    fn decode(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), CodecError>;
+}
+
+impl dyn Codec {
+    /// Encodes `value`.
+    pub fn to_bytes<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
+        self.encode(value)
+    }
+
+    /// Decodes bytes into a `T`; bytes of another shape are an error.
+    pub fn from_bytes<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let mut out = None;
+        self.decode(bytes, &mut |de| {
+            out = Some(erased_serde::deserialize::<T>(de)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| CodecError::new(self.name(), "the decoder produced no value"))
+    }
+}
+
+/// JSON (the default): readable in a database console, and what PostgreSQL's `jsonb` takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonCodec;
+
+impl Codec for JsonCodec {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
+        serde_json::to_vec(value).map_err(|e| CodecError::new("json", e))
+    }
+
+    fn decode(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), CodecError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let mut erased = <dyn erased_serde::Deserializer>::erase(&mut de);
+        visit(&mut erased).map_err(|e| CodecError::new("json", e))?;
+        de.end().map_err(|e| CodecError::new("json", e))
+    }
+}
+
+/// MessagePack: compact and fast, with field names kept so that a state type may gain fields.
+#[cfg(feature = "msgpack")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MsgPackCodec;
+
+#[cfg(feature = "msgpack")]
+impl Codec for MsgPackCodec {
+    fn name(&self) -> &'static str {
+        "msgpack"
+    }
+
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
+        rmp_serde::to_vec_named(value).map_err(|e| CodecError::new("msgpack", e))
+    }
+
+    fn decode(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), CodecError> {
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+        let mut erased = <dyn erased_serde::Deserializer>::erase(&mut de);
+        visit(&mut erased).map_err(|e| CodecError::new("msgpack", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    struct Msg {
+        id: u32,
+        text: String,
+    }
+
+    fn roundtrip(codec: &dyn Codec) {
+        let msg = Msg {
+            id: 7,
+            text: "hi".into(),
+        };
+        let bytes = codec.to_bytes(&msg).unwrap();
+        assert_eq!(codec.from_bytes::<Msg>(&bytes).unwrap(), msg);
+        // Bytes of another shape are refused, not coerced.
+        let err = codec.from_bytes::<Vec<u64>>(&bytes).unwrap_err();
+        assert!(err.to_string().starts_with(codec.name()), "{err}");
+        assert!(codec.from_bytes::<Msg>(b"\xff\x00garbage").is_err());
+    }
+
+    #[test]
+    fn json_roundtrips_and_refuses_wrong_types() {
+        roundtrip(&JsonCodec);
+        assert!(JsonCodec.from_bytes::<Msg>(br#"{"id":1,"text":"a"} trailing"#).is_err());
+    }
+
+    #[cfg(feature = "msgpack")]
+    #[test]
+    fn msgpack_roundtrips_and_is_smaller() {
+        roundtrip(&MsgPackCodec);
+        let msg = Msg {
+            id: 1,
+            text: "x".repeat(10),
+        };
+        let json = JsonCodec.encode(&msg).unwrap();
+        let pack = MsgPackCodec.encode(&msg).unwrap();
+        assert!(pack.len() < json.len());
+    }
+}

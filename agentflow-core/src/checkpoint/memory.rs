@@ -1,0 +1,265 @@
+//! [`InMemorySaver`]: checkpoints in process memory, for tests, examples and benchmarks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer, ListOptions,
+    PendingWrite, PruneStrategy, PutMode,
+};
+
+/// Keeps checkpoints in memory. Values arrive encoded (the engine serializes them, as it does for
+/// every saver), so benchmarks against it compare like with like. Each field version is stored
+/// once, however many checkpoints share it.
+///
+/// ```
+/// use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, InMemorySaver};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let saver = InMemorySaver::new();
+/// assert!(saver.get_tuple(&CheckpointRef::latest("t1")).await.unwrap().is_none());
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemorySaver {
+    threads: Mutex<HashMap<String, BTreeMap<String, Namespace>>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Namespace {
+    checkpoints: BTreeMap<String, Stored>,
+    blobs: HashMap<(String, u64), Vec<u8>>,
+    writes: HashMap<String, BTreeMap<(String, i64), PendingWrite>>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    parent: Option<String>,
+    children: usize,
+}
+
+impl InMemorySaver {
+    /// An empty saver.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<String, Namespace>>> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that matters
+        // more than losing the saver, so keep going with the data.
+        self.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Total bytes of stored values and writes (for storage-growth measurements).
+    pub fn stored_bytes(&self) -> usize {
+        self.lock()
+            .values()
+            .flat_map(|t| t.values())
+            .map(|ns| {
+                ns.blobs.values().map(Vec::len).sum::<usize>()
+                    + ns.writes.values().flat_map(|w| w.values()).map(|w| w.value.len()).sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+fn tuple(thread_id: &str, namespace: &str, ns: &Namespace, stored: &Stored) -> CheckpointTuple {
+    let mut checkpoint = stored.checkpoint.clone();
+    checkpoint.channel_values = checkpoint
+        .channel_versions
+        .iter()
+        .filter_map(|(ch, v)| ns.blobs.get(&(ch.clone(), *v)).map(|b| (ch.clone(), b.clone())))
+        .collect();
+    let id = &checkpoint.id;
+    let config = CheckpointRef {
+        thread_id: thread_id.to_owned(),
+        namespace: namespace.to_owned(),
+        checkpoint_id: Some(id.clone()),
+    };
+    let parent = stored.parent.as_ref().map(|p| config.with_checkpoint(p.clone()));
+    let pending_writes = ns
+        .writes
+        .get(id)
+        .map(|w| w.values().cloned().collect())
+        .unwrap_or_default();
+    CheckpointTuple {
+        config,
+        checkpoint,
+        metadata: stored.metadata.clone(),
+        parent,
+        pending_writes,
+    }
+}
+
+#[async_trait]
+impl Checkpointer for InMemorySaver {
+    async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
+        let threads = self.lock();
+        let Some(ns) = threads.get(&target.thread_id).and_then(|t| t.get(&target.namespace)) else {
+            return Ok(None);
+        };
+        let stored = match &target.checkpoint_id {
+            Some(id) => ns.checkpoints.get(id),
+            None => ns.checkpoints.values().next_back(),
+        };
+        Ok(stored.map(|s| tuple(&target.thread_id, &target.namespace, ns, s)))
+    }
+
+    async fn list(
+        &self,
+        thread: Option<&CheckpointRef>,
+        options: &ListOptions,
+    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
+        let threads = self.lock();
+        let mut out = Vec::new();
+        for (thread_id, namespaces) in threads.iter() {
+            if thread.is_some_and(|t| &t.thread_id != thread_id) {
+                continue;
+            }
+            for (namespace, ns) in namespaces {
+                if thread.is_some_and(|t| &t.namespace != namespace) {
+                    continue;
+                }
+                for stored in ns.checkpoints.values() {
+                    let id = &stored.checkpoint.id;
+                    if options.before.as_ref().is_some_and(|b| id >= b) || !stored.metadata.matches(&options.filter) {
+                        continue;
+                    }
+                    out.push(tuple(thread_id, namespace, ns, stored));
+                }
+            }
+        }
+        out.sort_by(|a, b| b.checkpoint.id.cmp(&a.checkpoint.id));
+        if let Some(limit) = options.limit {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    async fn put(
+        &self,
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        let mut threads = self.lock();
+        let ns = threads
+            .entry(parent.thread_id.clone())
+            .or_default()
+            .entry(parent.namespace.clone())
+            .or_default();
+        let conflict = || CheckpointError::Conflict {
+            thread_id: parent.thread_id.clone(),
+            parent: parent.checkpoint_id.clone(),
+        };
+        match (&parent.checkpoint_id, mode) {
+            (None, _) if !ns.checkpoints.is_empty() => return Err(conflict()),
+            (None, _) => {}
+            (Some(p), mode) => match ns.checkpoints.get(p) {
+                None => {
+                    return Err(CheckpointError::NotFound {
+                        thread_id: parent.thread_id.clone(),
+                        checkpoint_id: p.clone(),
+                    });
+                }
+                Some(s) if mode == PutMode::Extend && s.children > 0 => return Err(conflict()),
+                Some(_) => {}
+            },
+        }
+        if ns.checkpoints.contains_key(&checkpoint.id) {
+            return Err(conflict());
+        }
+        for (channel, version) in new_versions {
+            let bytes = checkpoint.channel_values.get(channel).ok_or_else(|| CheckpointError::Backend {
+                retryable: false,
+                source: format!("new version of `{channel}` has no value").into(),
+            })?;
+            ns.blobs.insert((channel.clone(), *version), bytes.clone());
+        }
+        if let Some(p) = &parent.checkpoint_id
+            && let Some(s) = ns.checkpoints.get_mut(p)
+        {
+            s.children += 1;
+        }
+        let mut stored = checkpoint.clone();
+        stored.channel_values.clear();
+        ns.checkpoints.insert(
+            checkpoint.id.clone(),
+            Stored {
+                checkpoint: stored,
+                metadata: metadata.clone(),
+                parent: parent.checkpoint_id.clone(),
+                children: 0,
+            },
+        );
+        Ok(parent.with_checkpoint(checkpoint.id.clone()))
+    }
+
+    async fn put_writes(&self, target: &CheckpointRef, writes: &[PendingWrite]) -> Result<(), CheckpointError> {
+        let mut threads = self.lock();
+        let id = target.checkpoint_id.clone().unwrap_or_default();
+        let ns = threads
+            .get_mut(&target.thread_id)
+            .and_then(|t| t.get_mut(&target.namespace))
+            .filter(|ns| ns.checkpoints.contains_key(&id))
+            .ok_or_else(|| CheckpointError::NotFound {
+                thread_id: target.thread_id.clone(),
+                checkpoint_id: id.clone(),
+            })?;
+        let slot = ns.writes.entry(id).or_default();
+        for write in writes {
+            slot.insert((write.task_id.clone(), write.idx), write.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        self.lock().remove(thread_id);
+        Ok(())
+    }
+
+    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
+        let mut threads = self.lock();
+        for thread_id in thread_ids {
+            match strategy {
+                PruneStrategy::Delete => {
+                    threads.remove(thread_id);
+                }
+                PruneStrategy::KeepLatest => {
+                    let Some(namespaces) = threads.get_mut(thread_id) else { continue };
+                    for ns in namespaces.values_mut() {
+                        let Some((id, mut latest)) = ns.checkpoints.pop_last() else { continue };
+                        latest.parent = None;
+                        latest.children = 0;
+                        let versions = latest.checkpoint.channel_versions.clone();
+                        ns.blobs.retain(|(ch, v), _| versions.get(ch) == Some(v));
+                        ns.writes.retain(|cp, _| *cp == id);
+                        ns.checkpoints = BTreeMap::from([(id, latest)]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
+        let mut threads = self.lock();
+        if threads.get(target).is_some_and(|t| t.values().any(|ns| !ns.checkpoints.is_empty())) {
+            return Err(CheckpointError::Conflict {
+                thread_id: target.to_owned(),
+                parent: None,
+            });
+        }
+        let Some(copy) = threads.get(source).cloned() else {
+            return Ok(());
+        };
+        threads.insert(target.to_owned(), copy);
+        Ok(())
+    }
+}

@@ -1,0 +1,342 @@
+//! Checkpoints: the durable record of a thread's runs, and the [`Checkpointer`] trait that
+//! stores them.
+//!
+//! A checkpoint is written at the start of every superstep (after the previous step's writes were
+//! merged), plus one for the input of each run. The writes a task makes while a step runs are
+//! saved as *pending writes* against the checkpoint of that step, so that a resumed run re-uses
+//! finished tasks and re-runs only the failed and unfinished ones.
+//!
+//! # Guarantees every saver must give (the conformance kit checks them)
+//!
+//! - **Ordering**: the engine awaits a task's pending writes before it puts the checkpoint that
+//!   follows them (in `sync` durability and, through one ordered queue, in `async`), so a
+//!   checkpoint is never durable while writes that precede it are not.
+//! - **Fencing**: a [`PutMode::Extend`] put names the checkpoint it extends; if another writer
+//!   already extended that checkpoint (or the thread already has checkpoints and no parent is
+//!   named), the put fails with [`CheckpointError::Conflict`]. Two runs racing on one thread:
+//!   exactly one wins.
+//! - **Typed data**: values are bytes from a [`Codec`]; savers never interpret them.
+
+mod codec;
+mod memory;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use codec::{Codec, CodecError, JsonCodec};
+#[cfg(feature = "msgpack")]
+pub use codec::MsgPackCodec;
+pub use memory::InMemorySaver;
+
+/// The current checkpoint format version.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// Where a checkpoint lives: a thread, a namespace (empty for the top graph) and, optionally, a
+/// checkpoint id (none means "the latest").
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CheckpointRef {
+    /// The thread.
+    pub thread_id: String,
+    /// The namespace: empty for the top-level graph.
+    pub namespace: String,
+    /// A checkpoint id, or `None` for the latest.
+    pub checkpoint_id: Option<String>,
+}
+
+impl CheckpointRef {
+    /// The latest checkpoint of a thread's top-level graph.
+    pub fn latest(thread_id: impl Into<String>) -> Self {
+        CheckpointRef {
+            thread_id: thread_id.into(),
+            namespace: String::new(),
+            checkpoint_id: None,
+        }
+    }
+
+    /// A specific checkpoint.
+    pub fn at(thread_id: impl Into<String>, checkpoint_id: impl Into<String>) -> Self {
+        CheckpointRef {
+            thread_id: thread_id.into(),
+            namespace: String::new(),
+            checkpoint_id: Some(checkpoint_id.into()),
+        }
+    }
+
+    /// The same thread and namespace, at `checkpoint_id`.
+    pub fn with_checkpoint(&self, checkpoint_id: impl Into<String>) -> Self {
+        CheckpointRef {
+            thread_id: self.thread_id.clone(),
+            namespace: self.namespace.clone(),
+            checkpoint_id: Some(checkpoint_id.into()),
+        }
+    }
+}
+
+/// A `Send` waiting for the next superstep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSend {
+    /// The target node.
+    pub node: String,
+    /// The encoded payload.
+    pub payload: Vec<u8>,
+}
+
+/// A snapshot of a run between supersteps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Format version ([`CHECKPOINT_VERSION`]).
+    pub v: u32,
+    /// Time-ordered id (a UUIDv7 string: sorting ids sorts by creation time).
+    pub id: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub ts_ms: u64,
+    /// Encoded state fields. In a `put` only the fields of `new_versions`; from a saver, all.
+    pub channel_values: BTreeMap<String, Vec<u8>>,
+    /// Version of every state field (increasing; bumped when the field is written).
+    pub channel_versions: BTreeMap<String, u64>,
+    /// For each node, the field versions it saw when it last ran.
+    pub versions_seen: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The fields written by the step that produced this checkpoint.
+    pub updated_channels: Vec<String>,
+    /// Nodes triggered for the next superstep.
+    pub next: Vec<String>,
+    /// Sends queued for the next superstep, in order.
+    pub sends: Vec<PendingSend>,
+    /// Joins partly satisfied: join key -> sources that have run.
+    pub joins: BTreeMap<String, Vec<String>>,
+    /// The codec that encoded the values.
+    pub codec: String,
+}
+
+/// Why a checkpoint was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointSource {
+    /// The input of a run.
+    Input,
+    /// The loop, after a superstep.
+    Loop,
+    /// A manual `update_state`.
+    Update,
+    /// A copy of an earlier checkpoint, to run again from there.
+    Fork,
+}
+
+/// What is known about a checkpoint besides its content.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// Why it was written.
+    pub source: CheckpointSource,
+    /// The superstep: -1 for an input checkpoint of a new thread, then 0, 1, ...
+    pub step: i64,
+    /// Namespace -> checkpoint id of the parent graphs (subgraphs).
+    pub parents: BTreeMap<String, String>,
+    /// The run that wrote it.
+    pub run_id: String,
+    /// User metadata (from `RunConfig::metadata`).
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl CheckpointMetadata {
+    /// True when every key of `filter` equals the metadata's value for it (`source`, `step`,
+    /// `run_id`, or a user key).
+    pub fn matches(&self, filter: &BTreeMap<String, serde_json::Value>) -> bool {
+        filter.iter().all(|(key, want)| {
+            let have = match key.as_str() {
+                "source" => serde_json::to_value(self.source).ok(),
+                "step" => Some(serde_json::Value::from(self.step)),
+                "run_id" => Some(serde_json::Value::from(self.run_id.clone())),
+                other => self.extra.get(other).cloned(),
+            };
+            have.as_ref() == Some(want)
+        })
+    }
+}
+
+/// A task's write, saved while its step runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingWrite {
+    /// The task.
+    pub task_id: String,
+    /// The task's node (LangGraph's task path).
+    pub task_path: String,
+    /// What the write is (see [`channels`]).
+    pub channel: String,
+    /// Position: writes are upserted by `(task_id, idx)`.
+    pub idx: i64,
+    /// Encoded value.
+    pub value: Vec<u8>,
+}
+
+/// Reserved write channels and their indices.
+pub mod channels {
+    /// A finished task's update and routes (`idx` 0).
+    pub const RESULT: &str = "__result__";
+    /// The input of a run, written by the `__start__` task (`idx` 0).
+    pub const INPUT: &str = "__input__";
+    /// A journaled step's result (`idx` = 1 + the step's position in the task).
+    pub const STEP: &str = "__step__";
+    /// A failed task's error message (`idx` -1).
+    pub const ERROR: &str = "__error__";
+    /// A task's pending interrupts (`idx` -3).
+    pub const INTERRUPT: &str = "__interrupt__";
+    /// Resume values for a task's interrupts, in order (`idx` -4).
+    pub const RESUME: &str = "__resume__";
+    /// Index of [`ERROR`].
+    pub const ERROR_IDX: i64 = -1;
+    /// Index of [`INTERRUPT`].
+    pub const INTERRUPT_IDX: i64 = -3;
+    /// Index of [`RESUME`].
+    pub const RESUME_IDX: i64 = -4;
+}
+
+/// A checkpoint with its address, metadata, parent and pending writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointTuple {
+    /// Where it is.
+    pub config: CheckpointRef,
+    /// The checkpoint, with every field's value.
+    pub checkpoint: Checkpoint,
+    /// Its metadata.
+    pub metadata: CheckpointMetadata,
+    /// The checkpoint it extends.
+    pub parent: Option<CheckpointRef>,
+    /// Writes saved against it, sorted by (task id, idx).
+    pub pending_writes: Vec<PendingWrite>,
+}
+
+/// How a put relates to its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutMode {
+    /// Continue a line of history: the parent must not have been extended by anyone else.
+    Extend,
+    /// Branch off an earlier checkpoint (time travel): the parent may already have children.
+    Fork,
+}
+
+/// What `list` returns.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// Only checkpoints whose metadata matches every key.
+    pub filter: BTreeMap<String, serde_json::Value>,
+    /// Only checkpoints with an id lower than this one.
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+/// What `prune` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PruneStrategy {
+    /// Keep each namespace's latest checkpoint (with its pending writes); delete the rest.
+    KeepLatest,
+    /// Delete everything.
+    Delete,
+}
+
+/// A saver failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Another writer extended the same checkpoint first (writer fencing).
+    #[error(
+        "conflict on thread `{thread_id}`: checkpoint {parent:?} was already extended by another \
+         writer; reload the thread and retry"
+    )]
+    Conflict {
+        /// The thread.
+        thread_id: String,
+        /// The checkpoint both writers extended (`None`: the thread's first checkpoint).
+        parent: Option<String>,
+    },
+    /// A checkpoint that a request names does not exist.
+    #[error("checkpoint {checkpoint_id} not found on thread `{thread_id}`")]
+    NotFound {
+        /// The thread.
+        thread_id: String,
+        /// The missing checkpoint.
+        checkpoint_id: String,
+    },
+    /// Encoding or decoding failed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The storage backend failed; `retryable` says whether trying again may help.
+    #[error("checkpoint storage failed: {source}")]
+    Backend {
+        /// Whether retrying may help (a lost connection) or not (a constraint violation).
+        retryable: bool,
+        /// The backend's error.
+        #[source]
+        source: crate::BoxError,
+    },
+}
+
+impl CheckpointError {
+    /// True when retrying the operation may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CheckpointError::Backend { retryable: true, .. })
+    }
+}
+
+/// A store of checkpoints (LangGraph's `BaseCheckpointSaver`). Implementations: [`InMemorySaver`]
+/// here, PostgreSQL and SQLite in `agentflow-postgres`. Check an implementation with the
+/// conformance kit in `agentflow_core::testing` (feature `testing`).
+#[async_trait]
+pub trait Checkpointer: Send + Sync + 'static {
+    /// The checkpoint `target` names, or the latest of its thread and namespace; `None` if there
+    /// is none.
+    async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError>;
+
+    /// Checkpoints newest first: of one thread and namespace, or of every thread (`None`).
+    async fn list(
+        &self,
+        thread: Option<&CheckpointRef>,
+        options: &ListOptions,
+    ) -> Result<Vec<CheckpointTuple>, CheckpointError>;
+
+    /// Stores `checkpoint` as the child of `parent.checkpoint_id` (see [`PutMode`] for fencing).
+    /// `checkpoint.channel_values` holds only the fields in `new_versions`; the others keep the
+    /// values of their current versions. Returns the new checkpoint's address.
+    async fn put(
+        &self,
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError>;
+
+    /// Stores a task's writes against checkpoint `target.checkpoint_id`, upserting by
+    /// `(task_id, idx)`.
+    async fn put_writes(&self, target: &CheckpointRef, writes: &[PendingWrite]) -> Result<(), CheckpointError>;
+
+    /// Deletes every checkpoint and write of a thread (all namespaces).
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError>;
+
+    /// Deletes old checkpoints of the given threads, or the threads themselves.
+    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError>;
+
+    /// Copies every checkpoint and write of `source` to `target` (which must be empty).
+    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError>;
+}
+
+/// A new checkpoint id: a UUIDv7, forced above `after` so that ids of one thread always sort in
+/// creation order, even within one millisecond or if the clock steps back.
+pub fn next_checkpoint_id(after: Option<&str>) -> String {
+    let fresh = uuid::Uuid::now_v7();
+    match after.and_then(|a| uuid::Uuid::parse_str(a).ok()) {
+        Some(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
+        _ => fresh.to_string(),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
