@@ -130,7 +130,21 @@ fn check_fanout(counts: &fanout::Counts, n: usize) {
     assert_eq!(counts.jokes, n);
     assert_eq!(counts.well_formed_jokes, n, "every joke ends with ' a' ten times");
     assert_eq!(counts.first_joke_len, 5040, "same joke length as LangGraph's run");
-    assert_eq!(counts.subgraph_update_events, 12 * n, "12 node runs per subgraph");
+    assert_eq!(
+        counts.subgraph_update_events, 0,
+        "subgraph events stream only when asked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_subgraphs_run_twelve_nodes_each() {
+    let graph = fanout::build().expect("compiles");
+    let modes = agentflow_core::StreamModes::from(agentflow_core::StreamMode::Updates).with_subgraphs();
+    let counts = fanout::run_with(&graph, &fanout::input(3), modes)
+        .await
+        .expect("runs");
+    assert_eq!(counts.update_events, 3);
+    assert_eq!(counts.subgraph_update_events, 36, "12 node runs per subgraph");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
