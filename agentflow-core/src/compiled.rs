@@ -180,7 +180,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// use futures::StreamExt;
     /// use agentflow_core::{Context, EventData, NodeError, RunConfig, State, StateGraph, StreamMode, START};
     ///
-    /// #[derive(State, Clone, Default)]
+    /// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
     /// struct S {
     ///     #[state(add)]
     ///     n: i32,

@@ -20,7 +20,7 @@
 //! use std::sync::Arc;
 //! use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
 //!
-//! #[derive(State, Clone, Default, Debug)]
+//! #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 //! struct Counter {
 //!     #[state(add)]
 //!     count: u32,
@@ -78,6 +78,11 @@ pub use retry::RetryPolicy;
 pub use state::{State, UpdateError};
 pub use stream::{EventData, EventStream, MessageChunk, StreamEvent, StreamMode, StreamModes, StreamWriter};
 pub use tokio_util::sync::CancellationToken;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 /// The virtual node every run starts from: `add_edge(START, "first")`.
 pub const START: &str = "__start__";

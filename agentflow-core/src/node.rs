@@ -24,7 +24,7 @@ pub type NodeFuture<S> = Pin<Box<dyn Future<Output = Result<Command<S>, NodeErro
 /// use std::sync::Arc;
 /// use agentflow_core::{Command, Context, Node, NodeError, State};
 ///
-/// #[derive(State, Clone, Default)]
+/// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
 /// struct Count {
 ///     #[state(add)]
 ///     n: u64,

@@ -11,7 +11,7 @@ fn keep_longest(current: &mut String, incoming: String) {
     }
 }
 
-#[derive(State, Clone, Default, Debug, PartialEq)]
+#[derive(State, Clone, Default, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Everything {
     title: String,
     #[state(append)]
@@ -174,9 +174,9 @@ fn a_whole_state_converts_into_an_update() {
     assert_eq!(s, full);
 }
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 #[state(update = "Delta", derive(PartialEq))]
-struct Generic<T: Clone + Default + Send + Sync + PartialEq + 'static> {
+struct Generic<T: Clone + Default + Send + Sync + PartialEq + serde::Serialize + serde::de::DeserializeOwned + 'static> {
     #[state(append)]
     items: Vec<T>,
     #[state(merge)]

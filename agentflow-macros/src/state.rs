@@ -125,9 +125,12 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         #[doc = #update_doc]
         #[must_use = "an update does nothing until a node returns it"]
         #derive_attr
+        #[derive(#core::__private::serde::Serialize, #core::__private::serde::Deserialize)]
+        #[serde(crate = "::agentflow_core::__private::serde")]
         #vis struct #update_name <#generic_params> #where_clause {
             #(
                 #[doc = concat!("The write to `", #names, "`, if any.")]
+                #[serde(default, skip_serializing_if = "::core::option::Option::is_none")]
                 pub #idents: ::core::option::Option<#core::state::Write<#types>>,
             )*
         }
@@ -200,6 +203,35 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                 let mut set = #core::state::FieldSet::EMPTY;
                 #( if update.#idents.is_some() { set.insert(#indices); } )*
                 set
+            }
+
+            fn encode_fields(
+                &self,
+                fields: #core::state::FieldSet,
+                codec: &dyn #core::checkpoint::Codec,
+            ) -> ::core::result::Result<
+                ::std::vec::Vec<(&'static str, ::std::vec::Vec<u8>)>,
+                #core::checkpoint::CodecError,
+            > {
+                let mut out = ::std::vec::Vec::with_capacity(fields.len());
+                #(
+                    if fields.contains(#indices) {
+                        out.push((#names, codec.to_bytes(&self.#idents)?));
+                    }
+                )*
+                ::core::result::Result::Ok(out)
+            }
+
+            fn decode_field(
+                &mut self,
+                name: &str,
+                bytes: &[u8],
+                codec: &dyn #core::checkpoint::Codec,
+            ) -> ::core::result::Result<bool, #core::checkpoint::CodecError> {
+                match name {
+                    #( #names => { self.#idents = codec.from_bytes(bytes)?; ::core::result::Result::Ok(true) } )*
+                    _ => ::core::result::Result::Ok(false),
+                }
             }
 
             fn apply_updates<'w, I>(&mut self, updates: I)

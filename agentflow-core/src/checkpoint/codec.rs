@@ -139,7 +139,8 @@ mod tests {
     #[test]
     fn json_roundtrips_and_refuses_wrong_types() {
         roundtrip(&JsonCodec);
-        assert!(JsonCodec.from_bytes::<Msg>(br#"{"id":1,"text":"a"} trailing"#).is_err());
+        let json: &dyn Codec = &JsonCodec;
+        assert!(json.from_bytes::<Msg>(br#"{"id":1,"text":"a"} trailing"#).is_err());
     }
 
     #[cfg(feature = "msgpack")]

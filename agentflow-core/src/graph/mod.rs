@@ -25,7 +25,7 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeError, &S) -> Option<Command<S
 /// use std::sync::Arc;
 /// use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
 ///
-/// #[derive(State, Clone, Default, Debug)]
+/// #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Doc {
 ///     #[state(append)]
 ///     log: Vec<String>,

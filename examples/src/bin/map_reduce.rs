@@ -11,7 +11,7 @@ use agentflow_core::{
 };
 use futures::StreamExt;
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Review {
     documents: Vec<String>,
     #[state(append)]
