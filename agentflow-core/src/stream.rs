@@ -1,8 +1,8 @@
 //! Stream modes and the events a run emits.
 //!
 //! [`CompiledGraph::stream`](crate::CompiledGraph::stream) yields [`StreamEvent`]s for any
-//! combination of modes. Subgraph events arrive in the same stream with a non-root
-//! [`Namespace`]; their state and updates are of the subgraph's own types, so they are carried
+//! combination of modes. With [`StreamModes::with_subgraphs`], subgraph events arrive in the same
+//! stream with a non-root [`Namespace`]; their state and updates are of the subgraph's own types, so they are carried
 //! type-erased ([`EventData::SubgraphValues`], [`EventData::SubgraphUpdates`]).
 
 use std::any::Any;
@@ -63,9 +63,23 @@ impl StreamModes {
 
     /// True when no mode is set.
     pub fn is_empty(self) -> bool {
-        self.0 == 0
+        self.0 & !SUBGRAPHS == 0
+    }
+
+    /// Also stream the events of subgraphs (off by default, as LangGraph's `subgraphs=False`);
+    /// they carry the subgraph's namespace.
+    pub fn with_subgraphs(self) -> Self {
+        StreamModes(self.0 | SUBGRAPHS)
+    }
+
+    /// True when subgraph events are streamed.
+    pub fn includes_subgraphs(self) -> bool {
+        self.0 & SUBGRAPHS != 0
     }
 }
+
+/// The flag bit of [`StreamModes::with_subgraphs`].
+const SUBGRAPHS: u8 = 32;
 
 impl fmt::Debug for StreamModes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,9 +90,12 @@ impl fmt::Debug for StreamModes {
             StreamMode::Messages,
             StreamMode::Tasks,
         ];
-        f.debug_set()
-            .entries(all.into_iter().filter(|m| self.contains(*m)))
-            .finish()
+        let mut set = f.debug_set();
+        set.entries(all.into_iter().filter(|m| self.contains(*m)));
+        if self.includes_subgraphs() {
+            set.entry(&"subgraphs");
+        }
+        set.finish()
     }
 }
 
@@ -331,10 +348,11 @@ impl EventSink {
         &self.namespace
     }
 
-    /// The sink of a subgraph run inside task `task` of node `node`.
+    /// The sink of a subgraph run inside task `task` of node `node` (silent unless subgraph
+    /// events were asked for).
     pub(crate) fn child(&self, node: &str, task: TaskId) -> EventSink {
         EventSink {
-            tx: self.tx.clone(),
+            tx: self.tx.clone().filter(|_| self.modes.includes_subgraphs()),
             modes: self.modes,
             namespace: self.namespace.child(node, task),
         }

@@ -107,7 +107,8 @@ async fn fan_out_to_a_subgraph_maps_inputs_and_outputs() {
 #[tokio::test]
 async fn subgraph_events_carry_their_namespace() {
     let input = ParentUpdate::default().subjects(vec!["cats".into(), "dogs".into()]);
-    let mut stream = fanout().stream(input, RunConfig::new(), StreamMode::Updates | StreamMode::Custom);
+    let modes = (StreamMode::Updates | StreamMode::Custom).with_subgraphs();
+    let mut stream = fanout().stream(input.clone(), RunConfig::new(), modes);
     let mut root_updates = 0;
     let mut child_updates = std::collections::HashMap::<String, Vec<String>>::new();
     let mut custom_namespaces = Vec::new();

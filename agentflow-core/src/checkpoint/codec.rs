@@ -140,7 +140,10 @@ mod tests {
     fn json_roundtrips_and_refuses_wrong_types() {
         roundtrip(&JsonCodec);
         let json: &dyn Codec = &JsonCodec;
-        assert!(json.from_bytes::<Msg>(br#"{"id":1,"text":"a"} trailing"#).is_err());
+        assert!(
+            json.from_bytes::<Msg>(br#"{"id":1,"text":"a"} trailing"#)
+                .is_err()
+        );
     }
 
     #[cfg(feature = "msgpack")]

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer, ListOptions,
-    PendingWrite, PruneStrategy, PutMode,
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
+    ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
 
 /// Keeps checkpoints in memory. Values arrive encoded (the engine serializes them, as it does for
@@ -51,7 +51,9 @@ impl InMemorySaver {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<String, Namespace>>> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that matters
         // more than losing the saver, so keep going with the data.
-        self.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Total bytes of stored values and writes (for storage-growth measurements).
@@ -61,7 +63,11 @@ impl InMemorySaver {
             .flat_map(|t| t.values())
             .map(|ns| {
                 ns.blobs.values().map(Vec::len).sum::<usize>()
-                    + ns.writes.values().flat_map(|w| w.values()).map(|w| w.value.len()).sum::<usize>()
+                    + ns.writes
+                        .values()
+                        .flat_map(|w| w.values())
+                        .map(|w| w.value.len())
+                        .sum::<usize>()
             })
             .sum()
     }
@@ -99,7 +105,10 @@ fn tuple(thread_id: &str, namespace: &str, ns: &Namespace, stored: &Stored) -> C
 impl Checkpointer for InMemorySaver {
     async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
         let threads = self.lock();
-        let Some(ns) = threads.get(&target.thread_id).and_then(|t| t.get(&target.namespace)) else {
+        let Some(ns) = threads
+            .get(&target.thread_id)
+            .and_then(|t| t.get(&target.namespace))
+        else {
             return Ok(None);
         };
         let stored = match &target.checkpoint_id {
@@ -126,7 +135,9 @@ impl Checkpointer for InMemorySaver {
                 }
                 for stored in ns.checkpoints.values() {
                     let id = &stored.checkpoint.id;
-                    if options.before.as_ref().is_some_and(|b| id >= b) || !stored.metadata.matches(&options.filter) {
+                    if options.before.as_ref().is_some_and(|b| id >= b)
+                        || !stored.metadata.matches(&options.filter)
+                    {
                         continue;
                     }
                     out.push(tuple(thread_id, namespace, ns, stored));
@@ -176,10 +187,13 @@ impl Checkpointer for InMemorySaver {
             return Err(conflict());
         }
         for (channel, version) in new_versions {
-            let bytes = checkpoint.channel_values.get(channel).ok_or_else(|| CheckpointError::Backend {
-                retryable: false,
-                source: format!("new version of `{channel}` has no value").into(),
-            })?;
+            let bytes = checkpoint
+                .channel_values
+                .get(channel)
+                .ok_or_else(|| CheckpointError::Backend {
+                    retryable: false,
+                    source: format!("new version of `{channel}` has no value").into(),
+                })?;
             ns.blobs.insert((channel.clone(), *version), bytes.clone());
         }
         if let Some(p) = &parent.checkpoint_id
@@ -201,7 +215,11 @@ impl Checkpointer for InMemorySaver {
         Ok(parent.with_checkpoint(checkpoint.id.clone()))
     }
 
-    async fn put_writes(&self, target: &CheckpointRef, writes: &[PendingWrite]) -> Result<(), CheckpointError> {
+    async fn put_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: &[PendingWrite],
+    ) -> Result<(), CheckpointError> {
         let mut threads = self.lock();
         let id = target.checkpoint_id.clone().unwrap_or_default();
         let ns = threads
@@ -232,9 +250,13 @@ impl Checkpointer for InMemorySaver {
                     threads.remove(thread_id);
                 }
                 PruneStrategy::KeepLatest => {
-                    let Some(namespaces) = threads.get_mut(thread_id) else { continue };
+                    let Some(namespaces) = threads.get_mut(thread_id) else {
+                        continue;
+                    };
                     for ns in namespaces.values_mut() {
-                        let Some((id, mut latest)) = ns.checkpoints.pop_last() else { continue };
+                        let Some((id, mut latest)) = ns.checkpoints.pop_last() else {
+                            continue;
+                        };
                         latest.parent = None;
                         latest.children = 0;
                         let versions = latest.checkpoint.channel_versions.clone();
@@ -250,7 +272,10 @@ impl Checkpointer for InMemorySaver {
 
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
         let mut threads = self.lock();
-        if threads.get(target).is_some_and(|t| t.values().any(|ns| !ns.checkpoints.is_empty())) {
+        if threads
+            .get(target)
+            .is_some_and(|t| t.values().any(|ns| !ns.checkpoints.is_empty()))
+        {
             return Err(CheckpointError::Conflict {
                 thread_id: target.to_owned(),
                 parent: None,

@@ -25,9 +25,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use codec::{Codec, CodecError, JsonCodec};
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPackCodec;
+pub use codec::{Codec, CodecError, JsonCodec};
 pub use memory::InMemorySaver;
 
 /// The current checkpoint format version.
@@ -311,7 +311,11 @@ pub trait Checkpointer: Send + Sync + 'static {
 
     /// Stores a task's writes against checkpoint `target.checkpoint_id`, upserting by
     /// `(task_id, idx)`.
-    async fn put_writes(&self, target: &CheckpointRef, writes: &[PendingWrite]) -> Result<(), CheckpointError>;
+    async fn put_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: &[PendingWrite],
+    ) -> Result<(), CheckpointError>;
 
     /// Deletes every checkpoint and write of a thread (all namespaces).
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError>;
@@ -331,12 +335,4 @@ pub fn next_checkpoint_id(after: Option<&str>) -> String {
         Some(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
         _ => fresh.to_string(),
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -1,1 +1,266 @@
-fn main() {}
+//! Runs the benchmark shapes of `shared/BENCHMARKS.md` and prints one line per shape:
+//! `name<TAB>median_ms<TAB>min_ms`.
+//!
+//! ```text
+//! cargo run --release -p agentflow-benches --bin shapes -- [--runs N] [--only name1,name2] [--database-url URL]
+//! ```
+//!
+//! For each shape: compile the graph and build the input (untimed), run once to verify the counts
+//! of BENCHMARKS.md (reported on stderr), one warm-up run, then N timed runs. Everything runs on
+//! one multi-thread tokio runtime, inside a spawned task (a worker thread, where a server runs its
+//! graphs), not on the thread blocked in `block_on`.
+//!
+//! Exit codes: 0 on success, 1 when a shape fails or its counts are wrong, 2 on bad arguments.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use agentflow_benches::registry::{self, NOT_YET_IMPLEMENTED, Shape};
+
+const USAGE: &str = "usage: shapes [--runs N] [--only name1,name2] [--database-url URL]
+
+  --runs N             timed runs per shape, after one warm-up (default 5; BENCHMARKS.md asks
+                       for at least 5)
+  --only a,b           run only these shapes (comma-separated)
+  --database-url URL   Postgres for the persistence shapes (accepted; none is implemented yet)
+  -h, --help           this help
+
+Prints name<TAB>median_ms<TAB>min_ms per shape on stdout; verified counts go to stderr.";
+
+struct Args {
+    runs: usize,
+    only: Option<Vec<String>>,
+    database_url: Option<String>,
+}
+
+/// Parses the arguments; `Err` holds the message to print (usage errors exit 2).
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        runs: 5,
+        only: None,
+        database_url: None,
+    };
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(value.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--runs" => {
+                let v = value("--runs")?;
+                parsed.runs = match v.parse::<usize>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => return Err(format!("--runs takes a whole number >= 1, got {v:?}")),
+                };
+            }
+            "--only" => {
+                let names: Vec<String> = value("--only")?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if names.is_empty() {
+                    return Err("--only needs at least one shape name".into());
+                }
+                parsed.only = Some(names);
+            }
+            "--database-url" => parsed.database_url = Some(value("--database-url")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+/// The shapes `--only` selects, in registry order, or why the selection is invalid.
+fn select(all: Vec<Shape>, only: Option<&[String]>) -> Result<Vec<Shape>, String> {
+    let Some(only) = only else { return Ok(all) };
+    let mut problems = Vec::new();
+    for name in only {
+        if all.iter().any(|s| s.name == name) {
+            continue;
+        }
+        if NOT_YET_IMPLEMENTED.contains(&name.as_str()) {
+            problems.push(format!(
+                "shape {name:?} is specified in BENCHMARKS.md but not implemented yet"
+            ));
+        } else {
+            problems.push(format!("unknown shape {name:?}"));
+        }
+    }
+    if !problems.is_empty() {
+        let known: Vec<&str> = all.iter().map(|s| s.name).collect();
+        return Err(format!(
+            "{}\nimplemented shapes: {}",
+            problems.join("\n"),
+            known.join(", ")
+        ));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|s| only.iter().any(|n| n == s.name))
+        .collect())
+}
+
+/// The median (mean of the middle two for an even count, as Python's `statistics.median`) and
+/// the minimum.
+fn median_min(mut times: Vec<f64>) -> (f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    let median = if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
+    };
+    (median, times[0])
+}
+
+async fn bench(shape: Shape, runs: usize) -> Result<(f64, f64), String> {
+    let fail = |e: agentflow_benches::BenchError| format!("{}: {e}", shape.name);
+    let bench = (shape.prepare)().map_err(fail)?;
+    let description = bench.verify().await.map_err(fail)?;
+    eprintln!("# {}: verified {description}", shape.name);
+    bench.run().await.map_err(fail)?; // warm-up
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        bench.run().await.map_err(fail)?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median_min(times))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let selected = match select(registry::shapes(), args.only.as_deref()) {
+        Ok(selected) => selected,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.runs < 5 {
+        eprintln!(
+            "# note: {} timed run(s); BENCHMARKS.md asks for at least 5",
+            args.runs
+        );
+    }
+    if args.database_url.is_some() {
+        eprintln!("# note: --database-url given, but no persistence shape is implemented yet");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let mut stdout = std::io::stdout();
+        for &shape in &selected {
+            // On a worker thread, as a graph runs inside a server's task (and as LangGraph's bench
+            // runs on its event loop), not on the thread blocked in `block_on`.
+            let result = match tokio::spawn(bench(shape, args.runs)).await {
+                Ok(result) => result,
+                Err(e) => Err(format!("{}: the benchmark task failed: {e}", shape.name)),
+            };
+            match result {
+                Ok((median, min)) => {
+                    let _ = writeln!(stdout, "{}\t{median:.3}\t{min:.3}", shape.name);
+                    let _ = stdout.flush();
+                }
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn parses_runs_only_and_database_url() {
+        let args = parse(&[
+            "--runs",
+            "7",
+            "--only=sequential_10, concurrent_10k",
+            "--database-url",
+            "pg://x",
+        ])
+        .expect("valid")
+        .expect("not help");
+        assert_eq!(args.runs, 7);
+        assert_eq!(
+            args.only.as_deref(),
+            Some(&["sequential_10".to_owned(), "concurrent_10k".to_owned()][..])
+        );
+        assert_eq!(args.database_url.as_deref(), Some("pg://x"));
+        assert_eq!(parse(&[]).expect("valid").expect("not help").runs, 5);
+        assert!(parse(&["--help"]).expect("valid").is_none());
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        for bad in [
+            &["--runs"][..],
+            &["--runs", "0"],
+            &["--runs", "x"],
+            &["--only", ","],
+            &["--frobnicate"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn selects_known_shapes_and_names_the_unknown_ones() {
+        let picked = select(
+            registry::shapes(),
+            Some(&["concurrent_10k".into(), "sequential_10".into()]),
+        )
+        .expect("known");
+        let names: Vec<&str> = picked.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["sequential_10", "concurrent_10k"]);
+        let err = select(
+            registry::shapes(),
+            Some(&["nope".into(), "react_agent_10x".into()]),
+        )
+        .err()
+        .expect("refused");
+        assert!(err.contains("unknown shape \"nope\""), "{err}");
+        assert!(err.contains("not implemented yet"), "{err}");
+    }
+
+    #[test]
+    fn median_is_pythons() {
+        assert_eq!(median_min(vec![3.0, 1.0, 2.0]), (2.0, 1.0));
+        assert_eq!(median_min(vec![4.0, 1.0, 2.0, 3.0]), (2.5, 1.0));
+    }
+}

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use agentflow_core::{Context, END, EventData, NodeError, RunConfig, START, State, StateGraph, StreamMode};
+use agentflow_core::{
+    Context, END, EventData, NodeError, RunConfig, START, State, StateGraph, StreamMode, StreamModes,
+};
 use futures::StreamExt;
 
 /// The child: turns a request into a checked plan.
@@ -56,7 +58,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let graph = graph.compile()?;
 
     let input = TicketUpdate::default().title("rotate the API keys".into());
-    let mut events = graph.stream(input, RunConfig::new(), StreamMode::Updates);
+    let modes = StreamModes::from(StreamMode::Updates).with_subgraphs();
+    let mut events = graph.stream(input, RunConfig::new(), modes);
     while let Some(event) = events.next().await {
         let event = event?;
         match event.data {

@@ -1,0 +1,182 @@
+//! The shapes by name, for the `shapes` binary: each can be prepared (graph compiled, input
+//! built: outside the timing), verified once against BENCHMARKS.md, and run for timing.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use agentflow_core::CompiledGraph;
+
+use crate::{BenchError, concurrent, fanout, sequential, wide_state};
+
+/// A prepared shape: its graph is compiled and its input built.
+pub trait Bench: Send + Sync {
+    /// Runs once and checks the counts against BENCHMARKS.md; returns a description of them.
+    fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>>;
+    /// One timed run.
+    fn run(&self) -> BoxFuture<'_, Result<(), BenchError>>;
+}
+
+/// A named shape.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    /// The name the `shapes` binary prints and `--only` selects.
+    pub name: &'static str,
+    /// Compiles the graph and builds the input.
+    pub prepare: fn() -> Result<Box<dyn Bench>, BenchError>,
+}
+
+/// The implemented shapes, in BENCHMARKS.md order.
+pub fn shapes() -> Vec<Shape> {
+    vec![
+        Shape {
+            name: "sequential_10",
+            prepare: || Sequential::prepare(10),
+        },
+        Shape {
+            name: "sequential_1000",
+            prepare: || Sequential::prepare(1000),
+        },
+        Shape {
+            name: "wide_state_25x300",
+            prepare: || Wide::prepare(wide_state::SIZE_25X300),
+        },
+        Shape {
+            name: "wide_state_15x600",
+            prepare: || Wide::prepare(wide_state::SIZE_15X600),
+        },
+        Shape {
+            name: "wide_state_9x1200",
+            prepare: || Wide::prepare(wide_state::SIZE_9X1200),
+        },
+        Shape {
+            name: "fanout_to_subgraph_10x",
+            prepare: || Fanout::prepare(10),
+        },
+        Shape {
+            name: "fanout_to_subgraph_100x",
+            prepare: || Fanout::prepare(100),
+        },
+        Shape {
+            name: "concurrent_10k",
+            prepare: || Concurrent::prepare(concurrent::INVOCATIONS),
+        },
+    ]
+}
+
+/// Shapes BENCHMARKS.md specifies that are not implemented yet (they need a checkpointer, a
+/// model, or Postgres).
+pub const NOT_YET_IMPLEMENTED: &[&str] = &[
+    "wide_state_25x300_checkpoint",
+    "wide_state_15x600_checkpoint",
+    "wide_state_9x1200_checkpoint",
+    "fanout_to_subgraph_10x_checkpoint",
+    "fanout_to_subgraph_100x_checkpoint",
+    "react_agent_10x",
+    "react_agent_100x",
+    "react_agent_10x_checkpoint",
+    "react_agent_100x_checkpoint",
+    "pg_loop_200",
+    "pg_concurrent_8x200",
+    "storage_growth_1000",
+];
+
+struct Sequential {
+    graph: CompiledGraph<sequential::Messages>,
+    n: usize,
+}
+
+impl Sequential {
+    fn prepare(n: usize) -> Result<Box<dyn Bench>, BenchError> {
+        Ok(Box::new(Sequential {
+            graph: sequential::build(n)?,
+            n,
+        }))
+    }
+}
+
+impl Bench for Sequential {
+    fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
+        sequential::verify(&self.graph, self.n).boxed()
+    }
+    fn run(&self) -> BoxFuture<'_, Result<(), BenchError>> {
+        sequential::run(&self.graph).map(|r| r.map(drop)).boxed()
+    }
+}
+
+struct Wide {
+    graph: CompiledGraph<wide_state::WideState>,
+    size: wide_state::Size,
+    input: wide_state::WideStateUpdate,
+}
+
+impl Wide {
+    fn prepare(size: wide_state::Size) -> Result<Box<dyn Bench>, BenchError> {
+        Ok(Box::new(Wide {
+            graph: wide_state::build(size.n)?,
+            size,
+            input: wide_state::input(size),
+        }))
+    }
+}
+
+impl Bench for Wide {
+    fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
+        wide_state::verify(&self.graph, self.size).boxed()
+    }
+    fn run(&self) -> BoxFuture<'_, Result<(), BenchError>> {
+        wide_state::run(&self.graph, &self.input)
+            .map(|r| r.map(drop))
+            .boxed()
+    }
+}
+
+struct Fanout {
+    graph: CompiledGraph<fanout::Overall>,
+    n: usize,
+    input: fanout::OverallUpdate,
+}
+
+impl Fanout {
+    fn prepare(n: usize) -> Result<Box<dyn Bench>, BenchError> {
+        Ok(Box::new(Fanout {
+            graph: fanout::build()?,
+            n,
+            input: fanout::input(n),
+        }))
+    }
+}
+
+impl Bench for Fanout {
+    fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
+        fanout::verify(&self.graph, self.n).boxed()
+    }
+    fn run(&self) -> BoxFuture<'_, Result<(), BenchError>> {
+        fanout::run(&self.graph, &self.input).map(|r| r.map(drop)).boxed()
+    }
+}
+
+struct Concurrent {
+    graph: CompiledGraph<concurrent::Trail>,
+    count: usize,
+}
+
+impl Concurrent {
+    fn prepare(count: usize) -> Result<Box<dyn Bench>, BenchError> {
+        Ok(Box::new(Concurrent {
+            graph: concurrent::build()?,
+            count,
+        }))
+    }
+}
+
+impl Bench for Concurrent {
+    fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
+        concurrent::verify(&self.graph, self.count).boxed()
+    }
+    fn run(&self) -> BoxFuture<'_, Result<(), BenchError>> {
+        // Every run checks every trail, as LangGraph's side does.
+        concurrent::run(&self.graph, self.count)
+            .map(|r| r.map(drop))
+            .boxed()
+    }
+}

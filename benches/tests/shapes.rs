@@ -1,0 +1,246 @@
+//! Each shape does exactly the work BENCHMARKS.md specifies: its counts match the spec (and
+//! LangGraph's run of the same shape).
+
+use agentflow_benches::registry::{self, NOT_YET_IMPLEMENTED};
+use agentflow_benches::{concurrent, fanout, sequential, wide_state};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_10_runs_10_steps_and_10_update_events() {
+    let graph = sequential::build(10).expect("compiles");
+    let counts = sequential::run(&graph).await.expect("runs");
+    assert_eq!(counts.steps, 10);
+    assert_eq!(counts.update_events, 10);
+    assert_eq!(counts.messages, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_1000_runs_1000_steps_and_1000_update_events() {
+    let graph = sequential::build(1000).expect("compiles");
+    let counts = sequential::run(&graph).await.expect("runs");
+    assert_eq!(counts.steps, 1000);
+    assert_eq!(counts.update_events, 1000);
+    sequential::verify(&graph, 1000).await.expect("verifies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_state_25x300_counts() {
+    let size = wide_state::SIZE_25X300;
+    let graph = wide_state::build(size.n).expect("compiles");
+    let counts = wide_state::run(&graph, &wide_state::input(size))
+        .await
+        .expect("runs");
+    assert_eq!(counts.steps, 30);
+    assert_eq!(counts.update_events, 36);
+    assert_eq!(counts.messages, 595);
+    assert_eq!(counts.trigger_events, 277);
+    assert_eq!(counts.categorizations, 406);
+    assert_eq!(counts.responses, 406);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_state_15x600_counts() {
+    let size = wide_state::SIZE_15X600;
+    let graph = wide_state::build(size.n).expect("compiles");
+    let counts = wide_state::run(&graph, &wide_state::input(size))
+        .await
+        .expect("runs");
+    assert_eq!(counts.steps, 35);
+    assert_eq!(counts.update_events, 42);
+    assert_eq!(counts.messages, 1873);
+    assert_eq!(counts.trigger_events, 872);
+    assert_eq!(counts.categorizations, 1278);
+    assert_eq!(counts.responses, 1278);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_state_9x1200_counts() {
+    let size = wide_state::SIZE_9X1200;
+    let graph = wide_state::build(size.n).expect("compiles");
+    let counts = wide_state::run(&graph, &wide_state::input(size))
+        .await
+        .expect("runs");
+    assert_eq!(counts.steps, 35);
+    assert_eq!(counts.update_events, 42);
+    assert_eq!(counts.messages, 1873);
+    assert_eq!(counts.trigger_events, 872);
+    assert_eq!(counts.categorizations, 1278);
+    assert_eq!(counts.responses, 1278);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_state_merges_by_each_fields_rule() {
+    use wide_state::Val;
+    let size = wide_state::SIZE_25X300;
+    let graph = wide_state::build(size.n).expect("compiles");
+    let input = wide_state::input(size);
+    let doc = wide_state::input_doc(size.i, size.j);
+    let mut events = graph.stream(
+        input,
+        agentflow_benches::run_config(),
+        agentflow_benches::StreamMode::Updates,
+    );
+    while let Some(event) = futures::StreamExt::next(&mut events).await {
+        event.expect("no error");
+    }
+    let s = events.into_output().expect("output").state;
+    // Every list element is the input document, shared rather than copied.
+    let Val::Map(shared) = &s.messages[0] else {
+        panic!("messages[0] is a map")
+    };
+    for list in [&s.messages, &s.trigger_events, &s.categorizations, &s.responses] {
+        assert!(
+            list.iter()
+                .all(|v| matches!(v, Val::Map(m) if std::sync::Arc::ptr_eq(m, shared)))
+        );
+    }
+    assert_eq!(s.messages[0], doc);
+    assert_eq!(s.autoresponse, doc);
+    assert_eq!(s.issue, doc);
+    assert_eq!(s.user_info, doc);
+    assert_eq!(s.crm_info, doc);
+    assert_eq!(s.relevant_rules.as_deref(), Some(&[doc.clone()][..]));
+    assert_eq!(s.memory_docs.as_ref().map(Vec::len), Some(s.trigger_events.len()));
+    let Val::Map(doc_map) = &doc else {
+        panic!("the input document is a map")
+    };
+    assert_eq!(&s.slack_participants, &**doc_map);
+    assert_eq!(&s.notified_assignees, &**doc_map);
+    assert_eq!(s.primary_issue_medium.len(), 300);
+    assert!(s.primary_issue_medium.bytes().all(|b| b.is_ascii_lowercase()));
+    assert_eq!(s.email_thread_id.as_ref().map(String::len), Some(300));
+    assert_eq!(s.bot_id.as_ref().map(String::len), Some(300));
+    // The input document: 5 outer keys of 5 inner keys, each a 25-element list.
+    assert_eq!(doc_map.len(), 5);
+    let Val::Map(inner) = &doc_map["0000000000"] else {
+        panic!("inner map")
+    };
+    assert_eq!(inner.len(), 5);
+    let Val::List(row) = &inner["4444444444"] else {
+        panic!("inner list")
+    };
+    assert_eq!(row.len(), 25);
+    assert_eq!(row[0], Val::Str("hi?hi?hi?hi?hi?hi?hi?hi?hi?hi?".into()));
+    assert_eq!(row[3], Val::Int(6_327_816_386_138));
+    assert_eq!(row[24], Val::Null);
+}
+
+fn check_fanout(counts: &fanout::Counts, n: usize) {
+    assert_eq!(counts.update_events, n, "one root update event per subject");
+    assert_eq!(counts.steps, 1, "one root superstep of n Send tasks");
+    assert_eq!(counts.jokes, n);
+    assert_eq!(counts.well_formed_jokes, n, "every joke ends with ' a' ten times");
+    assert_eq!(counts.first_joke_len, 5040, "same joke length as LangGraph's run");
+    assert_eq!(
+        counts.subgraph_update_events, 0,
+        "subgraph events stream only when asked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_subgraphs_run_twelve_nodes_each() {
+    let graph = fanout::build().expect("compiles");
+    let modes = agentflow_core::StreamModes::from(agentflow_core::StreamMode::Updates).with_subgraphs();
+    let counts = fanout::run_with(&graph, &fanout::input(3), modes)
+        .await
+        .expect("runs");
+    assert_eq!(counts.update_events, 3);
+    assert_eq!(counts.subgraph_update_events, 36, "12 node runs per subgraph");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_to_subgraph_10x_counts() {
+    let graph = fanout::build().expect("compiles");
+    let counts = fanout::run(&graph, &fanout::input(10)).await.expect("runs");
+    check_fanout(&counts, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_to_subgraph_100x_counts() {
+    let graph = fanout::build().expect("compiles");
+    let counts = fanout::run(&graph, &fanout::input(100)).await.expect("runs");
+    check_fanout(&counts, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_jokes_render_the_subject_list_like_python() {
+    let graph = fanout::build().expect("compiles");
+    let subject: fanout::SubjectList = ["x", "y", "z"].map(String::from).into();
+    let input = fanout::OverallUpdate::default().subjects(vec![subject]);
+    let out = graph
+        .invoke(input, agentflow_benches::run_config())
+        .await
+        .expect("runs");
+    assert_eq!(
+        out.state.jokes,
+        [format!(
+            "Joke about ['x', 'y', 'z'] - hohoho{}",
+            fanout::joke_suffix()
+        )]
+    );
+}
+
+#[test]
+fn subject_renders_like_python_str_of_a_list() {
+    let list = fanout::Subject::List(["a", "it's", "\\"].map(String::from).into());
+    assert_eq!(list.to_string(), r#"['a', "it's", '\\']"#);
+    let subjects = fanout::subjects(2);
+    assert_eq!(subjects.len(), 2);
+    for s in &subjects {
+        assert_eq!(s.len(), 1000);
+        assert!(
+            s.iter()
+                .all(|c| c.len() == 1 && c.bytes().all(|b| b.is_ascii_lowercase()))
+        );
+        assert_eq!(fanout::Subject::List(s.clone()).to_string().len(), 5000);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_500_every_trail_is_abc() {
+    let graph = concurrent::build().expect("compiles");
+    let counts = concurrent::run(&graph, 500).await.expect("runs");
+    assert_eq!(counts.invocations, 500);
+    assert_eq!(counts.correct_trails, 500);
+    assert_eq!(
+        concurrent::invoke_one(&graph, 7).await.expect("runs"),
+        ["a", "b", "c"]
+    );
+}
+
+#[test]
+fn registry_names_are_unique_and_disjoint_from_the_unimplemented_ones() {
+    let names: Vec<&str> = registry::shapes().iter().map(|s| s.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len());
+    assert!(names.iter().all(|n| !NOT_YET_IMPLEMENTED.contains(n)));
+    assert_eq!(
+        names,
+        [
+            "sequential_10",
+            "sequential_1000",
+            "wide_state_25x300",
+            "wide_state_15x600",
+            "wide_state_9x1200",
+            "fanout_to_subgraph_10x",
+            "fanout_to_subgraph_100x",
+            "concurrent_10k",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_verifies_every_shape_but_concurrent_10k() {
+    for shape in registry::shapes().iter().filter(|s| s.name != "concurrent_10k") {
+        let bench = (shape.prepare)().expect("prepares");
+        bench
+            .verify()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", shape.name));
+        bench
+            .run()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", shape.name));
+    }
+}
