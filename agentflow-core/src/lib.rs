@@ -67,9 +67,9 @@ mod stream;
 
 pub use agentflow_macros::State;
 pub use compiled::{CompiledGraph, RunOutput};
-pub use config::{DEFAULT_RECURSION_LIMIT, RunConfig};
+pub use config::{DEFAULT_RECURSION_LIMIT, Durability, RunConfig};
 pub use context::Context;
-pub use control::{Command, IntoRoutes, Route, Send};
+pub use control::{Command, Interrupt, InterruptKind, IntoRoutes, Resume, Route, RunInput, Send};
 pub use error::{BoxError, BuildError, ErrorClass, GraphError, NodeError, TimedOut};
 pub use graph::{EdgeSources, NodeSpec, StateGraph};
 pub use ids::{Namespace, TaskId};

@@ -176,6 +176,7 @@ fn a_whole_state_converts_into_an_update() {
 
 #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 #[state(update = "Delta", derive(PartialEq))]
+#[serde(bound = "")]
 struct Generic<T: Clone + Default + Send + Sync + PartialEq + serde::Serialize + serde::de::DeserializeOwned + 'static> {
     #[state(append)]
     items: Vec<T>,

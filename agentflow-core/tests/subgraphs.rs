@@ -21,7 +21,7 @@ struct Joke {
     jokes: Vec<String>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct JokeInput {
     subject: String,
 }

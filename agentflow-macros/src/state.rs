@@ -69,6 +69,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     }
 
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+
     let generic_params = &input.generics.params;
     let core = quote!(::agentflow_core);
 
@@ -126,7 +127,9 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         #[must_use = "an update does nothing until a node returns it"]
         #derive_attr
         #[derive(#core::__private::serde::Serialize, #core::__private::serde::Deserialize)]
-        #[serde(crate = "::agentflow_core::__private::serde")]
+        // Generic states carry serde bounds on their parameters (State requires serde), so the
+        // update needs no extra ones (extra ones would make `DeserializeOwned` bounds ambiguous).
+        #[serde(crate = "::agentflow_core::__private::serde", bound = "")]
         #vis struct #update_name <#generic_params> #where_clause {
             #(
                 #[doc = concat!("The write to `", #names, "`, if any.")]
@@ -187,6 +190,12 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         impl #impl_generics ::core::convert::From<#update_name #ty_generics> for #core::Command<#name #ty_generics> #where_clause {
             fn from(update: #update_name #ty_generics) -> Self {
                 #core::Command::update(update)
+            }
+        }
+
+        impl #impl_generics ::core::convert::From<#update_name #ty_generics> for #core::RunInput<#name #ty_generics> #where_clause {
+            fn from(update: #update_name #ty_generics) -> Self {
+                #core::RunInput::Update(update)
             }
         }
 

@@ -3,21 +3,24 @@
 
 use std::sync::Arc;
 
-use crate::END;
 use crate::compiled::GraphCore;
 use crate::control::Route;
 use crate::error::GraphError;
-use crate::state::State;
+use crate::state::{FieldSet, State};
+use crate::END;
 
 use super::{Run, Task, TaskOutput, Triggers};
 
+/// The writer name of a resume command's update.
+const COMMAND_WRITER: &str = "__command__";
+
 impl<S: State, C> Run<S, C> {
-    /// Merges `outputs` (one per task, in task order) into the state and sets the next
-    /// superstep's triggers.
-    pub(crate) fn apply(&mut self, tasks: &[Task<S>], outputs: Vec<TaskOutput<S>>) -> Result<(), GraphError> {
+    /// Merges `outputs` (one per task, in task order, then a resume command's, if any) into the
+    /// state, sets the next superstep's triggers and returns the fields that changed.
+    pub(crate) fn apply(&mut self, tasks: &[Task<S>], outputs: Vec<TaskOutput<S>>) -> Result<FieldSet, GraphError> {
         let graph = self.graph.clone();
         let mut triggers = Triggers::default();
-        let mut writes = Vec::with_capacity(outputs.len());
+        let mut writes = Vec::with_capacity(outputs.len() + 1);
         for (task, output) in tasks.iter().zip(outputs) {
             let node = &graph.nodes[task.node];
             triggers.nodes.extend_from_slice(&node.out.next);
@@ -34,29 +37,28 @@ impl<S: State, C> Run<S, C> {
                 writes.push((&*node.name, output.update));
             }
         }
+        if let Some(extra) = self.extra.take() {
+            route_into(&graph, extra.routes, &mut triggers);
+            if !S::is_empty_update(&extra.update) {
+                writes.push((COMMAND_WRITER, extra.update));
+            }
+        }
+        let mut changed = FieldSet::EMPTY;
         if !writes.is_empty() {
-            let changed = Arc::make_mut(&mut self.state)
+            changed = Arc::make_mut(&mut self.state)
                 .apply_updates(writes)
-                .map_err(|source| GraphError::InvalidUpdate {
-                    step: self.step,
-                    source,
-                })?;
+                .map_err(|source| GraphError::InvalidUpdate { step: self.step, source })?;
             if !changed.is_empty() {
                 self.emit_values();
             }
         }
         self.triggers = triggers;
-        Ok(())
+        Ok(changed)
     }
 }
 
 /// Checks that every route of `node` is among `declared`.
-pub(crate) fn check_routes(
-    node: &str,
-    declared: &[Arc<str>],
-    routes: &[Route],
-    step: usize,
-) -> Result<(), GraphError> {
+pub(crate) fn check_routes(node: &str, declared: &[Arc<str>], routes: &[Route], step: usize) -> Result<(), GraphError> {
     for route in routes {
         let target = route.target();
         let send_to_end = matches!(route, Route::Send(_)) && target == END;

@@ -21,7 +21,7 @@ async fn sign(_state: Arc<Greeting>, ctx: Context) -> Result<GreetingUpdate, Nod
     Ok(GreetingUpdate::default().lines(vec![format!(
         "-- written by `{}` at step {}",
         ctx.node(),
-        ctx.step()
+        ctx.superstep()
     )]))
 }
 

@@ -22,7 +22,7 @@ struct Review {
 }
 
 /// The payload each worker receives: not the graph state, just one document.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Doc {
     index: usize,
     text: String,
