@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{Codec, CheckpointRef};
+use crate::checkpoint::Codec;
 use crate::compiled::{GraphCore, RunOutput};
 use crate::control::{Interrupt, InterruptKind, Send};
 use crate::error::GraphError;
@@ -28,7 +28,8 @@ use crate::state::State;
 use crate::stream::{EventSink, RawData, StreamMode};
 
 pub(crate) use execute::{TaskOutcome, TaskOutput};
-pub(crate) use persist::{Durable, JournalSink, Persister, SavedTask};
+pub(crate) use apply::{check_routes, route_into};
+pub(crate) use persist::{Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple};
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;
 
@@ -301,8 +302,4 @@ impl<S: State, C> Run<S, C> {
         }
     }
 
-    /// The checkpoint of the current step, if the run is durable.
-    pub(crate) fn checkpoint_ref(&self) -> Option<CheckpointRef> {
-        self.durable.as_ref().map(Durable::current)
-    }
 }

@@ -284,13 +284,17 @@ impl Durable {
     }
 }
 
-impl<S: State, C> Run<S, C> {
-    pub(crate) fn durable_mut(&mut self) -> Option<&mut Durable> {
-        self.durable.as_mut()
-    }
+/// The pieces of a run a checkpoint is made of.
+pub(crate) struct Snapshot<'a, S: State, C> {
+    pub(crate) graph: &'a crate::compiled::GraphCore<S, C>,
+    pub(crate) state: &'a S,
+    pub(crate) triggers: &'a Triggers,
+    pub(crate) join_seen: &'a [u128],
+}
 
+impl<S: State, C> Snapshot<'_, S, C> {
     /// The current checkpoint, with the values of `fields` encoded.
-    fn build_checkpoint(&self, d: &Durable, fields: FieldSet) -> Result<(Checkpoint, BTreeMap<String, u64>), GraphError> {
+    fn build(&self, d: &Durable, fields: FieldSet) -> Result<(Checkpoint, BTreeMap<String, u64>), GraphError> {
         let codec = d.codec();
         let values: BTreeMap<String, Vec<u8>> = self
             .state
@@ -320,7 +324,7 @@ impl<S: State, C> Run<S, C> {
             .graph
             .joins
             .iter()
-            .zip(&self.join_seen)
+            .zip(self.join_seen)
             .filter(|(_, seen)| **seen != 0)
             .map(|(join, seen)| {
                 let sources = join
@@ -354,38 +358,44 @@ impl<S: State, C> Run<S, C> {
         Ok((checkpoint, new_versions))
     }
 
-    fn metadata(&self, d: &Durable) -> CheckpointMetadata {
-        CheckpointMetadata {
-            source: d.source,
-            step: d.step,
-            parents: BTreeMap::new(),
-            run_id: d.run_id.clone(),
-            extra: d.extra.clone(),
-        }
-    }
-
-    /// Puts the current checkpoint now (sync and async modes do this after every step).
-    pub(crate) async fn put_current(&mut self) -> Result<(), GraphError> {
-        let Some(d) = self.durable.as_ref() else { return Ok(()) };
-        let (checkpoint, new_versions) = self.build_checkpoint(d, d.dirty)?;
+    /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted.
+    pub(crate) async fn put(&self, d: &mut Durable) -> Result<(), GraphError> {
+        let (checkpoint, new_versions) = self.build(d, d.dirty)?;
         let op = PutOp {
             parent: CheckpointRef {
                 checkpoint_id: d.persisted.clone(),
                 ..d.thread.clone()
             },
             checkpoint,
-            metadata: self.metadata(d),
+            metadata: CheckpointMetadata {
+                source: d.source,
+                step: d.step,
+                parents: BTreeMap::new(),
+                run_id: d.run_id.clone(),
+                extra: d.extra.clone(),
+            },
             new_versions,
             mode: d.mode,
         };
-        let persister = d.persister.clone();
-        persister.put(op).await?;
-        if let Some(d) = self.durable.as_mut() {
-            d.persisted = Some(d.checkpoint_id.clone());
-            d.mode = PutMode::Extend;
-            d.dirty = FieldSet::EMPTY;
-        }
+        d.persister.put(op).await?;
+        d.persisted = Some(d.checkpoint_id.clone());
+        d.mode = PutMode::Extend;
+        d.dirty = FieldSet::EMPTY;
         Ok(())
+    }
+}
+
+impl<S: State, C> Run<S, C> {
+    /// Puts the current checkpoint now (sync and async modes do this after every step).
+    pub(crate) async fn put_current(&mut self) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_mut() else { return Ok(()) };
+        let snapshot = Snapshot {
+            graph: &self.graph,
+            state: &self.state,
+            triggers: &self.triggers,
+            join_seen: &self.join_seen,
+        };
+        snapshot.put(d).await
     }
 
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
