@@ -65,6 +65,8 @@ mod render;
 mod retry;
 pub mod state;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use agentflow_macros::State;
 pub use compiled::{CompiledGraph, RunOutput};
