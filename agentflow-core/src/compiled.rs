@@ -294,7 +294,11 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The input is an update (merged with each field's rule into the default state, or into the
     /// thread's state with a checkpointer), a [`Command`] that resumes a paused thread, or
     /// [`RunInput::Continue`]. Equivalent to draining [`stream`](Self::stream).
-    pub async fn invoke(&self, input: impl Into<RunInput<S>>, config: RunConfig<C>) -> Result<RunOutput<S>, GraphError> {
+    pub async fn invoke(
+        &self,
+        input: impl Into<RunInput<S>>,
+        config: RunConfig<C>,
+    ) -> Result<RunOutput<S>, GraphError> {
         self.run(input.into(), config, EventSink::default()).await
     }
 
@@ -341,7 +345,12 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         EventStream::new(Box::pin(async move { graph.run(input, config, sink).await }), rx)
     }
 
-    async fn run(&self, input: RunInput<S>, config: RunConfig<C>, sink: EventSink) -> Result<RunOutput<S>, GraphError> {
+    async fn run(
+        &self,
+        input: RunInput<S>,
+        config: RunConfig<C>,
+        sink: EventSink,
+    ) -> Result<RunOutput<S>, GraphError> {
         let run_id = config.run_id.unwrap_or_else(uuid::Uuid::now_v7);
         let settings = &self.settings;
         let env = RunEnv {
@@ -355,8 +364,12 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 max_concurrency: config.max_concurrency,
             },
             codec: settings.codec.clone(),
-            interrupt_before: config.interrupt_before.map_or_else(|| settings.interrupt_before.clone(), Arc::from),
-            interrupt_after: config.interrupt_after.map_or_else(|| settings.interrupt_after.clone(), Arc::from),
+            interrupt_before: config
+                .interrupt_before
+                .map_or_else(|| settings.interrupt_before.clone(), Arc::from),
+            interrupt_after: config
+                .interrupt_after
+                .map_or_else(|| settings.interrupt_after.clone(), Arc::from),
         };
         let run = match (&settings.checkpointer, input) {
             (None, RunInput::Update(update)) => Run::new(self.core.clone(), env, update)?,

@@ -191,7 +191,12 @@ impl<C> Context<C> {
     {
         let info = &self.inner;
         let index = info.scratch.step_index.fetch_add(1, Ordering::Relaxed);
-        let saved = info.scratch.journal.lock().ok().and_then(|j| j.get(index).cloned());
+        let saved = info
+            .scratch
+            .journal
+            .lock()
+            .ok()
+            .and_then(|j| j.get(index).cloned());
         if let Some((saved_name, bytes)) = saved {
             if saved_name != name {
                 return Err(NodeError::terminal(format!(

@@ -191,9 +191,10 @@ impl<S: State> Command<S> {
     /// [`Context::interrupt`](crate::Context::interrupt) call returns. With several interrupts
     /// pending, use [`Command::resume_by_id`].
     pub fn resume(value: impl Into<serde_json::Value>) -> Self {
-        let mut command = Command::default();
-        command.resume = Some(Resume::Value(value.into()));
-        command
+        Command {
+            resume: Some(Resume::Value(value.into())),
+            ..Command::default()
+        }
     }
 
     /// Resumes specific interrupts, each by its [`Interrupt::id`].
@@ -203,11 +204,12 @@ impl<S: State> Command<S> {
         K: Into<String>,
         V: Into<serde_json::Value>,
     {
-        let mut command = Command::default();
-        command.resume = Some(Resume::ById(
-            values.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
-        ));
-        command
+        Command {
+            resume: Some(Resume::ById(
+                values.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            )),
+            ..Command::default()
+        }
     }
 
     /// Adds a state update (applied at the end of the resumed superstep, after the tasks').

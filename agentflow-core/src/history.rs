@@ -51,10 +51,9 @@ pub struct TaskSnapshot {
 
 impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     fn saver(&self) -> Result<&Arc<dyn Checkpointer>, GraphError> {
-        self.settings
-            .checkpointer
-            .as_ref()
-            .ok_or_else(|| GraphError::InvalidResume("time travel needs a checkpointer (with_checkpointer)".into()))
+        self.settings.checkpointer.as_ref().ok_or_else(|| {
+            GraphError::InvalidResume("time travel needs a checkpointer (with_checkpointer)".into())
+        })
     }
 
     /// The state of a thread at its latest checkpoint, or at `target.checkpoint_id`.
@@ -78,7 +77,9 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
 
     fn snapshot(&self, tuple: &CheckpointTuple) -> Result<StateSnapshot<S>, GraphError> {
         let restored = crate::pregel::restore_tuple(&self.core, tuple, &*self.settings.codec)?;
-        let base = uuid::Uuid::parse_str(&tuple.checkpoint.id).map(|u| u.as_u128()).unwrap_or(0);
+        let base = uuid::Uuid::parse_str(&tuple.checkpoint.id)
+            .map(|u| u.as_u128())
+            .unwrap_or(0);
         let step = tuple.metadata.step.max(0) as usize;
         let mut nodes = restored.triggers.nodes.clone();
         nodes.sort_unstable();
@@ -87,12 +88,18 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             .iter()
             .map(|&n| {
                 let name = &self.core.nodes[n].name;
-                (task_id(base, &Namespace::ROOT, step, name, TaskOrigin::Pull), name.to_string())
+                (
+                    task_id(base, &Namespace::ROOT, step, name, TaskOrigin::Pull),
+                    name.to_string(),
+                )
             })
             .collect();
         for (i, (n, _)) in restored.triggers.sends.iter().enumerate() {
             let name = &self.core.nodes[*n].name;
-            planned.push((task_id(base, &Namespace::ROOT, step, name, TaskOrigin::Push(i)), name.to_string()));
+            planned.push((
+                task_id(base, &Namespace::ROOT, step, name, TaskOrigin::Push(i)),
+                name.to_string(),
+            ));
         }
         let mut interrupts = Vec::new();
         let tasks = planned
@@ -114,7 +121,13 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             })
             .collect::<Vec<_>>();
         if let Some(before) = restored.saved.get("__interrupt_before__") {
-            interrupts.extend(before.interrupts.iter().filter(|i| i.kind == InterruptKind::Before).cloned());
+            interrupts.extend(
+                before
+                    .interrupts
+                    .iter()
+                    .filter(|i| i.kind == InterruptKind::Before)
+                    .cloned(),
+            );
         }
         let mut next: Vec<String> = tasks.iter().map(|t| t.node.clone()).collect();
         next.dedup();
@@ -142,9 +155,12 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     ) -> Result<CheckpointRef, GraphError> {
         let saver = self.saver()?.clone();
         let thread = CheckpointRef::latest(target.thread_id.clone());
-        let tuple = saver.get_tuple(target).await?.ok_or_else(|| GraphError::NothingToResume {
-            thread_id: target.thread_id.clone(),
-        })?;
+        let tuple = saver
+            .get_tuple(target)
+            .await?
+            .ok_or_else(|| GraphError::NothingToResume {
+                thread_id: target.thread_id.clone(),
+            })?;
         let head = saver.get_tuple(&thread).await?.map(|h| h.checkpoint.id);
         let mode = if head.as_deref() == Some(tuple.checkpoint.id.as_str()) {
             PutMode::Extend
@@ -168,7 +184,11 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         } = crate::pregel::restore_tuple(&self.core, &tuple, &*codec)?;
         // Editing the state at a breakpoint does not re-arm it (as in LangGraph).
         let marker = if paused_before {
-            tuple.pending_writes.iter().find(|w| w.task_id == "__interrupt_before__").cloned()
+            tuple
+                .pending_writes
+                .iter()
+                .find(|w| w.task_id == "__interrupt_before__")
+                .cloned()
         } else {
             None
         };
@@ -214,7 +234,10 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         };
         snapshot.put(&mut durable).await?;
         if let Some(marker) = marker {
-            durable.persister.save_writes(&durable.current(), vec![marker]).await?;
+            durable
+                .persister
+                .save_writes(&durable.current(), vec![marker])
+                .await?;
         }
         Ok(durable.current())
     }

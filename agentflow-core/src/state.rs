@@ -73,7 +73,11 @@ pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 
 
     /// Encodes the fields in `fields`, by name (checkpoints store fields separately, so that an
     /// unchanged field is not written again).
-    fn encode_fields(&self, fields: FieldSet, codec: &dyn Codec) -> Result<Vec<(&'static str, Vec<u8>)>, CodecError>;
+    fn encode_fields(
+        &self,
+        fields: FieldSet,
+        codec: &dyn Codec,
+    ) -> Result<Vec<(&'static str, Vec<u8>)>, CodecError>;
 
     /// Decodes field `name` into the state. Returns `false` for a name the type does not have
     /// (a field since removed), which is skipped.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{CheckpointRef, CheckpointSource, Checkpointer, InMemorySaver, ListOptions};
 use agentflow_core::{
-    Command, CompiledGraph, Context, Durability, END, GraphError, InterruptKind, NodeError, RunConfig, RunInput,
-    START, Send, State, StateGraph, StreamMode,
+    Command, CompiledGraph, Context, Durability, END, GraphError, InterruptKind, NodeError, RunConfig,
+    RunInput, START, Send, State, StateGraph, StreamMode,
 };
 use futures::StreamExt;
 
@@ -53,7 +53,10 @@ async fn history(saver: &InMemorySaver, thread: &str) -> Vec<(CheckpointSource, 
         .list(Some(&CheckpointRef::latest(thread)), &ListOptions::default())
         .await
         .unwrap();
-    list.iter().rev().map(|t| (t.metadata.source, t.metadata.step)).collect()
+    list.iter()
+        .rev()
+        .map(|t| (t.metadata.source, t.metadata.step))
+        .collect()
 }
 
 fn chain(calls: &Calls, saver: Arc<InMemorySaver>) -> CompiledGraph<Log> {
@@ -66,7 +69,11 @@ fn chain(calls: &Calls, saver: Arc<InMemorySaver>) -> CompiledGraph<Log> {
 
 #[tokio::test]
 async fn checkpoints_per_run_in_each_durability_mode() {
-    for (mode, expected) in [(Durability::Sync, 4), (Durability::Async, 4), (Durability::Exit, 1)] {
+    for (mode, expected) in [
+        (Durability::Sync, 4),
+        (Durability::Async, 4),
+        (Durability::Exit, 1),
+    ] {
         let saver = Arc::new(InMemorySaver::new());
         let calls = Calls::default();
         let g = chain(&calls, saver.clone());
@@ -94,7 +101,10 @@ async fn checkpoints_per_run_in_each_durability_mode() {
         let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
         assert_eq!(state.values.log, ["a", "b"]);
         assert!(state.next.is_empty());
-        assert_eq!(out.checkpoint.unwrap().checkpoint_id, Some(state.config.checkpoint_id.unwrap()));
+        assert_eq!(
+            out.checkpoint.unwrap().checkpoint_id,
+            Some(state.config.checkpoint_id.unwrap())
+        );
     }
 }
 
@@ -103,8 +113,13 @@ async fn a_second_run_continues_the_threads_state() {
     let saver = Arc::new(InMemorySaver::new());
     let calls = Calls::default();
     let g = chain(&calls, saver.clone());
-    g.invoke(LogUpdate::default().log(vec!["hi".into()]), config("t")).await.unwrap();
-    let out = g.invoke(LogUpdate::default().log(vec!["again".into()]), config("t")).await.unwrap();
+    g.invoke(LogUpdate::default().log(vec!["hi".into()]), config("t"))
+        .await
+        .unwrap();
+    let out = g
+        .invoke(LogUpdate::default().log(vec!["again".into()]), config("t"))
+        .await
+        .unwrap();
     assert_eq!(out.state.log, ["hi", "a", "b", "again", "a", "b"]);
     let steps: Vec<i64> = history(&saver, "t").await.into_iter().map(|h| h.1).collect();
     assert_eq!(steps, [-1, 0, 1, 2, 3, 4, 5, 6], "steps continue across runs");
@@ -135,15 +150,28 @@ async fn after_a_sibling_fails_resume_reruns_only_the_failed_task() {
         g.add_edge(START, "b");
         g.add_edge(["a", "b"], "c");
         let g = g.compile().unwrap().with_shared_checkpointer(saver.clone());
-        let err = g.invoke(LogUpdate::default(), config("t").durability(mode)).await.unwrap_err();
+        let err = g
+            .invoke(LogUpdate::default(), config("t").durability(mode))
+            .await
+            .unwrap_err();
         assert_eq!(err.node(), Some("b"));
         let paused = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
         assert_eq!(paused.next, ["a", "b"], "{mode:?}");
-        assert!(paused.tasks.iter().any(|t| t.node == "a" && t.finished), "{mode:?}: a's result is saved");
+        assert!(
+            paused.tasks.iter().any(|t| t.node == "a" && t.finished),
+            "{mode:?}: a's result is saved"
+        );
 
-        let out = g.invoke(RunInput::Continue, config("t").durability(mode)).await.unwrap();
+        let out = g
+            .invoke(RunInput::Continue, config("t").durability(mode))
+            .await
+            .unwrap();
         assert_eq!(out.state.log, ["a", "b", "c"], "{mode:?}");
-        assert_eq!((calls.get("a"), calls.get("b"), calls.get("c")), (1, 2, 1), "{mode:?}");
+        assert_eq!(
+            (calls.get("a"), calls.get("b"), calls.get("c")),
+            (1, 2, 1),
+            "{mode:?}"
+        );
     }
 }
 
@@ -174,13 +202,20 @@ async fn two_interrupts_in_one_node_are_matched_by_order() {
 
     let out = g.invoke(Command::resume("yes"), config("t")).await.unwrap();
     assert_eq!(out.interrupts.len(), 1);
-    assert_eq!(out.interrupts[0].value, serde_json::json!({ "q": "second", "after": "yes" }));
+    assert_eq!(
+        out.interrupts[0].value,
+        serde_json::json!({ "q": "second", "after": "yes" })
+    );
     assert_ne!(out.interrupts[0].id, first_id, "each interrupt has its own id");
 
     let out = g.invoke(Command::resume("no"), config("t")).await.unwrap();
     assert!(!out.is_interrupted());
     assert_eq!(out.state.log, ["yes", "no"]);
-    assert_eq!(calls.get("ask"), 3, "the node re-runs from its start on each resume");
+    assert_eq!(
+        calls.get("ask"),
+        3,
+        "the node re-runs from its start on each resume"
+    );
 
     let err = g.invoke(Command::resume("extra"), config("t")).await.unwrap_err();
     assert!(matches!(err, GraphError::InvalidResume(_)), "{err}");
@@ -205,18 +240,31 @@ async fn parallel_interrupts_are_resumed_by_id() {
     let err = g.invoke(Command::resume("ok"), config("t")).await.unwrap_err();
     assert!(err.to_string().contains("resume them by id"), "{err}");
 
-    let by_node: HashMap<String, String> =
-        out.interrupts.iter().map(|i| (i.node.clone(), i.id.clone())).collect();
+    let by_node: HashMap<String, String> = out
+        .interrupts
+        .iter()
+        .map(|i| (i.node.clone(), i.id.clone()))
+        .collect();
     // Answer only one: the other stays pending.
     let out = g
-        .invoke(Command::resume_by_id([(by_node["right"].clone(), "no")]), config("t"))
+        .invoke(
+            Command::resume_by_id([(by_node["right"].clone(), "no")]),
+            config("t"),
+        )
         .await
         .unwrap();
     assert_eq!(out.interrupts.len(), 1);
     assert_eq!(out.interrupts[0].node, "left");
-    assert_eq!(out.state.log, ["right: no"], "the finished sibling's write is shown");
+    assert_eq!(
+        out.state.log,
+        ["right: no"],
+        "the finished sibling's write is shown"
+    );
     let out = g
-        .invoke(Command::resume_by_id([(by_node["left"].clone(), "yes")]), config("t"))
+        .invoke(
+            Command::resume_by_id([(by_node["left"].clone(), "yes")]),
+            config("t"),
+        )
         .await
         .unwrap();
     assert!(!out.is_interrupted());
@@ -249,10 +297,16 @@ async fn a_journaled_side_effect_runs_once_across_interrupt_and_resume() {
         let posted = Arc::new(AtomicU32::new(0));
         let keys = Arc::new(Mutex::new(Vec::new()));
         let g = notifier(posted.clone(), keys.clone());
-        let out = g.invoke(LogUpdate::default(), config("t").durability(mode)).await.unwrap();
+        let out = g
+            .invoke(LogUpdate::default(), config("t").durability(mode))
+            .await
+            .unwrap();
         assert!(out.is_interrupted());
         assert_eq!(out.interrupts[0].value, "posted 1700000000.000001; approve?");
-        let out = g.invoke(Command::resume(true), config("t").durability(mode)).await.unwrap();
+        let out = g
+            .invoke(Command::resume(true), config("t").durability(mode))
+            .await
+            .unwrap();
         assert_eq!(out.state.log, ["1700000000.000001 approved=true"], "{mode:?}");
         assert_eq!(posted.load(Ordering::SeqCst), 1, "{mode:?}: posted exactly once");
         let keys = keys.lock().unwrap();
@@ -285,7 +339,12 @@ async fn a_journaled_step_is_not_repeated_by_a_retry() {
     .retry(agentflow_core::RetryPolicy::default().jitter(false));
     g.add_edge(START, "create_issue");
     // Without a checkpointer too: the journal lives with the task across its attempts.
-    let out = g.compile().unwrap().invoke(LogUpdate::default(), RunConfig::new()).await.unwrap();
+    let out = g
+        .compile()
+        .unwrap()
+        .invoke(LogUpdate::default(), RunConfig::new())
+        .await
+        .unwrap();
     assert_eq!(out.state.log, ["OPS-1"]);
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
     assert_eq!(posted.load(Ordering::SeqCst), 1);
@@ -300,14 +359,28 @@ async fn interrupt_needs_a_checkpointer_and_a_checkpointer_needs_a_thread() {
         Ok::<_, NodeError>(())
     });
     g.add_edge(START, "ask");
-    let err = g.compile().unwrap().invoke(LogUpdate::default(), RunConfig::new()).await.unwrap_err();
-    assert!(matches!(err, GraphError::InterruptWithoutCheckpointer { ref node } if node == "ask"), "{err}");
+    let err = g
+        .compile()
+        .unwrap()
+        .invoke(LogUpdate::default(), RunConfig::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, GraphError::InterruptWithoutCheckpointer { ref node } if node == "ask"),
+        "{err}"
+    );
     assert!(err.to_string().contains("with_checkpointer"));
 
     let g = asker(&calls);
-    let err = g.invoke(LogUpdate::default(), RunConfig::new()).await.unwrap_err();
+    let err = g
+        .invoke(LogUpdate::default(), RunConfig::new())
+        .await
+        .unwrap_err();
     assert!(matches!(err, GraphError::MissingThreadId));
-    let err = g.invoke(RunInput::Continue, config("never-used")).await.unwrap_err();
+    let err = g
+        .invoke(RunInput::Continue, config("never-used"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, GraphError::NothingToResume { .. }));
 }
 
@@ -343,7 +416,11 @@ async fn interrupt_before_then_update_state_then_continue() {
     assert_eq!(snapshot.values.log, ["draft"]);
 
     let updated = g
-        .update_state(&CheckpointRef::latest("t"), LogUpdate::default().note("edited by a human".into()), None)
+        .update_state(
+            &CheckpointRef::latest("t"),
+            LogUpdate::default().note("edited by a human".into()),
+            None,
+        )
         .await
         .unwrap();
     let after = g.get_state(&updated).await.unwrap().unwrap();
@@ -361,17 +438,26 @@ async fn update_state_as_a_node_runs_what_follows_it() {
     let calls = Calls::default();
     let saver = Arc::new(InMemorySaver::new());
     let g = chain(&calls, saver);
-    g.invoke(LogUpdate::default(), config("t").interrupt_before(["a"])).await.unwrap();
+    g.invoke(LogUpdate::default(), config("t").interrupt_before(["a"]))
+        .await
+        .unwrap();
     // Pretend `a` ran: its successor `b` is next.
     let cp = g
-        .update_state(&CheckpointRef::latest("t"), LogUpdate::default().log(vec!["a (manual)".into()]), Some("a"))
+        .update_state(
+            &CheckpointRef::latest("t"),
+            LogUpdate::default().log(vec!["a (manual)".into()]),
+            Some("a"),
+        )
         .await
         .unwrap();
     assert_eq!(g.get_state(&cp).await.unwrap().unwrap().next, ["b"]);
     let out = g.invoke(RunInput::Continue, config("t")).await.unwrap();
     assert_eq!(out.state.log, ["a (manual)", "b"]);
     assert_eq!(calls.get("a"), 0);
-    let err = g.update_state(&CheckpointRef::latest("t"), LogUpdate::default(), Some("zzz")).await.unwrap_err();
+    let err = g
+        .update_state(&CheckpointRef::latest("t"), LogUpdate::default(), Some("zzz"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("zzz"));
 }
 
@@ -380,7 +466,10 @@ async fn interrupt_after_pauses_once_the_step_is_saved() {
     let calls = Calls::default();
     let saver = Arc::new(InMemorySaver::new());
     let g = chain(&calls, saver);
-    let out = g.invoke(LogUpdate::default(), config("t").interrupt_after(["a"])).await.unwrap();
+    let out = g
+        .invoke(LogUpdate::default(), config("t").interrupt_after(["a"]))
+        .await
+        .unwrap();
     assert_eq!(out.interrupts[0].kind, InterruptKind::After);
     assert_eq!(out.state.log, ["a"]);
     let out = g.invoke(RunInput::Continue, config("t")).await.unwrap();
@@ -405,12 +494,26 @@ async fn running_from_an_old_checkpoint_forks_and_keeps_the_old_branch() {
         .await
         .unwrap();
     assert_eq!(out.state.log, ["a", "b"]);
-    assert_eq!((calls.get("a"), calls.get("b")), (1, 2), "b ran again on the new branch");
+    assert_eq!(
+        (calls.get("a"), calls.get("b")),
+        (1, 2),
+        "b ran again on the new branch"
+    );
 
     let all = g.get_state_history("t", &ListOptions::default()).await.unwrap();
-    assert_eq!(all.len(), 6, "the fork and its step were added; nothing was removed");
-    let fork = all.iter().find(|s| s.metadata.source == CheckpointSource::Fork).unwrap();
-    assert_eq!(fork.parent.as_ref().unwrap().checkpoint_id.as_deref(), Some(old_id.as_str()));
+    assert_eq!(
+        all.len(),
+        6,
+        "the fork and its step were added; nothing was removed"
+    );
+    let fork = all
+        .iter()
+        .find(|s| s.metadata.source == CheckpointSource::Fork)
+        .unwrap();
+    assert_eq!(
+        fork.parent.as_ref().unwrap().checkpoint_id.as_deref(),
+        Some(old_id.as_str())
+    );
     let latest = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
     assert_eq!(latest.parent.unwrap().checkpoint_id, fork.config.checkpoint_id);
     // The old branch's head is still readable.
@@ -430,8 +533,15 @@ async fn running_from_an_old_checkpoint_forks_and_keeps_the_old_branch() {
         .await
         .unwrap();
     assert_eq!(limited.len(), 2);
-    assert!(limited.iter().all(|s| s.metadata.source == CheckpointSource::Loop));
-    assert!(limited[0].config.checkpoint_id > limited[1].config.checkpoint_id, "newest first");
+    assert!(
+        limited
+            .iter()
+            .all(|s| s.metadata.source == CheckpointSource::Loop)
+    );
+    assert!(
+        limited[0].config.checkpoint_id > limited[1].config.checkpoint_id,
+        "newest first"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,17 +557,36 @@ async fn two_runs_racing_on_one_thread_exactly_one_wins() {
             Ok::<_, NodeError>(LogUpdate::default().log(vec!["after".into()]))
         });
         g.add_sequence([START, "slow", "after", END]);
-        let g = g.compile().unwrap().with_shared_checkpointer(saver).with_durability(Durability::Sync);
+        let g = g
+            .compile()
+            .unwrap()
+            .with_shared_checkpointer(saver)
+            .with_durability(Durability::Sync);
         g.invoke(LogUpdate::default(), config("shared")).await.unwrap();
         let (g1, g2) = (g.clone(), g.clone());
         let one = tokio::spawn(async move { g1.invoke(LogUpdate::default(), config("shared")).await });
         tokio::time::sleep(Duration::from_millis(5)).await;
         let two = tokio::spawn(async move { g2.invoke(LogUpdate::default(), config("shared")).await });
         let results = [one.await.unwrap(), two.await.unwrap()];
-        let conflicts = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.is_conflict())).count();
+        let conflicts = results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(|e| e.is_conflict()))
+            .count();
         let successes = results.iter().filter(|r| r.is_ok()).count();
-        assert_eq!((conflicts, successes), (1, 1), "{:?}", results.iter().map(|r| r.as_ref().err().map(|e| e.to_string())).collect::<Vec<_>>());
-        let state = g.get_state(&CheckpointRef::latest("shared")).await.unwrap().unwrap();
+        assert_eq!(
+            (conflicts, successes),
+            (1, 1),
+            "{:?}",
+            results
+                .iter()
+                .map(|r| r.as_ref().err().map(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        );
+        let state = g
+            .get_state(&CheckpointRef::latest("shared"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(state.values.log.len(), 4, "one run's work, not a mix");
     }
 }
@@ -482,16 +611,34 @@ async fn pending_sends_and_their_results_survive_a_pause() {
             Ok(LogUpdate::default().log(vec![format!("{} done", job.0)]))
         }
     });
-    g.add_conditional_edges(START, |_: &Log| (0..3).map(|i| Send::new("work", Job(i))).collect::<Vec<_>>(), ["work"]);
+    g.add_conditional_edges(
+        START,
+        |_: &Log| (0..3).map(|i| Send::new("work", Job(i))).collect::<Vec<_>>(),
+        ["work"],
+    );
     let g = g.compile().unwrap().with_checkpointer(InMemorySaver::new());
     for mode in [Durability::Sync, Durability::Exit] {
         let thread = format!("t-{mode:?}");
-        let out = g.invoke(LogUpdate::default(), config(&thread).durability(mode)).await.unwrap();
+        let out = g
+            .invoke(LogUpdate::default(), config(&thread).durability(mode))
+            .await
+            .unwrap();
         assert_eq!(out.interrupts.len(), 1);
-        let out = g.invoke(Command::resume(false), config(&thread).durability(mode)).await.unwrap();
-        assert_eq!(out.state.log, ["0 done", "1 rejected", "2 done"], "{mode:?}: Send order");
+        let out = g
+            .invoke(Command::resume(false), config(&thread).durability(mode))
+            .await
+            .unwrap();
+        assert_eq!(
+            out.state.log,
+            ["0 done", "1 rejected", "2 done"],
+            "{mode:?}: Send order"
+        );
     }
-    assert_eq!((calls.get("work0"), calls.get("work1"), calls.get("work2")), (2, 4, 2), "only job 1 ran again");
+    assert_eq!(
+        (calls.get("work0"), calls.get("work1"), calls.get("work2")),
+        (2, 4, 2),
+        "only job 1 ran again"
+    );
 }
 
 #[tokio::test]
@@ -535,7 +682,11 @@ async fn dropping_a_run_leaves_the_thread_resumable() {
         }
     });
     g.add_sequence([START, "a", "slow", END]);
-    let g = g.compile().unwrap().with_checkpointer(InMemorySaver::new()).with_durability(Durability::Sync);
+    let g = g
+        .compile()
+        .unwrap()
+        .with_checkpointer(InMemorySaver::new())
+        .with_durability(Durability::Sync);
     let mut stream = g.stream(LogUpdate::default(), config("t"), StreamMode::Updates);
     // `a` finished; `slow` is running when the caller goes away.
     stream.next().await.unwrap().unwrap();

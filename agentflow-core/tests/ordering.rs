@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentflow_core::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer, InMemorySaver,
-    ListOptions, PendingWrite, PruneStrategy, PutMode,
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
+    InMemorySaver, ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
 use agentflow_core::{Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
 use async_trait::async_trait;
@@ -33,7 +33,11 @@ impl Recording {
             inner: InMemorySaver::new(),
             log: Mutex::new(Vec::new()),
             delay,
-            gate: tokio::sync::Semaphore::new(if open { tokio::sync::Semaphore::MAX_PERMITS } else { 0 }),
+            gate: tokio::sync::Semaphore::new(if open {
+                tokio::sync::Semaphore::MAX_PERMITS
+            } else {
+                0
+            }),
         }
     }
 
@@ -50,12 +54,22 @@ impl Recording {
         let log = self.log.lock().unwrap();
         for (i, op) in log.iter().enumerate() {
             if let Op::Writes(target) = op {
-                let child = log.iter().position(|o| matches!(o, Op::Put { parent: Some(p), .. } if p == target));
+                let child = log
+                    .iter()
+                    .position(|o| matches!(o, Op::Put { parent: Some(p), .. } if p == target));
                 if let Some(j) = child {
-                    assert!(j > i, "writes for {target} at {i} arrived after its child checkpoint at {j}");
+                    assert!(
+                        j > i,
+                        "writes for {target} at {i} arrived after its child checkpoint at {j}"
+                    );
                 }
-                let own = log.iter().position(|o| matches!(o, Op::Put { id, .. } if id == target));
-                assert!(own.is_some_and(|k| k < i), "writes for {target} before the checkpoint itself");
+                let own = log
+                    .iter()
+                    .position(|o| matches!(o, Op::Put { id, .. } if id == target));
+                assert!(
+                    own.is_some_and(|k| k < i),
+                    "writes for {target} before the checkpoint itself"
+                );
             }
         }
     }
@@ -66,7 +80,11 @@ impl Checkpointer for Recording {
     async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
         self.inner.get_tuple(target).await
     }
-    async fn list(&self, thread: Option<&CheckpointRef>, options: &ListOptions) -> Result<Vec<CheckpointTuple>, CheckpointError> {
+    async fn list(
+        &self,
+        thread: Option<&CheckpointRef>,
+        options: &ListOptions,
+    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
         self.inner.list(thread, options).await
     }
     async fn put(
@@ -78,17 +96,27 @@ impl Checkpointer for Recording {
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError> {
         self.pass().await;
-        let out = self.inner.put(parent, checkpoint, metadata, new_versions, mode).await?;
+        let out = self
+            .inner
+            .put(parent, checkpoint, metadata, new_versions, mode)
+            .await?;
         self.log.lock().unwrap().push(Op::Put {
             id: checkpoint.id.clone(),
             parent: parent.checkpoint_id.clone(),
         });
         Ok(out)
     }
-    async fn put_writes(&self, target: &CheckpointRef, writes: &[PendingWrite]) -> Result<(), CheckpointError> {
+    async fn put_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: &[PendingWrite],
+    ) -> Result<(), CheckpointError> {
         self.pass().await;
         self.inner.put_writes(target, writes).await?;
-        self.log.lock().unwrap().push(Op::Writes(target.checkpoint_id.clone().unwrap_or_default()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(Op::Writes(target.checkpoint_id.clone().unwrap_or_default()));
         Ok(())
     }
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
@@ -120,13 +148,21 @@ fn looping(limit: u32, ran: Arc<AtomicU32>, saver: Arc<Recording>) -> agentflow_
             async move { Ok::<_, NodeError>(CounterUpdate::default().n(1).seen(vec![n])) }
         });
     }
-    g.add_node("next", |_: Arc<Counter>, _: Context| async { Ok::<_, NodeError>(()) });
+    g.add_node("next", |_: Arc<Counter>, _: Context| async {
+        Ok::<_, NodeError>(())
+    });
     g.add_edge(START, "left");
     g.add_edge(START, "right");
     g.add_edge(["left", "right"], "next");
     g.add_conditional_edges(
         "next",
-        move |s: &Counter| if s.n >= limit { vec![END] } else { vec!["left", "right"] },
+        move |s: &Counter| {
+            if s.n >= limit {
+                vec![END]
+            } else {
+                vec!["left", "right"]
+            }
+        },
         ["left", "right", END],
     );
     g.compile().unwrap().with_shared_checkpointer(saver)
@@ -139,7 +175,10 @@ async fn writes_reach_the_saver_before_the_checkpoint_that_follows_them() {
         let ran = Arc::new(AtomicU32::new(0));
         let g = looping(20, ran, saver.clone());
         let out = g
-            .invoke(CounterUpdate::default(), RunConfig::new().thread_id("t").durability(mode))
+            .invoke(
+                CounterUpdate::default(),
+                RunConfig::new().thread_id("t").durability(mode),
+            )
             .await
             .unwrap();
         assert_eq!(out.state.n, 20);
@@ -159,14 +198,24 @@ async fn async_durability_waits_for_a_stalled_saver_instead_of_buffering_without
     // The input checkpoint is written synchronously; let it through.
     saver.gate.add_permits(2);
     let run = tokio::spawn(async move {
-        g.invoke(CounterUpdate::default(), RunConfig::new().thread_id("t").durability(Durability::Async))
-            .await
+        g.invoke(
+            CounterUpdate::default(),
+            RunConfig::new().thread_id("t").durability(Durability::Async),
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stalled_at = ran.load(Ordering::SeqCst);
-    assert!(stalled_at < 200, "the run kept going with the saver stalled: {stalled_at} node runs");
+    assert!(
+        stalled_at < 200,
+        "the run kept going with the saver stalled: {stalled_at} node runs"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(ran.load(Ordering::SeqCst), stalled_at, "the run is waiting, not buffering");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        stalled_at,
+        "the run is waiting, not buffering"
+    );
     saver.gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
     let out = run.await.unwrap().unwrap();
     assert_eq!(out.state.n, 1_000);

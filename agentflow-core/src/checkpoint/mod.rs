@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPackCodec;
-pub use codec::{Codec, CodecError, JsonCodec};
+pub use codec::{Builtin, Codec, CodecError, JsonCodec};
 pub use memory::InMemorySaver;
 
 /// The current checkpoint format version.

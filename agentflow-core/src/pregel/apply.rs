@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::END;
 use crate::compiled::GraphCore;
 use crate::control::Route;
 use crate::error::GraphError;
 use crate::state::{FieldSet, State};
-use crate::END;
 
 use super::{Run, Task, TaskOutput, Triggers};
 
@@ -17,7 +17,11 @@ const COMMAND_WRITER: &str = "__command__";
 impl<S: State, C> Run<S, C> {
     /// Merges `outputs` (one per task, in task order, then a resume command's, if any) into the
     /// state, sets the next superstep's triggers and returns the fields that changed.
-    pub(crate) fn apply(&mut self, tasks: &[Task<S>], outputs: Vec<TaskOutput<S>>) -> Result<FieldSet, GraphError> {
+    pub(crate) fn apply(
+        &mut self,
+        tasks: &[Task<S>],
+        outputs: Vec<TaskOutput<S>>,
+    ) -> Result<FieldSet, GraphError> {
         let graph = self.graph.clone();
         let mut triggers = Triggers::default();
         let mut writes = Vec::with_capacity(outputs.len() + 1);
@@ -47,7 +51,10 @@ impl<S: State, C> Run<S, C> {
         if !writes.is_empty() {
             changed = Arc::make_mut(&mut self.state)
                 .apply_updates(writes)
-                .map_err(|source| GraphError::InvalidUpdate { step: self.step, source })?;
+                .map_err(|source| GraphError::InvalidUpdate {
+                    step: self.step,
+                    source,
+                })?;
             if !changed.is_empty() {
                 self.emit_values();
             }
@@ -58,7 +65,12 @@ impl<S: State, C> Run<S, C> {
 }
 
 /// Checks that every route of `node` is among `declared`.
-pub(crate) fn check_routes(node: &str, declared: &[Arc<str>], routes: &[Route], step: usize) -> Result<(), GraphError> {
+pub(crate) fn check_routes(
+    node: &str,
+    declared: &[Arc<str>],
+    routes: &[Route],
+    step: usize,
+) -> Result<(), GraphError> {
     for route in routes {
         let target = route.target();
         let send_to_end = matches!(route, Route::Send(_)) && target == END;

@@ -50,7 +50,10 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let mut outcomes: Vec<Option<TaskOutcome<S>>> = tasks.iter().map(|_| None).collect();
         let mut runs = Vec::with_capacity(tasks.len());
         for (index, task) in tasks.iter().enumerate() {
-            let saved = self.durable.as_mut().and_then(|d| d.take_saved(&task.id.to_string()));
+            let saved = self
+                .durable
+                .as_mut()
+                .and_then(|d| d.take_saved(&task.id.to_string()));
             if let (Some(saved), Some(d)) = (&saved, &self.durable)
                 && let Some(output) = decode_output(&self.graph, saved, d.codec())?
             {
@@ -77,12 +80,16 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let mut running = 0usize;
         loop {
             while running < limit {
-                let Some((index, task, saved)) = pending.next() else { break };
+                let Some((index, task, saved)) = pending.next() else {
+                    break;
+                };
                 let run = self.task_run(task, saved, step_cancel.clone());
                 set.spawn(async move { (index, run.run().await) });
                 running += 1;
             }
-            let Some(joined) = set.join_next().await else { break };
+            let Some(joined) = set.join_next().await else {
+                break;
+            };
             running -= 1;
             match joined {
                 Ok((index, Ok(outcome))) => outcomes[index] = Some(outcome),
@@ -176,27 +183,44 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
     /// Saves the task's result (or its interrupt) as pending writes of the step's checkpoint.
     async fn save(&self, outcome: TaskOutcome<S>) -> Result<TaskOutcome<S>, GraphError> {
         let info = &self.ctx.inner;
-        let Some(sink) = &info.journal_sink else { return Ok(outcome) };
-        let codec = &*info.codec;
-        let write = |channel: &str, idx: i64, value: Vec<u8>| PendingWrite {
-            task_id: info.task_id.to_string(),
-            task_path: info.node.to_string(),
-            channel: channel.to_owned(),
-            idx,
-            value,
+        let Some(sink) = &info.journal_sink else {
+            return Ok(outcome);
         };
-        let writes = match &outcome {
-            TaskOutcome::Done(output) => vec![
-                write(channels::RESULT, 0, codec.to_bytes(&output.update)?),
-                write(channels::ROUTES, channels::ROUTES_IDX, encode_routes(&output.routes, codec)?),
-            ],
-            TaskOutcome::Interrupted(interrupt) => vec![write(
-                channels::INTERRUPT,
-                channels::INTERRUPT_IDX,
-                codec.to_bytes(&vec![interrupt.clone()])?,
-            )],
+        let (task_id, node) = (info.task_id.to_string(), info.node.to_string());
+        let saved: (S::Update, Vec<Route>, Option<Interrupt>) = match &outcome {
+            TaskOutcome::Done(output) => (output.update.clone(), output.routes.clone(), None),
+            TaskOutcome::Interrupted(interrupt) => {
+                (S::Update::default(), Vec::new(), Some(interrupt.clone()))
+            }
         };
-        sink.save(writes).await?;
+        sink.save_lazy(Box::new(move |codec| {
+            let write = |channel: &str, idx: i64, value: Vec<u8>| PendingWrite {
+                task_id: task_id.clone(),
+                task_path: node.clone(),
+                channel: channel.to_owned(),
+                idx,
+                value,
+            };
+            let (update, routes, interrupt) = saved;
+            Ok(match interrupt {
+                None => vec![
+                    write(channels::RESULT, 0, codec.to_bytes(&update)?),
+                    write(
+                        channels::ROUTES,
+                        channels::ROUTES_IDX,
+                        encode_routes(&routes, codec)?,
+                    ),
+                ],
+                Some(interrupt) => {
+                    vec![write(
+                        channels::INTERRUPT,
+                        channels::INTERRUPT_IDX,
+                        codec.to_bytes(&vec![interrupt])?,
+                    )]
+                }
+            })
+        }))
+        .await?;
         Ok(outcome)
     }
 
@@ -204,7 +228,9 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
     async fn save_error(&self, error: &GraphError) {
         let info = &self.ctx.inner;
         let Some(sink) = &info.journal_sink else { return };
-        let Ok(value) = info.codec.to_bytes(&error.to_string()) else { return };
+        let Ok(value) = info.codec.to_bytes(&error.to_string()) else {
+            return;
+        };
         let write = PendingWrite {
             task_id: info.task_id.to_string(),
             task_path: info.node.to_string(),

@@ -27,9 +27,11 @@ use crate::ids::Namespace;
 use crate::state::State;
 use crate::stream::{EventSink, RawData, StreamMode};
 
-pub(crate) use execute::{TaskOutcome, TaskOutput};
 pub(crate) use apply::{check_routes, route_into};
-pub(crate) use persist::{Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple};
+pub(crate) use execute::{TaskOutcome, TaskOutput};
+pub(crate) use persist::{
+    Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple,
+};
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;
 
@@ -98,7 +100,11 @@ pub(crate) struct Run<S: State, C> {
 
 impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
     /// A run without persistence that starts from the default state merged with `input`.
-    pub(crate) fn new(graph: Arc<GraphCore<S, C>>, env: RunEnv<C>, input: S::Update) -> Result<Self, GraphError> {
+    pub(crate) fn new(
+        graph: Arc<GraphCore<S, C>>,
+        env: RunEnv<C>,
+        input: S::Update,
+    ) -> Result<Self, GraphError> {
         let mut run = Run {
             join_seen: vec![0; graph.joins.len()],
             graph,
@@ -118,7 +124,10 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
     pub(crate) fn apply_input(&mut self, input: S::Update) -> Result<crate::state::FieldSet, GraphError> {
         let changed = Arc::make_mut(&mut self.state)
             .apply_updates([(crate::START, input)])
-            .map_err(|source| GraphError::InvalidUpdate { step: self.step, source })?;
+            .map_err(|source| GraphError::InvalidUpdate {
+                step: self.step,
+                source,
+            })?;
         self.triggers = Triggers::default();
         self.triggers.nodes.extend_from_slice(&self.graph.start.next);
         for branch in &self.graph.start.branches {
@@ -197,7 +206,10 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
                     .filter_map(|(t, o)| o.map(|o| (&*self.graph.nodes[t.node].name, o.update)));
                 shown
                     .apply_updates(writes)
-                    .map_err(|source| GraphError::InvalidUpdate { step: self.step, source })?;
+                    .map_err(|source| GraphError::InvalidUpdate {
+                        step: self.step,
+                        source,
+                    })?;
                 return Ok(Stop::Paused(interrupts, Some(shown)));
             }
             let ran: Vec<usize> = tasks.iter().map(|t| t.node).collect();
@@ -214,9 +226,15 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
     }
 
     /// After a step: a new checkpoint, put now (sync), queued (async) or kept for the end (exit).
-    async fn commit_step(&mut self, changed: crate::state::FieldSet, ran: &[usize]) -> Result<(), GraphError> {
+    async fn commit_step(
+        &mut self,
+        changed: crate::state::FieldSet,
+        ran: &[usize],
+    ) -> Result<(), GraphError> {
         let names: Vec<Arc<str>> = ran.iter().map(|&n| self.graph.nodes[n].name.clone()).collect();
-        let Some(d) = self.durable.as_mut() else { return Ok(()) };
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(());
+        };
         d.record_seen::<S>(names.into_iter());
         d.bump_versions(changed);
         d.advance(crate::checkpoint::CheckpointSource::Loop, changed);
@@ -228,13 +246,20 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
 
     /// Static breakpoint before nodes; not again when resuming from that very pause.
     async fn pause_before(&mut self, tasks: &[Task<S>]) -> Result<Option<Vec<Interrupt>>, GraphError> {
-        let Some(d) = self.durable.as_mut() else { return Ok(None) };
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(None);
+        };
         if std::mem::take(&mut d.skip_before) || self.env.interrupt_before.is_empty() {
             return Ok(None);
         }
         let interrupts: Vec<Interrupt> = tasks
             .iter()
-            .filter(|t| self.env.interrupt_before.iter().any(|n| *n == self.graph.nodes[t.node].name))
+            .filter(|t| {
+                self.env
+                    .interrupt_before
+                    .iter()
+                    .any(|n| *n == self.graph.nodes[t.node].name)
+            })
             .map(|t| static_interrupt(&self.graph.nodes[t.node].name, t, InterruptKind::Before))
             .collect();
         if interrupts.is_empty() {
@@ -266,7 +291,11 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
         if names.is_empty() {
             return None;
         }
-        let checkpoint = self.durable.as_ref().map(|d| d.checkpoint_id.clone()).unwrap_or_default();
+        let checkpoint = self
+            .durable
+            .as_ref()
+            .map(|d| d.checkpoint_id.clone())
+            .unwrap_or_default();
         Some(
             names
                 .into_iter()
@@ -301,5 +330,4 @@ impl<S: State, C> Run<S, C> {
             });
         }
     }
-
 }

@@ -10,7 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::checkpoint::{
     CHECKPOINT_VERSION, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource,
-    CheckpointTuple, Checkpointer, Codec, PendingSend, PendingWrite, PutMode, channels, next_checkpoint_id, now_ms,
+    CheckpointTuple, Checkpointer, Codec, PendingSend, PendingWrite, PutMode, channels, next_checkpoint_id,
+    now_ms,
 };
 use crate::config::Durability;
 use crate::control::{Interrupt, Route, Send};
@@ -35,15 +36,29 @@ struct PutOp {
     mode: PutMode,
 }
 
+/// The async-durability queue and the worker that drains it into the saver.
+type AsyncQueue = (mpsc::Sender<Op>, JoinHandle<Result<(), CheckpointError>>);
+
 /// The run's link to its checkpointer, shared with its tasks.
 pub(crate) struct Persister {
     saver: Arc<dyn Checkpointer>,
     pub(crate) codec: Arc<dyn Codec>,
     pub(crate) durability: Durability,
-    queue: Mutex<Option<(mpsc::Sender<Op>, JoinHandle<Result<(), CheckpointError>>)>>,
+    queue: Mutex<Option<AsyncQueue>>,
     /// Exit mode: the writes made against the current checkpoint, saved only at the end.
-    exit_writes: Mutex<Vec<PendingWrite>>,
+    exit_writes: Mutex<Vec<Buffered>>,
 }
+
+/// A write kept for the end of an exit-mode run.
+enum Buffered {
+    Ready(PendingWrite),
+    /// Encoded only if the run ends at this checkpoint: most steps' results never are.
+    Lazy(LazyWrites),
+}
+
+/// Writes encoded on demand.
+pub(crate) type LazyWrites =
+    Box<dyn FnOnce(&dyn Codec) -> Result<Vec<PendingWrite>, GraphError> + std::marker::Send>;
 
 impl Persister {
     pub(crate) fn new(saver: Arc<dyn Checkpointer>, codec: Arc<dyn Codec>, durability: Durability) -> Self {
@@ -58,7 +73,13 @@ impl Persister {
                         Op::Writes(target, writes) => saver.put_writes(&target, &writes).await?,
                         Op::Put(put) => {
                             saver
-                                .put(&put.parent, &put.checkpoint, &put.metadata, &put.new_versions, put.mode)
+                                .put(
+                                    &put.parent,
+                                    &put.checkpoint,
+                                    &put.metadata,
+                                    &put.new_versions,
+                                    put.mode,
+                                )
                                 .await?;
                         }
                     }
@@ -81,7 +102,10 @@ impl Persister {
     }
 
     fn sender(&self) -> Option<mpsc::Sender<Op>> {
-        self.queue.lock().ok().and_then(|q| q.as_ref().map(|(tx, _)| tx.clone()))
+        self.queue
+            .lock()
+            .ok()
+            .and_then(|q| q.as_ref().map(|(tx, _)| tx.clone()))
     }
 
     async fn enqueue(&self, op: Op) -> Result<(), CheckpointError> {
@@ -96,17 +120,38 @@ impl Persister {
     }
 
     /// Saves writes against `target` as the durability mode says.
-    pub(crate) async fn save_writes(&self, target: &CheckpointRef, writes: Vec<PendingWrite>) -> Result<(), CheckpointError> {
+    pub(crate) async fn save_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), CheckpointError> {
         match self.durability {
             Durability::Sync => self.saver.put_writes(target, &writes).await,
             Durability::Async => self.enqueue(Op::Writes(target.clone(), writes)).await,
             Durability::Exit => {
                 if let Ok(mut buffer) = self.exit_writes.lock() {
-                    buffer.extend(writes);
+                    buffer.extend(writes.into_iter().map(Buffered::Ready));
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Like [`save_writes`](Self::save_writes), encoding only when the writes must be stored:
+    /// in exit mode, only if the run ends at this checkpoint.
+    pub(crate) async fn save_lazy(
+        &self,
+        target: &CheckpointRef,
+        writes: LazyWrites,
+    ) -> Result<(), GraphError> {
+        if self.durability == Durability::Exit {
+            if let Ok(mut buffer) = self.exit_writes.lock() {
+                buffer.push(Buffered::Lazy(writes));
+            }
+            return Ok(());
+        }
+        let writes = writes(&*self.codec)?;
+        Ok(self.save_writes(target, writes).await?)
     }
 
     /// Puts a checkpoint now (sync) or in order in the background (async).
@@ -115,7 +160,13 @@ impl Persister {
             Durability::Async => self.enqueue(Op::Put(Box::new(op))).await,
             _ => self
                 .saver
-                .put(&op.parent, &op.checkpoint, &op.metadata, &op.new_versions, op.mode)
+                .put(
+                    &op.parent,
+                    &op.checkpoint,
+                    &op.metadata,
+                    &op.new_versions,
+                    op.mode,
+                )
                 .await
                 .map(drop),
         }
@@ -137,8 +188,20 @@ impl Persister {
         Ok(())
     }
 
-    fn take_exit_writes(&self) -> Vec<PendingWrite> {
-        self.exit_writes.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default()
+    fn take_exit_writes(&self) -> Result<Vec<PendingWrite>, GraphError> {
+        let buffered = self
+            .exit_writes
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        let mut writes = Vec::with_capacity(buffered.len());
+        for item in buffered {
+            match item {
+                Buffered::Ready(write) => writes.push(write),
+                Buffered::Lazy(encode) => writes.extend(encode(&*self.codec)?),
+            }
+        }
+        Ok(writes)
     }
 
     fn clear_exit_writes(&self) {
@@ -165,6 +228,10 @@ pub(crate) struct JournalSink {
 impl JournalSink {
     pub(crate) async fn save(&self, writes: Vec<PendingWrite>) -> Result<(), CheckpointError> {
         self.persister.save_writes(&self.target, writes).await
+    }
+
+    pub(crate) async fn save_lazy(&self, writes: LazyWrites) -> Result<(), GraphError> {
+        self.persister.save_lazy(&self.target, writes).await
     }
 }
 
@@ -294,7 +361,11 @@ pub(crate) struct Snapshot<'a, S: State, C> {
 
 impl<S: State, C> Snapshot<'_, S, C> {
     /// The current checkpoint, with the values of `fields` encoded.
-    fn build(&self, d: &Durable, fields: FieldSet) -> Result<(Checkpoint, BTreeMap<String, u64>), GraphError> {
+    fn build(
+        &self,
+        d: &Durable,
+        fields: FieldSet,
+    ) -> Result<(Checkpoint, BTreeMap<String, u64>), GraphError> {
         let codec = d.codec();
         let values: BTreeMap<String, Vec<u8>> = self
             .state
@@ -306,7 +377,12 @@ impl<S: State, C> Snapshot<'_, S, C> {
             .iter()
             .filter_map(|i| Some((S::FIELDS.get(i)?.to_string(), *d.versions.get(i)?)))
             .collect();
-        let mut next: Vec<String> = self.triggers.nodes.iter().map(|&n| self.graph.nodes[n].name.to_string()).collect();
+        let mut next: Vec<String> = self
+            .triggers
+            .nodes
+            .iter()
+            .map(|&n| self.graph.nodes[n].name.to_string())
+            .collect();
         next.sort();
         next.dedup();
         let sends = self
@@ -388,7 +464,9 @@ impl<S: State, C> Snapshot<'_, S, C> {
 impl<S: State, C> Run<S, C> {
     /// Puts the current checkpoint now (sync and async modes do this after every step).
     pub(crate) async fn put_current(&mut self) -> Result<(), GraphError> {
-        let Some(d) = self.durable.as_mut() else { return Ok(()) };
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(());
+        };
         let snapshot = Snapshot {
             graph: &self.graph,
             state: &self.state,
@@ -401,11 +479,13 @@ impl<S: State, C> Run<S, C> {
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
     /// drains its queue.
     pub(crate) async fn flush(&mut self) -> Result<(), GraphError> {
-        let Some(d) = self.durable.as_ref() else { return Ok(()) };
+        let Some(d) = self.durable.as_ref() else {
+            return Ok(());
+        };
         let persister = d.persister.clone();
         match persister.durability {
             Durability::Exit => {
-                let writes = persister.take_exit_writes();
+                let writes = persister.take_exit_writes()?;
                 if d.persisted.as_deref() != Some(d.checkpoint_id.as_str()) {
                     self.put_current().await?;
                 }
@@ -456,7 +536,10 @@ pub(crate) fn restore<S: State, C>(
         .collect();
     let node_id = |name: &str| {
         graph.by_name.get(name).copied().ok_or_else(|| {
-            GraphError::IncompatibleCheckpoint(format!("checkpoint {} names node `{name}`, which this graph lacks", cp.id))
+            GraphError::IncompatibleCheckpoint(format!(
+                "checkpoint {} names node `{name}`, which this graph lacks",
+                cp.id
+            ))
         })
     };
     let mut triggers = Triggers::default();
@@ -465,13 +548,18 @@ pub(crate) fn restore<S: State, C>(
     }
     for send in &cp.sends {
         let id = node_id(&send.node)?;
-        let decoded: Send = graph.nodes[id].node.decode_send(graph.nodes[id].name.clone(), &send.payload, codec)?;
+        let decoded: Send =
+            graph.nodes[id]
+                .node
+                .decode_send(graph.nodes[id].name.clone(), &send.payload, codec)?;
         triggers.sends.push((id, decoded));
     }
     let mut join_seen = vec![0u128; graph.joins.len()];
     for (key, sources) in &cp.joins {
         let Some(index) = graph.joins.iter().position(|j| &j.key == key) else {
-            return Err(GraphError::IncompatibleCheckpoint(format!("unknown join `{key}`")));
+            return Err(GraphError::IncompatibleCheckpoint(format!(
+                "unknown join `{key}`"
+            )));
         };
         for source in sources {
             if let Some(bit) = graph.joins[index].sources.iter().position(|s| **s == **source) {
@@ -488,12 +576,17 @@ pub(crate) fn restore<S: State, C>(
             channels::ROUTES => entry.routes = Some(write.value.clone()),
             channels::INTERRUPT => {
                 let interrupts: Vec<Interrupt> = codec.from_bytes(&write.value)?;
-                paused_before |= interrupts.iter().any(|i| i.kind == crate::control::InterruptKind::Before);
+                paused_before |= interrupts
+                    .iter()
+                    .any(|i| i.kind == crate::control::InterruptKind::Before);
                 entry.interrupts = interrupts;
             }
             channels::RESUME => entry.resume = codec.from_bytes(&write.value)?,
             other => {
-                if let Some(name) = other.strip_prefix(channels::STEP).and_then(|r| r.strip_prefix(':')) {
+                if let Some(name) = other
+                    .strip_prefix(channels::STEP)
+                    .and_then(|r| r.strip_prefix(':'))
+                {
                     let position = (write.idx - 1).max(0) as usize;
                     if entry.journal.len() <= position {
                         entry.journal.resize(position + 1, (String::new(), Vec::new()));
@@ -519,7 +612,9 @@ pub(crate) fn decode_output<S: State, C>(
     saved: &SavedTask,
     codec: &dyn Codec,
 ) -> Result<Option<TaskOutput<S>>, GraphError> {
-    let Some(result) = &saved.result else { return Ok(None) };
+    let Some(result) = &saved.result else {
+        return Ok(None);
+    };
     let update: S::Update = codec.from_bytes(result)?;
     let stored: Vec<StoredRoute> = match &saved.routes {
         Some(bytes) => codec.from_bytes(bytes)?,
@@ -532,11 +627,18 @@ pub(crate) fn decode_output<S: State, C>(
                 routes.push(Route::To(route.node.into()));
                 continue;
             }
-            return Err(GraphError::IncompatibleCheckpoint(format!("a saved route names `{}`", route.node)));
+            return Err(GraphError::IncompatibleCheckpoint(format!(
+                "a saved route names `{}`",
+                route.node
+            )));
         };
         routes.push(match route.payload {
             None => Route::To(graph.nodes[id].name.clone()),
-            Some(payload) => Route::Send(graph.nodes[id].node.decode_send(graph.nodes[id].name.clone(), &payload, codec)?),
+            Some(payload) => Route::Send(graph.nodes[id].node.decode_send(
+                graph.nodes[id].name.clone(),
+                &payload,
+                codec,
+            )?),
         });
     }
     Ok(Some(TaskOutput { update, routes }))

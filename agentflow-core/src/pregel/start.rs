@@ -54,7 +54,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             }
             _ => false,
         };
-        let persister = Arc::new(Persister::new(start.saver.clone(), env.codec.clone(), start.durability));
+        let persister = Arc::new(Persister::new(
+            start.saver.clone(),
+            env.codec.clone(),
+            start.durability,
+        ));
         let restored = match &tuple {
             Some(t) => Some(restore(&graph, t, &*env.codec)?),
             None => None,
@@ -62,15 +66,23 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let durable = Durable {
             persister,
             thread,
-            checkpoint_id: tuple.as_ref().map(|t| t.checkpoint.id.clone()).unwrap_or_default(),
+            checkpoint_id: tuple
+                .as_ref()
+                .map(|t| t.checkpoint.id.clone())
+                .unwrap_or_default(),
             persisted: tuple.as_ref().map(|t| t.checkpoint.id.clone()),
             mode: if forking { PutMode::Fork } else { PutMode::Extend },
             step: tuple.as_ref().map_or(-2, |t| t.metadata.step),
             versions: vec![0; S::FIELDS.len()],
-            versions_seen: tuple.as_ref().map(|t| t.checkpoint.versions_seen.clone()).unwrap_or_default(),
+            versions_seen: tuple
+                .as_ref()
+                .map(|t| t.checkpoint.versions_seen.clone())
+                .unwrap_or_default(),
             dirty: FieldSet::EMPTY,
             updated: FieldSet::EMPTY,
-            source: tuple.as_ref().map_or(CheckpointSource::Input, |t| t.metadata.source),
+            source: tuple
+                .as_ref()
+                .map_or(CheckpointSource::Input, |t| t.metadata.source),
             saved: Default::default(),
             skip_before: false,
             extra: start.metadata,
@@ -114,7 +126,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
 
     /// New input on top of the thread's state: an input checkpoint holding the input as a
     /// pending write, then the first loop checkpoint with the input merged.
-    async fn start_with_input(&mut self, update: S::Update, restored: Option<Restored<S>>) -> Result<(), GraphError> {
+    async fn start_with_input(
+        &mut self,
+        update: S::Update,
+        restored: Option<Restored<S>>,
+    ) -> Result<(), GraphError> {
         if let Some(r) = restored {
             self.state = Arc::new(r.state);
             self.durable_ref()?.versions = r.versions;
@@ -154,7 +170,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
     }
 
     /// Continue from a checkpoint: its state, triggers and the writes its tasks left.
-    async fn start_from_checkpoint(&mut self, restored: Restored<S>, forking: bool) -> Result<(), GraphError> {
+    async fn start_from_checkpoint(
+        &mut self,
+        restored: Restored<S>,
+        forking: bool,
+    ) -> Result<(), GraphError> {
         self.state = Arc::new(restored.state);
         self.triggers = restored.triggers;
         self.join_seen = restored.join_seen;
@@ -185,7 +205,10 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let Command { update, goto, resume } = command;
         for route in &goto {
             if route.target() != crate::END && !self.graph.by_name.contains_key(route.target()) {
-                return Err(GraphError::InvalidResume(format!("goto `{}`: no such node", route.target())));
+                return Err(GraphError::InvalidResume(format!(
+                    "goto `{}`: no such node",
+                    route.target()
+                )));
             }
         }
         if !S::is_empty_update(&update) || !goto.is_empty() {
@@ -214,7 +237,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                         format!(
                             "{} interrupts are pending ({}); resume them by id with Command::resume_by_id",
                             pending.len(),
-                            pending.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join(", ")
+                            pending
+                                .iter()
+                                .map(|p| p.1.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }));
                 };
@@ -226,7 +253,9 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             Resume::ById(values) => {
                 for (id, value) in values {
                     let Some((task, _)) = pending.iter().find(|(_, i)| *i == id) else {
-                        return Err(GraphError::InvalidResume(format!("no pending interrupt has id `{id}`")));
+                        return Err(GraphError::InvalidResume(format!(
+                            "no pending interrupt has id `{id}`"
+                        )));
                     };
                     if let Some(saved) = d.saved.get_mut(task) {
                         saved.resume.push(value);
@@ -240,7 +269,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             let Some(saved) = d.saved.get(&task) else { continue };
             writes.push(PendingWrite {
                 task_id: task.clone(),
-                task_path: saved.interrupts.first().map(|i| i.node.clone()).unwrap_or_default(),
+                task_path: saved
+                    .interrupts
+                    .first()
+                    .map(|i| i.node.clone())
+                    .unwrap_or_default(),
                 channel: channels::RESUME.into(),
                 idx: channels::RESUME_IDX,
                 value: d.codec().to_bytes(&saved.resume)?,
