@@ -240,6 +240,12 @@ fn field_encoding_honours_serde_with_and_skip() {
         assert!(back.decode_field(name, bytes, codec).unwrap());
     }
     assert_eq!(back, Stored { cache: 0, ..state });
-    assert!(!back.decode_field("gone", b"1", codec).unwrap(), "unknown names are skipped");
-    assert!(back.decode_field("count", b"\"not a number\"", codec).is_err(), "wrong types are refused");
+    assert!(
+        !back.decode_field("gone", b"1", codec).unwrap(),
+        "unknown names are skipped"
+    );
+    assert!(
+        back.decode_field("count", b"\"not a number\"", codec).is_err(),
+        "wrong types are refused"
+    );
 }

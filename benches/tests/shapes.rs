@@ -239,7 +239,7 @@ fn registry_names_are_unique_and_disjoint_from_the_unimplemented_ones() {
 /// exit), holding the final state: the shared lists come back shared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_variants_write_one_checkpoint_with_the_final_state() {
-    use agentflow_core::checkpoint::{Checkpointer, ListOptions};
+    use agentflow_core::checkpoint::ListOptions;
     let graph =
         agentflow_benches::checkpointed(wide_state::build(wide_state::SIZE_25X300.n).expect("compiles"));
     let counts = wide_state::run(&graph, &wide_state::input(wide_state::SIZE_25X300))
