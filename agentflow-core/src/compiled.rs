@@ -8,13 +8,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::START;
-use crate::config::RunConfig;
+use crate::checkpoint::{CheckpointRef, Checkpointer, Codec, JsonCodec};
+use crate::config::{Durability, RunConfig};
 use crate::context::Context;
-use crate::control::Command;
-use crate::error::{GraphError, NodeError};
+use crate::control::{Command, Interrupt, RunInput};
+use crate::error::{BuildError, GraphError, NodeError};
 use crate::graph::{ErrorHandler, Router, StateGraph};
 use crate::node::{ErasedNode, NodeFuture};
-use crate::pregel::{Limits, Run, RunEnv};
+use crate::pregel::{DurableStart, Limits, Run, RunEnv};
 use crate::render::Drawing;
 use crate::retry::RetryPolicy;
 use crate::state::State;
@@ -24,12 +25,35 @@ use crate::stream::{EventSink, EventStream, StreamModes};
 /// runs are independent of each other.
 pub struct CompiledGraph<S: State, C = ()> {
     pub(crate) core: Arc<GraphCore<S, C>>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// How a compiled graph persists: its checkpointer, codec, durability and breakpoints.
+pub(crate) struct Settings {
+    pub(crate) checkpointer: Option<Arc<dyn Checkpointer>>,
+    pub(crate) codec: Arc<dyn Codec>,
+    pub(crate) durability: Durability,
+    pub(crate) interrupt_before: Arc<[Arc<str>]>,
+    pub(crate) interrupt_after: Arc<[Arc<str>]>,
+}
+
+impl Clone for Settings {
+    fn clone(&self) -> Self {
+        Settings {
+            checkpointer: self.checkpointer.clone(),
+            codec: self.codec.clone(),
+            durability: self.durability,
+            interrupt_before: self.interrupt_before.clone(),
+            interrupt_after: self.interrupt_after.clone(),
+        }
+    }
 }
 
 impl<S: State, C> Clone for CompiledGraph<S, C> {
     fn clone(&self) -> Self {
         CompiledGraph {
             core: self.core.clone(),
+            settings: self.settings.clone(),
         }
     }
 }
@@ -44,6 +68,17 @@ pub struct RunOutput<S> {
     pub steps: usize,
     /// The run's id.
     pub run_id: uuid::Uuid,
+    /// Why the run paused, if it did: resume it with [`Command::resume`].
+    pub interrupts: Vec<Interrupt>,
+    /// The thread's checkpoint where the run ended (with a checkpointer).
+    pub checkpoint: Option<CheckpointRef>,
+}
+
+impl<S> RunOutput<S> {
+    /// True when the run paused at an interrupt instead of finishing.
+    pub fn is_interrupted(&self) -> bool {
+        !self.interrupts.is_empty()
+    }
 }
 
 /// What leaves a node (or START): static targets and conditional edges.
@@ -61,6 +96,9 @@ pub(crate) struct Branch<S> {
 pub(crate) struct Join {
     pub(crate) all: u128,
     pub(crate) target: usize,
+    /// `join:a+b:c`, as checkpoints name it.
+    pub(crate) key: String,
+    pub(crate) sources: Vec<Arc<str>>,
 }
 
 pub(crate) struct CompiledNode<S: State, C> {
@@ -154,7 +192,13 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                     all |= 1u128 << bit;
                 }
             }
-            compiled_joins.push(Join { all, target });
+            let names: Vec<&str> = sources.iter().map(|s| &**s).collect();
+            compiled_joins.push(Join {
+                all,
+                target,
+                key: format!("join:{}:{to}", names.join("+")),
+                sources: sources.iter().take(128).cloned().collect(),
+            });
         }
         CompiledGraph {
             core: Arc::new(GraphCore {
@@ -164,13 +208,98 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 joins: compiled_joins,
                 drawing,
             }),
+            settings: Arc::new(Settings {
+                checkpointer: None,
+                codec: Arc::new(JsonCodec),
+                durability: Durability::default(),
+                interrupt_before: Arc::from(Vec::new()),
+                interrupt_after: Arc::from(Vec::new()),
+            }),
         }
     }
 
-    /// Runs the graph to completion on `input` (merged into the default state with each field's
-    /// rule) and returns the final state. Equivalent to draining [`stream`](Self::stream).
-    pub async fn invoke(&self, input: S::Update, config: RunConfig<C>) -> Result<RunOutput<S>, GraphError> {
-        self.run(input, config, EventSink::default()).await
+    fn with_settings(mut self, change: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = Settings::clone(&self.settings);
+        change(&mut settings);
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// Saves checkpoints with `saver`: runs need a thread id, and gain interrupts, resume,
+    /// time travel and crash recovery.
+    pub fn with_checkpointer(self, saver: impl Checkpointer) -> Self {
+        self.with_shared_checkpointer(Arc::new(saver))
+    }
+
+    /// [`with_checkpointer`](Self::with_checkpointer) with a saver shared with other graphs.
+    pub fn with_shared_checkpointer(self, saver: Arc<dyn Checkpointer>) -> Self {
+        self.with_settings(|s| s.checkpointer = Some(saver))
+    }
+
+    /// The saver, if any.
+    pub fn checkpointer(&self) -> Option<&Arc<dyn Checkpointer>> {
+        self.settings.checkpointer.as_ref()
+    }
+
+    /// Encodes checkpointed values with `codec` (default: [`JsonCodec`]).
+    pub fn with_codec(self, codec: impl Codec) -> Self {
+        self.with_settings(|s| s.codec = Arc::new(codec))
+    }
+
+    /// The default durability of runs (default: [`Durability::Async`]).
+    pub fn with_durability(self, durability: Durability) -> Self {
+        self.with_settings(|s| s.durability = durability)
+    }
+
+    /// Pauses every run before these nodes (a static breakpoint; needs a checkpointer).
+    pub fn interrupt_before<I, N>(self, nodes: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Arc<str>>,
+    {
+        let nodes = self.known_nodes(nodes, "interrupt_before")?;
+        Ok(self.with_settings(|s| s.interrupt_before = nodes))
+    }
+
+    /// Pauses every run after these nodes ran (a static breakpoint; needs a checkpointer).
+    pub fn interrupt_after<I, N>(self, nodes: I) -> Result<Self, BuildError>
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Arc<str>>,
+    {
+        let nodes = self.known_nodes(nodes, "interrupt_after")?;
+        Ok(self.with_settings(|s| s.interrupt_after = nodes))
+    }
+
+    fn known_nodes<I, N>(&self, nodes: I, context: &str) -> Result<Arc<[Arc<str>]>, BuildError>
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Arc<str>>,
+    {
+        nodes
+            .into_iter()
+            .map(Into::into)
+            .map(|n: Arc<str>| match self.core.by_name.get_key_value(&n) {
+                Some((name, _)) => Ok(name.clone()),
+                None => Err(BuildError::UnknownNode {
+                    context: context.to_owned(),
+                    name: n.to_string(),
+                }),
+            })
+            .collect()
+    }
+
+    /// Runs the graph until it finishes or pauses, and returns the final state.
+    ///
+    /// The input is an update (merged with each field's rule into the default state, or into the
+    /// thread's state with a checkpointer), a [`Command`] that resumes a paused thread, or
+    /// [`RunInput::Continue`]. Equivalent to draining [`stream`](Self::stream).
+    pub async fn invoke(
+        &self,
+        input: impl Into<RunInput<S>>,
+        config: RunConfig<C>,
+    ) -> Result<RunOutput<S>, GraphError> {
+        self.run(input.into(), config, EventSink::default()).await
     }
 
     /// Runs the graph, yielding events for `modes` as they happen (see [`StreamModes`]).
@@ -180,7 +309,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// use futures::StreamExt;
     /// use agentflow_core::{Context, EventData, NodeError, RunConfig, State, StateGraph, StreamMode, START};
     ///
-    /// #[derive(State, Clone, Default)]
+    /// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
     /// struct S {
     ///     #[state(add)]
     ///     n: i32,
@@ -205,23 +334,25 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// ```
     pub fn stream(
         &self,
-        input: S::Update,
+        input: impl Into<RunInput<S>>,
         config: RunConfig<C>,
         modes: impl Into<StreamModes>,
     ) -> EventStream<S> {
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = EventSink::new(tx, modes.into());
         let graph = self.clone();
+        let input = input.into();
         EventStream::new(Box::pin(async move { graph.run(input, config, sink).await }), rx)
     }
 
     async fn run(
         &self,
-        input: S::Update,
+        input: RunInput<S>,
         config: RunConfig<C>,
         sink: EventSink,
     ) -> Result<RunOutput<S>, GraphError> {
         let run_id = config.run_id.unwrap_or_else(uuid::Uuid::now_v7);
+        let settings = &self.settings;
         let env = RunEnv {
             run_id,
             thread_id: config.thread_id,
@@ -232,8 +363,32 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 recursion_limit: config.recursion_limit,
                 max_concurrency: config.max_concurrency,
             },
+            codec: settings.codec.clone(),
+            interrupt_before: config
+                .interrupt_before
+                .map_or_else(|| settings.interrupt_before.clone(), Arc::from),
+            interrupt_after: config
+                .interrupt_after
+                .map_or_else(|| settings.interrupt_after.clone(), Arc::from),
         };
-        Run::new(self.core.clone(), env, input)?.run_to_end().await
+        let run = match (&settings.checkpointer, input) {
+            (None, RunInput::Update(update)) => Run::new(self.core.clone(), env, update)?,
+            (None, _) => {
+                return Err(GraphError::InvalidResume(
+                    "resuming or continuing a run needs a checkpointer (with_checkpointer)".into(),
+                ));
+            }
+            (Some(saver), input) => {
+                let start = DurableStart {
+                    saver: saver.clone(),
+                    durability: config.durability.unwrap_or(settings.durability),
+                    checkpoint_id: config.checkpoint_id,
+                    metadata: config.metadata,
+                };
+                Run::start_durable(self.core.clone(), env, input, start).await?
+            }
+        };
+        run.run_to_end().await
     }
 
     /// Turns this graph into a node of a parent graph with state `P`: `map_in` builds this
@@ -268,6 +423,9 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                     sink: ctx.sink.child(&ctx.inner.node, ctx.inner.task_id),
                     cancel: ctx.cancel.clone(),
                     limits: ctx.limits,
+                    codec: ctx.inner.codec.clone(),
+                    interrupt_before: Arc::from(Vec::new()),
+                    interrupt_after: Arc::from(Vec::new()),
                 };
                 let out = Run::new(graph.core.clone(), env, child_input)?
                     .run_to_end()

@@ -1,9 +1,26 @@
 //! Per-run configuration.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
+
+/// When a run with a checkpointer makes its progress durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Each task's writes and each step's checkpoint are durable before the next step starts.
+    /// Slowest; after a crash, nothing that finished is lost.
+    Sync,
+    /// Writes and checkpoints go to the saver in the background, in order, through a bounded
+    /// queue (the run waits when the saver falls behind, so memory stays bounded). The run's end
+    /// waits for the queue to drain. The default, as in LangGraph.
+    #[default]
+    Async,
+    /// Only at the end of the run (completed, interrupted or failed). Fastest; a crash loses the
+    /// run's progress.
+    Exit,
+}
 
 /// The default recursion limit: the most supersteps one run may take (LangGraph's default).
 pub const DEFAULT_RECURSION_LIMIT: usize = 10_007;
@@ -32,6 +49,11 @@ pub struct RunConfig<C = ()> {
     pub(crate) max_concurrency: Option<usize>,
     pub(crate) context: Arc<C>,
     pub(crate) cancel: Option<CancellationToken>,
+    pub(crate) durability: Option<Durability>,
+    pub(crate) checkpoint_id: Option<String>,
+    pub(crate) interrupt_before: Option<Vec<Arc<str>>>,
+    pub(crate) interrupt_after: Option<Vec<Arc<str>>>,
+    pub(crate) metadata: BTreeMap<String, serde_json::Value>,
 }
 
 impl RunConfig<()> {
@@ -50,6 +72,11 @@ impl<C: Default> Default for RunConfig<C> {
             max_concurrency: None,
             context: Arc::new(C::default()),
             cancel: None,
+            durability: None,
+            checkpoint_id: None,
+            interrupt_before: None,
+            interrupt_after: None,
+            metadata: BTreeMap::new(),
         }
     }
 }
@@ -63,6 +90,11 @@ impl<C> Clone for RunConfig<C> {
             max_concurrency: self.max_concurrency,
             context: self.context.clone(),
             cancel: self.cancel.clone(),
+            durability: self.durability,
+            checkpoint_id: self.checkpoint_id.clone(),
+            interrupt_before: self.interrupt_before.clone(),
+            interrupt_after: self.interrupt_after.clone(),
+            metadata: self.metadata.clone(),
         }
     }
 }
@@ -101,6 +133,45 @@ impl<C> RunConfig<C> {
         self
     }
 
+    /// Overrides the graph's durability for this run.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
+        self
+    }
+
+    /// Runs from (or reads) this checkpoint instead of the thread's latest. Running from an
+    /// earlier checkpoint forks the thread: the old branch stays as it was.
+    pub fn checkpoint_id(mut self, id: impl Into<String>) -> Self {
+        self.checkpoint_id = Some(id.into());
+        self
+    }
+
+    /// Pauses before these nodes run (overrides the graph's `interrupt_before`).
+    pub fn interrupt_before<I, N>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Arc<str>>,
+    {
+        self.interrupt_before = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Pauses after these nodes ran (overrides the graph's `interrupt_after`).
+    pub fn interrupt_after<I, N>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<Arc<str>>,
+    {
+        self.interrupt_after = Some(nodes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds a key to the metadata of the checkpoints this run writes (filterable in `list`).
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
     /// Sets the runtime context nodes receive through [`Context::runtime`](crate::Context::runtime).
     pub fn with_context<D>(self, context: D) -> RunConfig<D> {
         self.with_shared_context(Arc::new(context))
@@ -115,6 +186,11 @@ impl<C> RunConfig<C> {
             max_concurrency: self.max_concurrency,
             context,
             cancel: self.cancel,
+            durability: self.durability,
+            checkpoint_id: self.checkpoint_id,
+            interrupt_before: self.interrupt_before,
+            interrupt_after: self.interrupt_after,
+            metadata: self.metadata,
         }
     }
 

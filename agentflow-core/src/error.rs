@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::checkpoint::{CheckpointError, CodecError};
+use crate::control::Interrupt;
 use crate::state::UpdateError;
 
 /// A boxed error that can cross threads.
@@ -65,6 +67,25 @@ impl NodeError {
         self.class == ErrorClass::Retryable
     }
 
+    /// A node asking to pause (returned by [`Context::interrupt`](crate::Context::interrupt)
+    /// until a resume value exists). Propagate it with `?`; it is never retried.
+    pub(crate) fn interrupt(interrupt: Interrupt) -> Self {
+        NodeError {
+            class: ErrorClass::Terminal,
+            source: Box::new(InterruptSignal(interrupt)),
+        }
+    }
+
+    /// True when this "error" is a node asking to pause for a resume value.
+    pub fn is_interrupt(&self) -> bool {
+        self.source.is::<InterruptSignal>()
+    }
+
+    /// The interrupt, if this is one.
+    pub(crate) fn as_interrupt(&self) -> Option<&Interrupt> {
+        self.source.downcast_ref::<InterruptSignal>().map(|s| &s.0)
+    }
+
     /// True when this error is a node timeout.
     pub fn is_timeout(&self) -> bool {
         self.source.is::<TimedOut>()
@@ -111,6 +132,11 @@ impl fmt::Debug for NodeError {
             .finish()
     }
 }
+
+/// The pause request carried by [`NodeError::is_interrupt`] errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("node paused at interrupt {}", .0.id)]
+pub(crate) struct InterruptSignal(pub(crate) Interrupt);
 
 /// A node exceeded its timeout.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
@@ -195,18 +221,51 @@ pub enum GraphError {
     /// The run was cancelled through its cancellation token.
     #[error("run cancelled")]
     Cancelled,
+    /// A node called `interrupt` but the graph has no checkpointer to hold the pause.
+    #[error(
+        "node `{node}` called interrupt(), which needs a checkpointer and a thread id; compile \
+         the graph with `with_checkpointer` and set `RunConfig::thread_id`"
+    )]
+    InterruptWithoutCheckpointer {
+        /// The node.
+        node: String,
+    },
+    /// A graph with a checkpointer was run without a thread id.
+    #[error("this graph has a checkpointer, so each run needs `RunConfig::thread_id`")]
+    MissingThreadId,
+    /// A resume or continue found nothing to resume.
+    #[error("thread `{thread_id}` has no checkpoint to resume from")]
+    NothingToResume {
+        /// The thread.
+        thread_id: String,
+    },
+    /// A resume command does not fit the pending interrupts.
+    #[error("invalid resume: {0}")]
+    InvalidResume(String),
+    /// A checkpoint does not fit this graph (a node it names no longer exists, another codec...).
+    #[error("checkpoint does not fit this graph: {0}")]
+    IncompatibleCheckpoint(String),
+    /// The checkpointer failed (a `Conflict` means another writer extended the thread first).
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A value could not be encoded for, or decoded from, a checkpoint.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
 }
 
 impl GraphError {
-    /// True when running again may succeed (a retryable node failure).
+    /// True when running again may succeed (a retryable node failure or storage failure).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            GraphError::Node {
-                class: ErrorClass::Retryable,
-                ..
-            }
-        )
+        match self {
+            GraphError::Node { class, .. } => *class == ErrorClass::Retryable,
+            GraphError::Checkpoint(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// True when another writer extended the thread first (writer fencing).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, GraphError::Checkpoint(CheckpointError::Conflict { .. }))
     }
 
     /// The failing node, if the error concerns one.
@@ -215,7 +274,8 @@ impl GraphError {
             GraphError::Node { node, .. }
             | GraphError::Panicked { node, .. }
             | GraphError::UndeclaredRoute { node, .. }
-            | GraphError::SendPayloadType { node, .. } => Some(node),
+            | GraphError::SendPayloadType { node, .. }
+            | GraphError::InterruptWithoutCheckpointer { node } => Some(node),
             _ => None,
         }
     }

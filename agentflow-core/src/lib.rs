@@ -20,7 +20,7 @@
 //! use std::sync::Arc;
 //! use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
 //!
-//! #[derive(State, Clone, Default, Debug)]
+//! #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 //! struct Counter {
 //!     #[state(add)]
 //!     count: u32,
@@ -57,6 +57,7 @@ mod context;
 mod control;
 mod error;
 mod graph;
+mod history;
 mod ids;
 mod node;
 mod pregel;
@@ -64,20 +65,28 @@ mod render;
 mod retry;
 pub mod state;
 mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use agentflow_macros::State;
 pub use compiled::{CompiledGraph, RunOutput};
-pub use config::{DEFAULT_RECURSION_LIMIT, RunConfig};
+pub use config::{DEFAULT_RECURSION_LIMIT, Durability, RunConfig};
 pub use context::Context;
-pub use control::{Command, IntoRoutes, Route, Send};
+pub use control::{Command, Interrupt, InterruptKind, IntoRoutes, Resume, Route, RunInput, Send};
 pub use error::{BoxError, BuildError, ErrorClass, GraphError, NodeError, TimedOut};
 pub use graph::{EdgeSources, NodeSpec, StateGraph};
+pub use history::{StateSnapshot, TaskSnapshot};
 pub use ids::{Namespace, TaskId};
 pub use node::{Node, NodeFuture};
 pub use retry::RetryPolicy;
 pub use state::{State, UpdateError};
 pub use stream::{EventData, EventStream, MessageChunk, StreamEvent, StreamMode, StreamModes, StreamWriter};
 pub use tokio_util::sync::CancellationToken;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 /// The virtual node every run starts from: `add_edge(START, "first")`.
 pub const START: &str = "__start__";

@@ -6,6 +6,10 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::checkpoint::{Codec, CodecError};
 use crate::context::Context;
 use crate::control::{Command, Send};
 use crate::error::{GraphError, NodeError};
@@ -24,7 +28,7 @@ pub type NodeFuture<S> = Pin<Box<dyn Future<Output = Result<Command<S>, NodeErro
 /// use std::sync::Arc;
 /// use agentflow_core::{Command, Context, Node, NodeError, State};
 ///
-/// #[derive(State, Clone, Default)]
+/// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
 /// struct Count {
 ///     #[state(add)]
 ///     n: u64,
@@ -74,6 +78,8 @@ pub(crate) trait ErasedNode<S: State, C>: std::marker::Send + Sync {
     fn start(&self, input: TaskInput<S>, ctx: Context<C>) -> Result<NodeFuture<S>, GraphError>;
     /// True when edges may trigger the node (it takes the state).
     fn takes_state(&self) -> bool;
+    /// Rebuilds a `Send` to this node from a checkpoint.
+    fn decode_send(&self, node: Arc<str>, payload: &[u8], codec: &dyn Codec) -> Result<Send, CodecError>;
 }
 
 /// A node over the graph state; a `Send` to it must carry a value of the state type.
@@ -92,6 +98,10 @@ impl<S: State, C: std::marker::Send + Sync + 'static, N: Node<S, C>> ErasedNode<
     fn takes_state(&self) -> bool {
         true
     }
+
+    fn decode_send(&self, node: Arc<str>, payload: &[u8], codec: &dyn Codec) -> Result<Send, CodecError> {
+        Ok(Send::new(node, codec.from_bytes::<S>(payload)?))
+    }
 }
 
 /// A node whose input is the payload of a `Send` (of type `I`).
@@ -104,7 +114,7 @@ impl<S, C, I, F, Fut, O> ErasedNode<S, C> for SendNode<I, F>
 where
     S: State,
     C: std::marker::Send + Sync + 'static,
-    I: Clone + std::marker::Send + Sync + 'static,
+    I: Clone + Serialize + DeserializeOwned + std::marker::Send + Sync + 'static,
     F: Fn(I, Context<C>) -> Fut + std::marker::Send + Sync + 'static,
     Fut: Future<Output = Result<O, NodeError>> + std::marker::Send + 'static,
     O: Into<Command<S>>,
@@ -127,6 +137,10 @@ where
     fn takes_state(&self) -> bool {
         false
     }
+
+    fn decode_send(&self, node: Arc<str>, payload: &[u8], codec: &dyn Codec) -> Result<Send, CodecError> {
+        Ok(Send::new(node, codec.from_bytes::<I>(payload)?))
+    }
 }
 
 /// The payload of `send` as a `T`, cloned only if another holder still shares it.
@@ -135,6 +149,7 @@ fn downcast_payload<T: Clone + Any + std::marker::Send + Sync>(send: Send) -> Re
         node,
         payload,
         type_name,
+        ..
     } = send;
     payload
         .downcast::<T>()

@@ -18,7 +18,10 @@
 
 use std::ops::AddAssign;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{Codec, CodecError};
 
 /// Graph state: a struct whose fields merge partial updates by rule. Derive it with
 /// `#[derive(State)]`; implementing it by hand is possible but rarely useful.
@@ -26,7 +29,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 /// use agentflow_core::State;
 ///
-/// #[derive(State, Clone, Default, Debug)]
+/// #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Chat {
 ///     #[state(append)]
 ///     messages: Vec<String>,
@@ -55,9 +58,9 @@ use serde::{Deserialize, Serialize};
 ///     .unwrap_err();
 /// assert!(err.to_string().contains("`topic`"));
 /// ```
-pub trait State: Clone + Default + Send + Sync + 'static {
+pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The partial update nodes return: every field optional.
-    type Update: Clone + Default + Send + Sync + std::fmt::Debug + 'static;
+    type Update: Clone + Default + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug + 'static;
 
     /// Field names, in declaration order (indices of [`FieldSet`]).
     const FIELDS: &'static [&'static str];
@@ -67,6 +70,27 @@ pub trait State: Clone + Default + Send + Sync + 'static {
 
     /// The fields an update writes.
     fn written_fields(update: &Self::Update) -> FieldSet;
+
+    /// Encodes the fields in `fields`, by name (checkpoints store fields separately, so that an
+    /// unchanged field is not written again).
+    fn encode_fields(
+        &self,
+        fields: FieldSet,
+        codec: &dyn Codec,
+    ) -> Result<Vec<(&'static str, Vec<u8>)>, CodecError>;
+
+    /// Decodes field `name` into the state. Returns `false` for a name the type does not have
+    /// (a field since removed), which is skipped.
+    fn decode_field(&mut self, name: &str, bytes: &[u8], codec: &dyn Codec) -> Result<bool, CodecError>;
+
+    /// The set of all fields.
+    fn all_fields() -> FieldSet {
+        let mut set = FieldSet::EMPTY;
+        for i in 0..Self::FIELDS.len() {
+            set.insert(i);
+        }
+        set
+    }
 
     /// Folds `updates` (writer name, update), in the given order, into the state. Returns the set
     /// of fields that received a write. On error the state may be partly updated; the engine

@@ -12,7 +12,7 @@ use agentflow_core::{
 use futures::StreamExt;
 use tokio::time::Instant;
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Job {
     #[state(append)]
     log: Vec<String>,

@@ -11,7 +11,7 @@ fn keep_longest(current: &mut String, incoming: String) {
     }
 }
 
-#[derive(State, Clone, Default, Debug, PartialEq)]
+#[derive(State, Clone, Default, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Everything {
     title: String,
     #[state(append)]
@@ -174,9 +174,12 @@ fn a_whole_state_converts_into_an_update() {
     assert_eq!(s, full);
 }
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 #[state(update = "Delta", derive(PartialEq))]
-struct Generic<T: Clone + Default + Send + Sync + PartialEq + 'static> {
+#[serde(bound = "")]
+struct Generic<
+    T: Clone + Default + Send + Sync + PartialEq + serde::Serialize + serde::de::DeserializeOwned + 'static,
+> {
     #[state(append)]
     items: Vec<T>,
     #[state(merge)]
@@ -194,4 +197,55 @@ fn generic_states_and_renamed_updates() {
     );
     s.apply_updates([("n", update)]).unwrap();
     assert_eq!(s.items, [1, 2]);
+}
+
+mod upper {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &str, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_uppercase())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+        Ok(String::deserialize(deserializer)?.to_lowercase())
+    }
+}
+
+#[derive(State, Clone, Default, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Stored {
+    #[serde(with = "upper")]
+    shout: String,
+    #[serde(skip)]
+    cache: u32,
+    #[serde(rename = "n", default)]
+    count: u32,
+}
+
+/// Checkpoints store fields one by one; the fields' serde attributes must still apply.
+#[test]
+fn field_encoding_honours_serde_with_and_skip() {
+    use agentflow_core::checkpoint::{Codec, JsonCodec};
+    let codec: &dyn Codec = &JsonCodec;
+    let state = Stored {
+        shout: "hey".into(),
+        cache: 9,
+        count: 3,
+    };
+    let encoded = state.encode_fields(Stored::all_fields(), codec).unwrap();
+    let names: Vec<&str> = encoded.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, ["shout", "count"], "skipped fields are not stored");
+    assert_eq!(encoded[0].1, br#""HEY""#);
+    let mut back = Stored::default();
+    for (name, bytes) in &encoded {
+        assert!(back.decode_field(name, bytes, codec).unwrap());
+    }
+    assert_eq!(back, Stored { cache: 0, ..state });
+    assert!(
+        !back.decode_field("gone", b"1", codec).unwrap(),
+        "unknown names are skipped"
+    );
+    assert!(
+        back.decode_field("count", b"\"not a number\"", codec).is_err(),
+        "wrong types are refused"
+    );
 }

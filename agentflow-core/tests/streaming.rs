@@ -9,7 +9,7 @@ use agentflow_core::{
 };
 use futures::StreamExt;
 
-#[derive(State, Clone, Default, Debug, PartialEq)]
+#[derive(State, Clone, Default, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Talk {
     #[state(append)]
     lines: Vec<String>,

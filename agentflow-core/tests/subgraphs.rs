@@ -8,20 +8,20 @@ use agentflow_core::{
 };
 use futures::StreamExt;
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Parent {
     subjects: Vec<String>,
     #[state(append)]
     jokes: Vec<String>,
 }
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Joke {
     subject: String,
     jokes: Vec<String>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct JokeInput {
     subject: String,
 }

@@ -10,7 +10,7 @@ use agentflow_core::{
 };
 use futures::StreamExt;
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Log {
     #[state(append)]
     log: Vec<String>,
@@ -69,7 +69,7 @@ async fn merge_order_is_node_name_order_not_completion_order() {
     );
 }
 
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Item(usize);
 
 #[tokio::test(start_paused = true)]
@@ -497,7 +497,7 @@ async fn nodes_receive_the_runtime_context_and_their_identity() {
             "{} from {} at step {} in thread {:?}",
             ctx.runtime().greeting,
             ctx.node(),
-            ctx.step(),
+            ctx.superstep(),
             ctx.thread_id()
         );
         Ok::<_, NodeError>(LogUpdate::default().log(vec![line]))

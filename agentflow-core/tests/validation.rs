@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use agentflow_core::{BuildError, Context, END, NodeError, START, State, StateGraph};
 
-#[derive(State, Clone, Default)]
+#[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct S {
     n: u32,
 }

@@ -16,7 +16,7 @@ pub const INVOCATIONS: usize = 10_000;
 pub const TRAIL: [&str; 3] = ["a", "b", "c"];
 
 /// The state: `{id: int, trail: list[str] (append)}`.
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Trail {
     /// The invocation's index.
     pub id: i64,

@@ -17,7 +17,7 @@ use crate::{BenchError, StreamMode, drain, expect_eq, run_config};
 pub type SubjectList = Arc<[String]>;
 
 /// The parent state (`OverallState`).
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Overall {
     /// The subjects (last value).
     pub subjects: Vec<SubjectList>,
@@ -28,7 +28,7 @@ pub struct Overall {
 
 /// The subject inside the subgraph: the list it arrives as, then the text `edit` makes of it
 /// (Python's `subject` field holds either, too).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Subject {
     /// A list of strings, as sent.
     List(SubjectList),
@@ -87,7 +87,7 @@ impl fmt::Display for Subject {
 }
 
 /// The subgraph state (`JokeState`): `jokes` keeps the last value inside the subgraph.
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 pub struct JokeState {
     /// The subject.
     pub subject: Subject,
@@ -96,7 +96,7 @@ pub struct JokeState {
 }
 
 /// The payload of each `Send` (`JokeInput`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct JokeInput {
     /// The subject.
     pub subject: SubjectList,

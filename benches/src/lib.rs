@@ -14,7 +14,9 @@
 
 use std::fmt;
 
-use agentflow_core::{BuildError, EventStream, GraphError, RunConfig, RunOutput, State, StreamEvent};
+use agentflow_core::{
+    BuildError, CompiledGraph, EventStream, GraphError, RunConfig, RunOutput, State, StreamEvent,
+};
 use futures::StreamExt;
 
 pub mod concurrent;
@@ -34,6 +36,15 @@ pub fn run_config() -> RunConfig {
     RunConfig::new()
         .thread_id(uuid::Uuid::new_v4().to_string())
         .recursion_limit(RECURSION_LIMIT)
+}
+
+/// The `_checkpoint` variant of a shape: LangGraph's bench compiles with `InMemorySaver()` and
+/// runs with durability "exit" (one checkpoint per run); the saver stores encoded values, as
+/// LangGraph's serializes every blob.
+pub fn checkpointed<S: State>(graph: CompiledGraph<S>) -> CompiledGraph<S> {
+    graph
+        .with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new())
+        .with_durability(agentflow_core::Durability::Exit)
 }
 
 /// Drains `events`, handing every event to `on_event`, and returns the run's output.

@@ -49,12 +49,32 @@ pub fn shapes() -> Vec<Shape> {
             prepare: || Wide::prepare(wide_state::SIZE_9X1200),
         },
         Shape {
+            name: "wide_state_25x300_checkpoint",
+            prepare: || Wide::prepare_checkpointed(wide_state::SIZE_25X300),
+        },
+        Shape {
+            name: "wide_state_15x600_checkpoint",
+            prepare: || Wide::prepare_checkpointed(wide_state::SIZE_15X600),
+        },
+        Shape {
+            name: "wide_state_9x1200_checkpoint",
+            prepare: || Wide::prepare_checkpointed(wide_state::SIZE_9X1200),
+        },
+        Shape {
             name: "fanout_to_subgraph_10x",
             prepare: || Fanout::prepare(10),
         },
         Shape {
             name: "fanout_to_subgraph_100x",
             prepare: || Fanout::prepare(100),
+        },
+        Shape {
+            name: "fanout_to_subgraph_10x_checkpoint",
+            prepare: || Fanout::prepare_checkpointed(10),
+        },
+        Shape {
+            name: "fanout_to_subgraph_100x_checkpoint",
+            prepare: || Fanout::prepare_checkpointed(100),
         },
         Shape {
             name: "concurrent_10k",
@@ -66,11 +86,6 @@ pub fn shapes() -> Vec<Shape> {
 /// Shapes BENCHMARKS.md specifies that are not implemented yet (they need a checkpointer, a
 /// model, or Postgres).
 pub const NOT_YET_IMPLEMENTED: &[&str] = &[
-    "wide_state_25x300_checkpoint",
-    "wide_state_15x600_checkpoint",
-    "wide_state_9x1200_checkpoint",
-    "fanout_to_subgraph_10x_checkpoint",
-    "fanout_to_subgraph_100x_checkpoint",
     "react_agent_10x",
     "react_agent_100x",
     "react_agent_10x_checkpoint",
@@ -117,6 +132,14 @@ impl Wide {
             input: wide_state::input(size),
         }))
     }
+
+    fn prepare_checkpointed(size: wide_state::Size) -> Result<Box<dyn Bench>, BenchError> {
+        Ok(Box::new(Wide {
+            graph: crate::checkpointed(wide_state::build(size.n)?),
+            size,
+            input: wide_state::input(size),
+        }))
+    }
 }
 
 impl Bench for Wide {
@@ -140,6 +163,14 @@ impl Fanout {
     fn prepare(n: usize) -> Result<Box<dyn Bench>, BenchError> {
         Ok(Box::new(Fanout {
             graph: fanout::build()?,
+            n,
+            input: fanout::input(n),
+        }))
+    }
+
+    fn prepare_checkpointed(n: usize) -> Result<Box<dyn Bench>, BenchError> {
+        Ok(Box::new(Fanout {
+            graph: crate::checkpointed(fanout::build()?),
             n,
             input: fanout::input(n),
         }))

@@ -8,7 +8,7 @@ use agentflow_core::{CompiledGraph, Context, END, EventData, NodeError, START, S
 use crate::{BenchError, StreamMode, drain, expect_eq, run_config};
 
 /// The state: a message list (LangGraph's bench uses `MessagesState`).
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Messages {
     /// The messages (appended).
     #[state(append)]

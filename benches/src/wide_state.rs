@@ -17,7 +17,8 @@ use crate::{BenchError, StreamMode, drain, expect_eq, run_config};
 
 /// A JSON-like value whose containers share their children, so that cloning one (to put it in
 /// another list, as Python puts a reference) is a reference-count bump, never a deep copy.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Val {
     /// `None`.
     #[default]
@@ -58,13 +59,15 @@ impl Val {
 }
 
 /// The wide state (LangGraph's `wide_state.py` `State` dataclass).
-#[derive(State, Clone, Debug)]
+#[derive(State, Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct WideState {
     /// Append.
     #[state(append)]
+    #[serde(with = "shared")]
     pub messages: Vec<Val>,
     /// Append.
     #[state(append)]
+    #[serde(with = "shared")]
     pub trigger_events: Vec<Val>,
     /// New value unless empty (`lambda x, y: y or x`); default `"email"`.
     #[state(reducer = str_unless_empty)]
@@ -76,14 +79,18 @@ pub struct WideState {
     #[state(reducer = val_unless_empty)]
     pub issue: Val,
     /// Plain last value.
+    #[serde(with = "shared_opt")]
     pub relevant_rules: Option<Vec<Val>>,
     /// Plain last value.
+    #[serde(with = "shared_opt")]
     pub memory_docs: Option<Vec<Val>>,
     /// Append.
     #[state(append)]
+    #[serde(with = "shared")]
     pub categorizations: Vec<Val>,
     /// Append.
     #[state(append)]
+    #[serde(with = "shared")]
     pub responses: Vec<Val>,
     /// New value unless absent (`lambda x, y: y if y is not None else x`).
     #[state(reducer = val_unless_null)]
@@ -102,6 +109,95 @@ pub struct WideState {
     /// Map union, right wins.
     #[state(merge)]
     pub notified_assignees: Map,
+}
+
+/// Checkpoint encoding of a list whose items repeat by reference (the lists re-append each
+/// other): each shared item is written once, then referred to by index, the way `pickle`'s memo
+/// keeps Python references. Decoding restores the sharing. Scalars are written as they are.
+mod shared {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Val;
+
+    #[derive(Serialize)]
+    struct Out<'a> {
+        unique: Vec<&'a Val>,
+        order: Vec<u32>,
+    }
+
+    #[derive(Deserialize)]
+    struct In {
+        unique: Vec<Val>,
+        order: Vec<u32>,
+    }
+
+    /// Identity of a shared value: its allocation (and length, for slices).
+    fn identity(value: &Val) -> Option<(usize, usize)> {
+        match value {
+            Val::Str(s) => Some((s.as_ptr() as usize, s.len())),
+            Val::List(l) => Some((l.as_ptr() as usize, l.len())),
+            Val::Map(m) => Some((std::sync::Arc::as_ptr(m) as usize, 0)),
+            _ => None,
+        }
+    }
+
+    pub fn serialize<S: Serializer>(list: &[Val], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut out = Out {
+            unique: Vec::new(),
+            order: Vec::with_capacity(list.len()),
+        };
+        for value in list {
+            let next = out.unique.len() as u32;
+            let index = match identity(value) {
+                Some(id) => *seen.entry(id).or_insert_with(|| {
+                    out.unique.push(value);
+                    next
+                }),
+                None => {
+                    out.unique.push(value);
+                    next
+                }
+            };
+            out.order.push(index);
+        }
+        out.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Val>, D::Error> {
+        let In { unique, order } = In::deserialize(deserializer)?;
+        order
+            .into_iter()
+            .map(|i| {
+                unique
+                    .get(i as usize)
+                    .cloned()
+                    .ok_or_else(|| serde::de::Error::custom(format!("shared index {i} out of range")))
+            })
+            .collect()
+    }
+}
+
+/// [`shared`] for optional lists.
+mod shared_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Val;
+
+    pub fn serialize<S: Serializer>(list: &Option<Vec<Val>>, serializer: S) -> Result<S::Ok, S::Error> {
+        match list {
+            Some(list) => super::shared::serialize(list, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Vec<Val>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::shared")] Vec<Val>);
+        Ok(Option::<Wrap>::deserialize(deserializer)?.map(|w| w.0))
+    }
 }
 
 impl Default for WideState {

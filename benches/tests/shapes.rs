@@ -223,10 +223,47 @@ fn registry_names_are_unique_and_disjoint_from_the_unimplemented_ones() {
             "wide_state_25x300",
             "wide_state_15x600",
             "wide_state_9x1200",
+            "wide_state_25x300_checkpoint",
+            "wide_state_15x600_checkpoint",
+            "wide_state_9x1200_checkpoint",
             "fanout_to_subgraph_10x",
             "fanout_to_subgraph_100x",
+            "fanout_to_subgraph_10x_checkpoint",
+            "fanout_to_subgraph_100x_checkpoint",
             "concurrent_10k",
         ]
+    );
+}
+
+/// The `_checkpoint` variants do the same work and write one checkpoint per run (durability
+/// exit), holding the final state: the shared lists come back shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_variants_write_one_checkpoint_with_the_final_state() {
+    use agentflow_core::checkpoint::ListOptions;
+    let graph =
+        agentflow_benches::checkpointed(wide_state::build(wide_state::SIZE_25X300.n).expect("compiles"));
+    let counts = wide_state::run(&graph, &wide_state::input(wide_state::SIZE_25X300))
+        .await
+        .expect("runs");
+    assert_eq!(
+        (counts.update_events, counts.steps, counts.messages),
+        (36, 30, 595)
+    );
+    let saver = graph.checkpointer().expect("has a saver");
+    let all = saver.list(None, &ListOptions::default()).await.expect("lists");
+    assert_eq!(all.len(), 1, "one checkpoint per run");
+    let thread = &all[0].config;
+    let state = graph
+        .get_state(thread)
+        .await
+        .expect("reads")
+        .expect("exists")
+        .values;
+    assert_eq!(state.messages.len(), 595);
+    let first = &state.messages[0];
+    assert!(
+        state.messages.iter().all(|m| m == first),
+        "every message is the input document, decoded back"
     );
 }
 

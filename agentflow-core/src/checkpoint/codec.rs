@@ -34,6 +34,13 @@ pub trait Codec: Send + Sync + 'static {
     /// A short name stored with checkpoints (`"json"`, `"msgpack"`).
     fn name(&self) -> &'static str;
 
+    /// For the codecs of this crate: which one, so that encoding skips the type erasure a
+    /// pluggable codec needs (several times faster on large lists). Leave the default.
+    #[doc(hidden)]
+    fn builtin(&self) -> Option<Builtin> {
+        None
+    }
+
     /// Encodes a value.
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError>;
 
@@ -45,14 +52,40 @@ pub trait Codec: Send + Sync + 'static {
     ) -> Result<(), CodecError>;
 }
 
+/// The codecs of this crate (see [`Codec::builtin`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Json,
+    #[cfg(feature = "msgpack")]
+    MsgPack,
+}
+
 impl dyn Codec {
     /// Encodes `value`.
     pub fn to_bytes<T: Serialize>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
-        self.encode(value)
+        match self.builtin() {
+            Some(Builtin::Json) => serde_json::to_vec(value).map_err(|e| CodecError::new("json", e)),
+            #[cfg(feature = "msgpack")]
+            Some(Builtin::MsgPack) => {
+                rmp_serde::to_vec_named(value).map_err(|e| CodecError::new("msgpack", e))
+            }
+            None => self.encode(value),
+        }
     }
 
     /// Decodes bytes into a `T`; bytes of another shape are an error.
     pub fn from_bytes<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        match self.builtin() {
+            Some(Builtin::Json) => {
+                return serde_json::from_slice(bytes).map_err(|e| CodecError::new("json", e));
+            }
+            #[cfg(feature = "msgpack")]
+            Some(Builtin::MsgPack) => {
+                return rmp_serde::from_slice(bytes).map_err(|e| CodecError::new("msgpack", e));
+            }
+            None => {}
+        }
         let mut out = None;
         self.decode(bytes, &mut |de| {
             out = Some(erased_serde::deserialize::<T>(de)?);
@@ -69,6 +102,10 @@ pub struct JsonCodec;
 impl Codec for JsonCodec {
     fn name(&self) -> &'static str {
         "json"
+    }
+
+    fn builtin(&self) -> Option<Builtin> {
+        Some(Builtin::Json)
     }
 
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
@@ -96,6 +133,10 @@ pub struct MsgPackCodec;
 impl Codec for MsgPackCodec {
     fn name(&self) -> &'static str {
         "msgpack"
+    }
+
+    fn builtin(&self) -> Option<Builtin> {
+        Some(Builtin::MsgPack)
     }
 
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
@@ -134,6 +175,37 @@ mod tests {
         let err = codec.from_bytes::<Vec<u64>>(&bytes).unwrap_err();
         assert!(err.to_string().starts_with(codec.name()), "{err}");
         assert!(codec.from_bytes::<Msg>(b"\xff\x00garbage").is_err());
+    }
+
+    /// A codec outside this crate: goes through the type-erased path.
+    struct Plugged;
+    impl Codec for Plugged {
+        fn name(&self) -> &'static str {
+            "plugged"
+        }
+        fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
+            JsonCodec.encode(value)
+        }
+        fn decode(
+            &self,
+            bytes: &[u8],
+            visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+        ) -> Result<(), CodecError> {
+            JsonCodec.decode(bytes, visit)
+        }
+    }
+
+    #[test]
+    fn a_pluggable_codec_roundtrips_through_the_erased_path() {
+        assert!(Plugged.builtin().is_none());
+        let plugged: &dyn Codec = &Plugged;
+        let msg = Msg {
+            id: 3,
+            text: "x".into(),
+        };
+        let bytes = plugged.to_bytes(&msg).unwrap();
+        assert_eq!(plugged.from_bytes::<Msg>(&bytes).unwrap(), msg);
+        assert!(plugged.from_bytes::<Vec<u64>>(&bytes).is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPackCodec;
-pub use codec::{Codec, CodecError, JsonCodec};
+pub use codec::{Builtin, Codec, CodecError, JsonCodec};
 pub use memory::InMemorySaver;
 
 /// The current checkpoint format version.
@@ -177,8 +177,13 @@ pub mod channels {
     pub const RESULT: &str = "__result__";
     /// The input of a run, written by the `__start__` task (`idx` 0).
     pub const INPUT: &str = "__input__";
-    /// A journaled step's result (`idx` = 1 + the step's position in the task).
+    /// A journaled step's result (`idx` = 1 + the step's position in the task); the channel is
+    /// `__step__:{name}`.
     pub const STEP: &str = "__step__";
+    /// A finished task's routes (`idx` -2).
+    pub const ROUTES: &str = "__routes__";
+    /// Index of [`ROUTES`].
+    pub const ROUTES_IDX: i64 = -2;
     /// A failed task's error message (`idx` -1).
     pub const ERROR: &str = "__error__";
     /// A task's pending interrupts (`idx` -3).
@@ -335,4 +340,12 @@ pub fn next_checkpoint_id(after: Option<&str>) -> String {
         Some(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
         _ => fresh.to_string(),
     }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }

@@ -25,7 +25,7 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeError, &S) -> Option<Command<S
 /// use std::sync::Arc;
 /// use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
 ///
-/// #[derive(State, Clone, Default, Debug)]
+/// #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Doc {
 ///     #[state(append)]
 ///     log: Vec<String>,
@@ -183,7 +183,7 @@ impl<S: State, C: Send + Sync + 'static> StateGraph<S, C> {
     /// `I` as its input (map-reduce workers, fan-out to a subgraph).
     pub fn add_send_node<I, F, Fut, O>(&mut self, name: impl Into<Arc<str>>, node: F) -> &mut NodeSpec<S, C>
     where
-        I: Clone + Send + Sync + 'static,
+        I: Clone + serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
         F: Fn(I, Context<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, NodeError>> + Send + 'static,
         O: Into<Command<S>> + 'static,

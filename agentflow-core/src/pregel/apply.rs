@@ -7,17 +7,24 @@ use crate::END;
 use crate::compiled::GraphCore;
 use crate::control::Route;
 use crate::error::GraphError;
-use crate::state::State;
+use crate::state::{FieldSet, State};
 
 use super::{Run, Task, TaskOutput, Triggers};
 
+/// The writer name of a resume command's update.
+const COMMAND_WRITER: &str = "__command__";
+
 impl<S: State, C> Run<S, C> {
-    /// Merges `outputs` (one per task, in task order) into the state and sets the next
-    /// superstep's triggers.
-    pub(crate) fn apply(&mut self, tasks: &[Task<S>], outputs: Vec<TaskOutput<S>>) -> Result<(), GraphError> {
+    /// Merges `outputs` (one per task, in task order, then a resume command's, if any) into the
+    /// state, sets the next superstep's triggers and returns the fields that changed.
+    pub(crate) fn apply(
+        &mut self,
+        tasks: &[Task<S>],
+        outputs: Vec<TaskOutput<S>>,
+    ) -> Result<FieldSet, GraphError> {
         let graph = self.graph.clone();
         let mut triggers = Triggers::default();
-        let mut writes = Vec::with_capacity(outputs.len());
+        let mut writes = Vec::with_capacity(outputs.len() + 1);
         for (task, output) in tasks.iter().zip(outputs) {
             let node = &graph.nodes[task.node];
             triggers.nodes.extend_from_slice(&node.out.next);
@@ -34,8 +41,15 @@ impl<S: State, C> Run<S, C> {
                 writes.push((&*node.name, output.update));
             }
         }
+        if let Some(extra) = self.extra.take() {
+            route_into(&graph, extra.routes, &mut triggers);
+            if !S::is_empty_update(&extra.update) {
+                writes.push((COMMAND_WRITER, extra.update));
+            }
+        }
+        let mut changed = FieldSet::EMPTY;
         if !writes.is_empty() {
-            let changed = Arc::make_mut(&mut self.state)
+            changed = Arc::make_mut(&mut self.state)
                 .apply_updates(writes)
                 .map_err(|source| GraphError::InvalidUpdate {
                     step: self.step,
@@ -46,7 +60,7 @@ impl<S: State, C> Run<S, C> {
             }
         }
         self.triggers = triggers;
-        Ok(())
+        Ok(changed)
     }
 }
 

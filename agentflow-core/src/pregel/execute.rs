@@ -1,28 +1,36 @@
 //! Execute: run a superstep's tasks concurrently against the step's snapshot.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::{PendingWrite, channels};
 use crate::compiled::GraphCore;
-use crate::context::{Context, TaskInfo};
-use crate::control::{Command, Route};
+use crate::context::{Context, Scratch, TaskInfo};
+use crate::control::{Command, Interrupt, Route};
 use crate::error::{GraphError, NodeError};
 use crate::node::TaskInput;
 use crate::state::State;
 use crate::stream::{RawData, StreamMode};
 
-use super::{Run, Task, apply::check_routes};
+use super::persist::{decode_output, encode_routes};
+use super::{JournalSink, Run, SavedTask, Task, apply::check_routes};
 
 /// What a finished task hands to the barrier.
 pub(crate) struct TaskOutput<S: State> {
     pub(crate) update: S::Update,
     pub(crate) routes: Vec<Route>,
+}
+
+/// How a task ended, short of failing.
+pub(crate) enum TaskOutcome<S: State> {
+    Done(TaskOutput<S>),
+    Interrupted(Interrupt),
 }
 
 /// Everything one task needs, owned, so that it can run on another worker thread.
@@ -35,12 +43,32 @@ struct TaskRun<S: State, C> {
 }
 
 impl<S: State, C: Send + Sync + 'static> Run<S, C> {
-    /// Runs `tasks` and returns their outputs in task order. The first failure cancels the
-    /// tasks still running and is returned.
-    pub(crate) async fn execute(&self, tasks: &[Task<S>]) -> Result<Vec<TaskOutput<S>>, GraphError> {
-        if let [task] = tasks {
+    /// Runs `tasks` and returns their outcomes in task order. Tasks that finished before a
+    /// pause or crash (their result is a pending write of this step's checkpoint) are not run
+    /// again. The first failure cancels the tasks still running and is returned.
+    pub(crate) async fn execute(&mut self, tasks: &[Task<S>]) -> Result<Vec<TaskOutcome<S>>, GraphError> {
+        let mut outcomes: Vec<Option<TaskOutcome<S>>> = tasks.iter().map(|_| None).collect();
+        let mut runs = Vec::with_capacity(tasks.len());
+        for (index, task) in tasks.iter().enumerate() {
+            let saved = self
+                .durable
+                .as_mut()
+                .and_then(|d| d.take_saved(&task.id.to_string()));
+            if let (Some(saved), Some(d)) = (&saved, &self.durable)
+                && let Some(output) = decode_output(&self.graph, saved, d.codec())?
+            {
+                outcomes[index] = Some(TaskOutcome::Done(output));
+                continue;
+            }
+            runs.push((index, task, saved.unwrap_or_default()));
+        }
+        if let [(index, _, _)] = runs.as_slice() {
             // One task: run it inline, no spawn (the common case of sequential graphs).
-            return Ok(vec![self.task_run(task, self.env.cancel.clone()).run().await?]);
+            let index = *index;
+            let saved = runs.pop().map(|r| r.2).unwrap_or_default();
+            let run = self.task_run(task_of(tasks, index), saved, self.env.cancel.clone());
+            outcomes[index] = Some(run.run().await?);
+            return Ok(outcomes.into_iter().flatten().collect());
         }
         let step_cancel = self.env.cancel.child_token();
         // Cancel the step's token however this function ends (error or the run being dropped);
@@ -48,15 +76,14 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let _cancel_on_exit = step_cancel.clone().drop_guard();
         let limit = self.env.limits.max_concurrency.unwrap_or(usize::MAX);
         let mut set = JoinSet::new();
-        let mut outputs: Vec<Option<TaskOutput<S>>> = tasks.iter().map(|_| None).collect();
-        let mut pending = tasks.iter().enumerate();
+        let mut pending = runs.into_iter();
         let mut running = 0usize;
         loop {
             while running < limit {
-                let Some((index, task)) = pending.next() else {
+                let Some((index, task, saved)) = pending.next() else {
                     break;
                 };
-                let run = self.task_run(task, step_cancel.clone());
+                let run = self.task_run(task, saved, step_cancel.clone());
                 set.spawn(async move { (index, run.run().await) });
                 running += 1;
             }
@@ -65,7 +92,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             };
             running -= 1;
             match joined {
-                Ok((index, Ok(output))) => outputs[index] = Some(output),
+                Ok((index, Ok(outcome))) => outcomes[index] = Some(outcome),
                 Ok((_, Err(error))) => return Err(error),
                 // Tasks catch their own panics, and only this function aborts them.
                 Err(join_error) => {
@@ -77,11 +104,15 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 }
             }
         }
-        Ok(outputs.into_iter().flatten().collect())
+        Ok(outcomes.into_iter().flatten().collect())
     }
 
-    fn task_run(&self, task: &Task<S>, cancel: CancellationToken) -> TaskRun<S, C> {
+    fn task_run(&self, task: &Task<S>, saved: SavedTask, cancel: CancellationToken) -> TaskRun<S, C> {
         let node = &self.graph.nodes[task.node];
+        let journal_sink = self.durable.as_ref().map(|d| JournalSink {
+            persister: d.persister.clone(),
+            target: d.current(),
+        });
         let info = TaskInfo {
             node: node.name.clone(),
             step: self.step,
@@ -89,6 +120,13 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             run_id: self.env.run_id,
             thread_id: self.env.thread_id.clone(),
             attempt: AtomicU32::new(1),
+            scratch: Scratch {
+                resume: saved.resume,
+                journal: Mutex::new(saved.journal),
+                ..Scratch::default()
+            },
+            codec: self.env.codec.clone(),
+            journal_sink,
         };
         TaskRun {
             graph: self.graph.clone(),
@@ -106,8 +144,12 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
     }
 }
 
+fn task_of<S>(tasks: &[Task<S>], index: usize) -> &Task<S> {
+    &tasks[index]
+}
+
 impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
-    async fn run(self) -> Result<TaskOutput<S>, GraphError> {
+    async fn run(self) -> Result<TaskOutcome<S>, GraphError> {
         let sink = &self.ctx.sink;
         let info = &self.ctx.inner;
         let timing = sink.wants(StreamMode::Tasks).then(|| {
@@ -119,6 +161,13 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
             Instant::now()
         });
         let result = self.run_node().await;
+        let result = match result {
+            Ok(outcome) => self.save(outcome).await,
+            Err(error) => {
+                self.save_error(&error).await;
+                Err(error)
+            }
+        };
         if let Some(started) = timing {
             sink.emit(RawData::TaskEnd {
                 step: info.step,
@@ -131,17 +180,89 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         result
     }
 
+    /// Saves the task's result (or its interrupt) as pending writes of the step's checkpoint.
+    async fn save(&self, outcome: TaskOutcome<S>) -> Result<TaskOutcome<S>, GraphError> {
+        let info = &self.ctx.inner;
+        let Some(sink) = &info.journal_sink else {
+            return Ok(outcome);
+        };
+        let (task_id, node) = (info.task_id.to_string(), info.node.to_string());
+        let saved: (S::Update, Vec<Route>, Option<Interrupt>) = match &outcome {
+            TaskOutcome::Done(output) => (output.update.clone(), output.routes.clone(), None),
+            TaskOutcome::Interrupted(interrupt) => {
+                (S::Update::default(), Vec::new(), Some(interrupt.clone()))
+            }
+        };
+        sink.save_lazy(Box::new(move |codec| {
+            let write = |channel: &str, idx: i64, value: Vec<u8>| PendingWrite {
+                task_id: task_id.clone(),
+                task_path: node.clone(),
+                channel: channel.to_owned(),
+                idx,
+                value,
+            };
+            let (update, routes, interrupt) = saved;
+            Ok(match interrupt {
+                None => vec![
+                    write(channels::RESULT, 0, codec.to_bytes(&update)?),
+                    write(
+                        channels::ROUTES,
+                        channels::ROUTES_IDX,
+                        encode_routes(&routes, codec)?,
+                    ),
+                ],
+                Some(interrupt) => {
+                    vec![write(
+                        channels::INTERRUPT,
+                        channels::INTERRUPT_IDX,
+                        codec.to_bytes(&vec![interrupt])?,
+                    )]
+                }
+            })
+        }))
+        .await?;
+        Ok(outcome)
+    }
+
+    /// Records a failure against the step's checkpoint (best effort: the run fails anyway).
+    async fn save_error(&self, error: &GraphError) {
+        let info = &self.ctx.inner;
+        let Some(sink) = &info.journal_sink else { return };
+        let Ok(value) = info.codec.to_bytes(&error.to_string()) else {
+            return;
+        };
+        let write = PendingWrite {
+            task_id: info.task_id.to_string(),
+            task_path: info.node.to_string(),
+            channel: channels::ERROR.to_owned(),
+            idx: channels::ERROR_IDX,
+            value,
+        };
+        if let Err(e) = sink.save(vec![write]).await {
+            tracing::warn!(node = %info.node, error = %e, "could not record a task failure");
+        }
+    }
+
     /// The node with its retries, error handler and routers.
-    async fn run_node(&self) -> Result<TaskOutput<S>, GraphError> {
+    async fn run_node(&self) -> Result<TaskOutcome<S>, GraphError> {
         let node = &self.graph.nodes[self.node];
         let info = &self.ctx.inner;
         let mut attempt = 1u32;
         let command = loop {
             info.attempt.store(attempt, Ordering::Relaxed);
+            info.scratch.restart();
             let error = match self.attempt().await? {
                 Ok(command) => break command,
                 Err(error) => error,
             };
+            if let Some(interrupt) = error.as_interrupt() {
+                if info.journal_sink.is_none() {
+                    return Err(GraphError::InterruptWithoutCheckpointer {
+                        node: node.name.to_string(),
+                    });
+                }
+                return Ok(TaskOutcome::Interrupted(interrupt.clone()));
+            }
             if let Some(policy) = node.retry.as_ref().filter(|p| p.should_retry(attempt, &error)) {
                 let delay = policy.delay(attempt);
                 tracing::debug!(node = %node.name, attempt, ?delay, error = %error, "retrying node");
@@ -170,7 +291,7 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
                 update: Arc::new(output.update.clone()),
             });
         }
-        Ok(output)
+        Ok(TaskOutcome::Done(output))
     }
 
     /// One attempt: the node's own error is `Ok(Err(..))`; engine errors are `Err`.
@@ -197,7 +318,7 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
     fn route(&self, command: Command<S>) -> Result<TaskOutput<S>, GraphError> {
         let node = &self.graph.nodes[self.node];
         let step = self.ctx.inner.step;
-        let Command { update, mut goto } = command;
+        let Command { update, mut goto, .. } = command;
         check_routes(&node.name, &node.destinations, &goto, step)?;
         if !node.out.branches.is_empty() {
             let view = if S::is_empty_update(&update) {

@@ -14,17 +14,27 @@ pub(crate) struct Task<S> {
 }
 
 impl<S: State, C> Run<S, C> {
+    /// The base of this step's task ids: the checkpoint id when the run is durable (so that a
+    /// resumed run finds the same ids), else the run id.
+    fn id_base(&self) -> u128 {
+        self.durable
+            .as_ref()
+            .and_then(|d| uuid::Uuid::parse_str(&d.checkpoint_id).ok())
+            .unwrap_or(self.env.run_id)
+            .as_u128()
+    }
+
     /// The tasks of the current superstep, in barrier order: triggered nodes by name (node ids
-    /// are name-sorted), then `Send`s in the order they were issued.
+    /// are name-sorted), then `Send`s in the order they were issued. The triggers stay in place
+    /// (a checkpoint of this step records them) until the barrier replaces them.
     pub(crate) fn plan(&mut self) -> Vec<Task<S>> {
-        let mut nodes = std::mem::take(&mut self.triggers.nodes);
-        let sends = std::mem::take(&mut self.triggers.sends);
+        let nodes = &mut self.triggers.nodes;
         nodes.sort_unstable();
         nodes.dedup();
-        let base = self.env.run_id.as_u128();
+        let base = self.id_base();
         let ns = self.env.namespace();
-        let mut tasks = Vec::with_capacity(nodes.len() + sends.len());
-        for node in nodes {
+        let mut tasks = Vec::with_capacity(self.triggers.nodes.len() + self.triggers.sends.len());
+        for &node in &self.triggers.nodes {
             let name = &self.graph.nodes[node].name;
             tasks.push(Task {
                 node,
@@ -32,11 +42,11 @@ impl<S: State, C> Run<S, C> {
                 id: task_id(base, ns, self.step, name, TaskOrigin::Pull),
             });
         }
-        for (index, (node, send)) in sends.into_iter().enumerate() {
-            let name = &self.graph.nodes[node].name;
+        for (index, (node, send)) in self.triggers.sends.iter().enumerate() {
+            let name = &self.graph.nodes[*node].name;
             tasks.push(Task {
-                node,
-                input: TaskInput::Payload(send),
+                node: *node,
+                input: TaskInput::Payload(send.clone()),
                 id: task_id(base, ns, self.step, name, TaskOrigin::Push(index)),
             });
         }

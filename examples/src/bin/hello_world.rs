@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use agentflow_core::{Context, END, NodeError, RunConfig, START, State, StateGraph};
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Greeting {
     name: String,
     #[state(append)]
@@ -21,7 +21,7 @@ async fn sign(_state: Arc<Greeting>, ctx: Context) -> Result<GreetingUpdate, Nod
     Ok(GreetingUpdate::default().lines(vec![format!(
         "-- written by `{}` at step {}",
         ctx.node(),
-        ctx.step()
+        ctx.superstep()
     )]))
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use agentflow_core::{Context, END, NodeError, RunConfig, START, State, StateGraph};
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Essay {
     draft: String,
     #[state(add)]

@@ -11,7 +11,7 @@ use agentflow_core::{
 };
 use futures::StreamExt;
 
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Review {
     documents: Vec<String>,
     #[state(append)]
@@ -22,7 +22,7 @@ struct Review {
 }
 
 /// The payload each worker receives: not the graph state, just one document.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Doc {
     index: usize,
     text: String,

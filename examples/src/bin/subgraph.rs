@@ -12,7 +12,7 @@ use agentflow_core::{
 use futures::StreamExt;
 
 /// The child: turns a request into a checked plan.
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Planning {
     request: String,
     #[state(append)]
@@ -20,7 +20,7 @@ struct Planning {
 }
 
 /// The parent: a ticket that gets a plan.
-#[derive(State, Clone, Default, Debug)]
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Ticket {
     title: String,
     #[state(append)]

@@ -1,0 +1,244 @@
+//! Time travel: read a thread's state and history, and write to it as if a node had.
+
+use std::sync::Arc;
+
+use crate::checkpoint::{
+    CheckpointMetadata, CheckpointRef, CheckpointSource, CheckpointTuple, Checkpointer, ListOptions, PutMode,
+    next_checkpoint_id,
+};
+use crate::compiled::CompiledGraph;
+use crate::control::{Interrupt, InterruptKind};
+use crate::error::GraphError;
+use crate::ids::{Namespace, TaskId, TaskOrigin, task_id};
+use crate::pregel::{Durable, Persister, Restored, Snapshot, Triggers};
+use crate::state::State;
+
+/// A thread's state at one checkpoint (LangGraph's `StateSnapshot`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StateSnapshot<S> {
+    /// The state.
+    pub values: S,
+    /// The nodes the next superstep runs (empty when the thread is done).
+    pub next: Vec<String>,
+    /// The tasks of the next superstep, with what they left (interrupts, results).
+    pub tasks: Vec<TaskSnapshot>,
+    /// Interrupts waiting for a resume value.
+    pub interrupts: Vec<Interrupt>,
+    /// Where this checkpoint is.
+    pub config: CheckpointRef,
+    /// Its metadata (source, step, run id, user keys).
+    pub metadata: CheckpointMetadata,
+    /// The checkpoint it extends.
+    pub parent: Option<CheckpointRef>,
+    /// When it was written, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// A task planned at a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TaskSnapshot {
+    /// The task's deterministic id.
+    pub id: TaskId,
+    /// Its node.
+    pub node: String,
+    /// True when it finished before the run stopped (its result is saved).
+    pub finished: bool,
+    /// Its pending interrupts.
+    pub interrupts: Vec<Interrupt>,
+}
+
+impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
+    fn saver(&self) -> Result<&Arc<dyn Checkpointer>, GraphError> {
+        self.settings.checkpointer.as_ref().ok_or_else(|| {
+            GraphError::InvalidResume("time travel needs a checkpointer (with_checkpointer)".into())
+        })
+    }
+
+    /// The state of a thread at its latest checkpoint, or at `target.checkpoint_id`.
+    pub async fn get_state(&self, target: &CheckpointRef) -> Result<Option<StateSnapshot<S>>, GraphError> {
+        match self.saver()?.get_tuple(target).await? {
+            Some(tuple) => Ok(Some(self.snapshot(&tuple)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The checkpoints of a thread, newest first (filter, `before` and `limit` in `options`).
+    pub async fn get_state_history(
+        &self,
+        thread_id: &str,
+        options: &ListOptions,
+    ) -> Result<Vec<StateSnapshot<S>>, GraphError> {
+        let thread = CheckpointRef::latest(thread_id);
+        let tuples = self.saver()?.list(Some(&thread), options).await?;
+        tuples.iter().map(|t| self.snapshot(t)).collect()
+    }
+
+    fn snapshot(&self, tuple: &CheckpointTuple) -> Result<StateSnapshot<S>, GraphError> {
+        let restored = crate::pregel::restore_tuple(&self.core, tuple, &*self.settings.codec)?;
+        let base = uuid::Uuid::parse_str(&tuple.checkpoint.id)
+            .map(|u| u.as_u128())
+            .unwrap_or(0);
+        let step = tuple.metadata.step.max(0) as usize;
+        let mut nodes = restored.triggers.nodes.clone();
+        nodes.sort_unstable();
+        nodes.dedup();
+        let mut planned: Vec<(TaskId, String)> = nodes
+            .iter()
+            .map(|&n| {
+                let name = &self.core.nodes[n].name;
+                (
+                    task_id(base, &Namespace::ROOT, step, name, TaskOrigin::Pull),
+                    name.to_string(),
+                )
+            })
+            .collect();
+        for (i, (n, _)) in restored.triggers.sends.iter().enumerate() {
+            let name = &self.core.nodes[*n].name;
+            planned.push((
+                task_id(base, &Namespace::ROOT, step, name, TaskOrigin::Push(i)),
+                name.to_string(),
+            ));
+        }
+        let mut interrupts = Vec::new();
+        let tasks = planned
+            .into_iter()
+            .map(|(id, node)| {
+                let saved = restored.saved.get(&id.to_string());
+                let finished = saved.is_some_and(|s| s.result.is_some());
+                let pending: Vec<Interrupt> = saved
+                    .filter(|s| !finished && s.resume.len() < s.interrupts.len() + s.resume.len())
+                    .map(|s| s.interrupts.clone())
+                    .unwrap_or_default();
+                interrupts.extend(pending.iter().cloned());
+                TaskSnapshot {
+                    id,
+                    node,
+                    finished,
+                    interrupts: pending,
+                }
+            })
+            .collect::<Vec<_>>();
+        if let Some(before) = restored.saved.get("__interrupt_before__") {
+            interrupts.extend(
+                before
+                    .interrupts
+                    .iter()
+                    .filter(|i| i.kind == InterruptKind::Before)
+                    .cloned(),
+            );
+        }
+        let mut next: Vec<String> = tasks.iter().map(|t| t.node.clone()).collect();
+        next.dedup();
+        Ok(StateSnapshot {
+            values: restored.state,
+            next,
+            tasks,
+            interrupts,
+            config: tuple.config.clone(),
+            metadata: tuple.metadata.clone(),
+            parent: tuple.parent.clone(),
+            created_ms: tuple.checkpoint.ts_ms,
+        })
+    }
+
+    /// Writes `update` to a thread as if node `as_node` had returned it (a new checkpoint with
+    /// source "update"): the node's merge rules apply, and with `as_node` the next superstep
+    /// runs what follows that node. Without `as_node`, the thread's pending tasks stay as they
+    /// were. Updating an earlier checkpoint forks the thread. Returns the new checkpoint.
+    pub async fn update_state(
+        &self,
+        target: &CheckpointRef,
+        update: S::Update,
+        as_node: Option<&str>,
+    ) -> Result<CheckpointRef, GraphError> {
+        let saver = self.saver()?.clone();
+        let thread = CheckpointRef::latest(target.thread_id.clone());
+        let tuple = saver
+            .get_tuple(target)
+            .await?
+            .ok_or_else(|| GraphError::NothingToResume {
+                thread_id: target.thread_id.clone(),
+            })?;
+        let head = saver.get_tuple(&thread).await?.map(|h| h.checkpoint.id);
+        let mode = if head.as_deref() == Some(tuple.checkpoint.id.as_str()) {
+            PutMode::Extend
+        } else {
+            PutMode::Fork
+        };
+        let node = match as_node {
+            Some(name) => Some(*self.core.by_name.get(name).ok_or_else(|| {
+                GraphError::InvalidResume(format!("update_state as `{name}`: no such node"))
+            })?),
+            None => None,
+        };
+        let codec = self.settings.codec.clone();
+        let Restored {
+            mut state,
+            versions,
+            mut triggers,
+            join_seen,
+            paused_before,
+            ..
+        } = crate::pregel::restore_tuple(&self.core, &tuple, &*codec)?;
+        // Editing the state at a breakpoint does not re-arm it (as in LangGraph).
+        let marker = if paused_before {
+            tuple
+                .pending_writes
+                .iter()
+                .find(|w| w.task_id == "__interrupt_before__")
+                .cloned()
+        } else {
+            None
+        };
+        let step = tuple.metadata.step.max(0) as usize;
+        let writer = node.map_or(Arc::from("__update__"), |n| self.core.nodes[n].name.clone());
+        let changed = state
+            .apply_updates([(&*writer, update)])
+            .map_err(|source| GraphError::InvalidUpdate { step, source })?;
+        if let Some(n) = node {
+            // As if the node had just run: what follows it runs next.
+            let spec = &self.core.nodes[n];
+            triggers = Triggers::default();
+            triggers.nodes.extend_from_slice(&spec.out.next);
+            for branch in &spec.out.branches {
+                let routes = (branch.router)(&state);
+                crate::pregel::check_routes(&spec.name, &branch.targets, &routes, step)?;
+                crate::pregel::route_into(&self.core, routes, &mut triggers);
+            }
+        }
+        let mut durable = Durable {
+            persister: Arc::new(Persister::new(saver, codec, crate::config::Durability::Sync)),
+            thread,
+            checkpoint_id: next_checkpoint_id(head.as_deref().max(Some(tuple.checkpoint.id.as_str()))),
+            persisted: Some(tuple.checkpoint.id.clone()),
+            mode,
+            step: tuple.metadata.step + 1,
+            versions,
+            versions_seen: tuple.checkpoint.versions_seen.clone(),
+            dirty: changed,
+            updated: changed,
+            source: CheckpointSource::Update,
+            saved: Default::default(),
+            skip_before: false,
+            extra: tuple.metadata.extra.clone(),
+            run_id: uuid::Uuid::now_v7().to_string(),
+        };
+        durable.bump_versions(changed);
+        let snapshot = Snapshot {
+            graph: &self.core,
+            state: &state,
+            triggers: &triggers,
+            join_seen: &join_seen,
+        };
+        snapshot.put(&mut durable).await?;
+        if let Some(marker) = marker {
+            durable
+                .persister
+                .save_writes(&durable.current(), vec![marker])
+                .await?;
+        }
+        Ok(durable.current())
+    }
+}

@@ -1,0 +1,645 @@
+//! Persistence: how a run writes checkpoints and pending writes in each durability mode, and how
+//! it is rebuilt from a checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::{
+    CHECKPOINT_VERSION, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource,
+    CheckpointTuple, Checkpointer, Codec, PendingSend, PendingWrite, PutMode, channels, next_checkpoint_id,
+    now_ms,
+};
+use crate::config::Durability;
+use crate::control::{Interrupt, Route, Send};
+use crate::error::GraphError;
+use crate::state::{FieldSet, State};
+
+use super::{Run, TaskOutput, Triggers};
+
+/// How many operations the async durability queue holds before the run waits for the saver.
+const ASYNC_QUEUE: usize = 32;
+
+enum Op {
+    Writes(CheckpointRef, Vec<PendingWrite>),
+    Put(Box<PutOp>),
+}
+
+struct PutOp {
+    parent: CheckpointRef,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: BTreeMap<String, u64>,
+    mode: PutMode,
+}
+
+/// The async-durability queue and the worker that drains it into the saver.
+type AsyncQueue = (mpsc::Sender<Op>, JoinHandle<Result<(), CheckpointError>>);
+
+/// The run's link to its checkpointer, shared with its tasks.
+pub(crate) struct Persister {
+    saver: Arc<dyn Checkpointer>,
+    pub(crate) codec: Arc<dyn Codec>,
+    pub(crate) durability: Durability,
+    queue: Mutex<Option<AsyncQueue>>,
+    /// Exit mode: the writes made against the current checkpoint, saved only at the end.
+    exit_writes: Mutex<Vec<Buffered>>,
+}
+
+/// A write kept for the end of an exit-mode run.
+enum Buffered {
+    Ready(PendingWrite),
+    /// Encoded only if the run ends at this checkpoint: most steps' results never are.
+    Lazy(LazyWrites),
+}
+
+/// Writes encoded on demand.
+pub(crate) type LazyWrites =
+    Box<dyn FnOnce(&dyn Codec) -> Result<Vec<PendingWrite>, GraphError> + std::marker::Send>;
+
+impl Persister {
+    pub(crate) fn new(saver: Arc<dyn Checkpointer>, codec: Arc<dyn Codec>, durability: Durability) -> Self {
+        let queue = (durability == Durability::Async).then(|| {
+            let (tx, mut rx) = mpsc::channel::<Op>(ASYNC_QUEUE);
+            let saver = saver.clone();
+            // One worker, one queue: operations reach the saver in the order the run made them,
+            // so writes always land before the checkpoint that follows them.
+            let worker = tokio::spawn(async move {
+                while let Some(op) = rx.recv().await {
+                    match op {
+                        Op::Writes(target, writes) => saver.put_writes(&target, &writes).await?,
+                        Op::Put(put) => {
+                            saver
+                                .put(
+                                    &put.parent,
+                                    &put.checkpoint,
+                                    &put.metadata,
+                                    &put.new_versions,
+                                    put.mode,
+                                )
+                                .await?;
+                        }
+                    }
+                }
+                Ok(())
+            });
+            (tx, worker)
+        });
+        Persister {
+            saver,
+            codec,
+            durability,
+            queue: Mutex::new(queue),
+            exit_writes: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn saver(&self) -> &Arc<dyn Checkpointer> {
+        &self.saver
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Op>> {
+        self.queue
+            .lock()
+            .ok()
+            .and_then(|q| q.as_ref().map(|(tx, _)| tx.clone()))
+    }
+
+    async fn enqueue(&self, op: Op) -> Result<(), CheckpointError> {
+        let Some(tx) = self.sender() else {
+            return Err(queue_closed());
+        };
+        if tx.send(op).await.is_err() {
+            // The worker stopped on an error: report it.
+            return Err(self.finish().await.err().unwrap_or_else(queue_closed));
+        }
+        Ok(())
+    }
+
+    /// Saves writes against `target` as the durability mode says.
+    pub(crate) async fn save_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), CheckpointError> {
+        match self.durability {
+            Durability::Sync => self.saver.put_writes(target, &writes).await,
+            Durability::Async => self.enqueue(Op::Writes(target.clone(), writes)).await,
+            Durability::Exit => {
+                if let Ok(mut buffer) = self.exit_writes.lock() {
+                    buffer.extend(writes.into_iter().map(Buffered::Ready));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Like [`save_writes`](Self::save_writes), encoding only when the writes must be stored:
+    /// in exit mode, only if the run ends at this checkpoint.
+    pub(crate) async fn save_lazy(
+        &self,
+        target: &CheckpointRef,
+        writes: LazyWrites,
+    ) -> Result<(), GraphError> {
+        if self.durability == Durability::Exit {
+            if let Ok(mut buffer) = self.exit_writes.lock() {
+                buffer.push(Buffered::Lazy(writes));
+            }
+            return Ok(());
+        }
+        let writes = writes(&*self.codec)?;
+        Ok(self.save_writes(target, writes).await?)
+    }
+
+    /// Puts a checkpoint now (sync) or in order in the background (async).
+    async fn put(&self, op: PutOp) -> Result<(), CheckpointError> {
+        match self.durability {
+            Durability::Async => self.enqueue(Op::Put(Box::new(op))).await,
+            _ => self
+                .saver
+                .put(
+                    &op.parent,
+                    &op.checkpoint,
+                    &op.metadata,
+                    &op.new_versions,
+                    op.mode,
+                )
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Drains the async queue and reports the first failure.
+    pub(crate) async fn finish(&self) -> Result<(), CheckpointError> {
+        let queue = self.queue.lock().ok().and_then(|mut q| q.take());
+        if let Some((tx, worker)) = queue {
+            drop(tx);
+            return match worker.await {
+                Ok(result) => result,
+                Err(e) => Err(CheckpointError::Backend {
+                    retryable: false,
+                    source: Box::new(e),
+                }),
+            };
+        }
+        Ok(())
+    }
+
+    fn take_exit_writes(&self) -> Result<Vec<PendingWrite>, GraphError> {
+        let buffered = self
+            .exit_writes
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        let mut writes = Vec::with_capacity(buffered.len());
+        for item in buffered {
+            match item {
+                Buffered::Ready(write) => writes.push(write),
+                Buffered::Lazy(encode) => writes.extend(encode(&*self.codec)?),
+            }
+        }
+        Ok(writes)
+    }
+
+    fn clear_exit_writes(&self) {
+        if let Ok(mut w) = self.exit_writes.lock() {
+            w.clear();
+        }
+    }
+}
+
+fn queue_closed() -> CheckpointError {
+    CheckpointError::Backend {
+        retryable: false,
+        source: "the checkpoint queue is closed".into(),
+    }
+}
+
+/// Where a task saves its writes: the run's persister and the checkpoint of the task's step.
+#[derive(Clone)]
+pub(crate) struct JournalSink {
+    pub(crate) persister: Arc<Persister>,
+    pub(crate) target: CheckpointRef,
+}
+
+impl JournalSink {
+    pub(crate) async fn save(&self, writes: Vec<PendingWrite>) -> Result<(), CheckpointError> {
+        self.persister.save_writes(&self.target, writes).await
+    }
+
+    pub(crate) async fn save_lazy(&self, writes: LazyWrites) -> Result<(), GraphError> {
+        self.persister.save_lazy(&self.target, writes).await
+    }
+}
+
+/// A route as stored in a pending write.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StoredRoute {
+    node: String,
+    payload: Option<Vec<u8>>,
+}
+
+pub(crate) fn encode_routes(routes: &[Route], codec: &dyn Codec) -> Result<Vec<u8>, GraphError> {
+    let stored = routes
+        .iter()
+        .map(|r| {
+            Ok(match r {
+                Route::To(node) => StoredRoute {
+                    node: node.to_string(),
+                    payload: None,
+                },
+                Route::Send(send) => StoredRoute {
+                    node: send.node().to_owned(),
+                    payload: Some(send.encode(codec)?),
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, GraphError>>()?;
+    Ok(codec.to_bytes(&stored)?)
+}
+
+/// What a task left at the current checkpoint before the run stopped.
+#[derive(Default)]
+pub(crate) struct SavedTask {
+    pub(crate) result: Option<Vec<u8>>,
+    pub(crate) routes: Option<Vec<u8>>,
+    pub(crate) interrupts: Vec<Interrupt>,
+    pub(crate) resume: Vec<serde_json::Value>,
+    pub(crate) journal: Vec<(String, Vec<u8>)>,
+}
+
+/// A run's durable bookkeeping.
+pub(crate) struct Durable {
+    pub(crate) persister: Arc<Persister>,
+    pub(crate) thread: CheckpointRef,
+    /// The checkpoint of the current superstep (the one pending writes go to).
+    pub(crate) checkpoint_id: String,
+    /// The newest checkpoint known to be in the saver (or queued for it).
+    pub(crate) persisted: Option<String>,
+    /// How the next put relates to `persisted`.
+    pub(crate) mode: PutMode,
+    pub(crate) step: i64,
+    pub(crate) versions: Vec<u64>,
+    pub(crate) versions_seen: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Fields written since `persisted`.
+    pub(crate) dirty: FieldSet,
+    /// Fields written by the step that produced the current checkpoint.
+    pub(crate) updated: FieldSet,
+    pub(crate) source: CheckpointSource,
+    pub(crate) saved: HashMap<String, SavedTask>,
+    /// Resumed from a pause before this step's nodes: do not pause there again.
+    pub(crate) skip_before: bool,
+    pub(crate) extra: BTreeMap<String, serde_json::Value>,
+    pub(crate) run_id: String,
+}
+
+impl Durable {
+    pub(crate) fn current(&self) -> CheckpointRef {
+        self.thread.with_checkpoint(self.checkpoint_id.clone())
+    }
+
+    pub(crate) fn codec(&self) -> &dyn Codec {
+        &*self.persister.codec
+    }
+
+    /// Takes what task `task_id` saved before (journal, resume values, result).
+    pub(crate) fn take_saved(&mut self, task_id: &str) -> Option<SavedTask> {
+        self.saved.remove(task_id)
+    }
+
+    /// Moves to a new checkpoint id (after a step, an update or a fork).
+    pub(crate) fn advance(&mut self, source: CheckpointSource, updated: FieldSet) {
+        self.checkpoint_id = next_checkpoint_id(Some(&self.checkpoint_id));
+        self.step += 1;
+        self.source = source;
+        self.updated = updated;
+        self.dirty = self.dirty.union(updated);
+        self.saved.clear();
+        self.skip_before = false;
+        if self.persister.durability == Durability::Exit {
+            self.persister.clear_exit_writes();
+        }
+    }
+
+    /// Bumps the versions of `changed` fields to one past the highest version (as LangGraph).
+    pub(crate) fn bump_versions(&mut self, changed: FieldSet) {
+        if changed.is_empty() {
+            return;
+        }
+        let next = self.versions.iter().copied().max().unwrap_or(0) + 1;
+        for i in changed.iter() {
+            if let Some(v) = self.versions.get_mut(i) {
+                *v = next;
+            }
+        }
+    }
+
+    /// Records that `nodes` saw the current versions.
+    pub(crate) fn record_seen<S: State>(&mut self, nodes: impl Iterator<Item = Arc<str>>) {
+        let seen: BTreeMap<String, u64> = S::FIELDS
+            .iter()
+            .zip(&self.versions)
+            .filter(|(_, v)| **v > 0)
+            .map(|(f, v)| ((*f).to_owned(), *v))
+            .collect();
+        for node in nodes {
+            self.versions_seen.insert(node.to_string(), seen.clone());
+        }
+    }
+}
+
+/// The pieces of a run a checkpoint is made of.
+pub(crate) struct Snapshot<'a, S: State, C> {
+    pub(crate) graph: &'a crate::compiled::GraphCore<S, C>,
+    pub(crate) state: &'a S,
+    pub(crate) triggers: &'a Triggers,
+    pub(crate) join_seen: &'a [u128],
+}
+
+impl<S: State, C> Snapshot<'_, S, C> {
+    /// The current checkpoint, with the values of `fields` encoded.
+    fn build(
+        &self,
+        d: &Durable,
+        fields: FieldSet,
+    ) -> Result<(Checkpoint, BTreeMap<String, u64>), GraphError> {
+        let codec = d.codec();
+        let values: BTreeMap<String, Vec<u8>> = self
+            .state
+            .encode_fields(fields, codec)?
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let new_versions = fields
+            .iter()
+            .filter_map(|i| Some((S::FIELDS.get(i)?.to_string(), *d.versions.get(i)?)))
+            .collect();
+        let mut next: Vec<String> = self
+            .triggers
+            .nodes
+            .iter()
+            .map(|&n| self.graph.nodes[n].name.to_string())
+            .collect();
+        next.sort();
+        next.dedup();
+        let sends = self
+            .triggers
+            .sends
+            .iter()
+            .map(|(_, send)| {
+                Ok(PendingSend {
+                    node: send.node().to_owned(),
+                    payload: send.encode(codec)?,
+                })
+            })
+            .collect::<Result<Vec<_>, GraphError>>()?;
+        let joins = self
+            .graph
+            .joins
+            .iter()
+            .zip(self.join_seen)
+            .filter(|(_, seen)| **seen != 0)
+            .map(|(join, seen)| {
+                let sources = join
+                    .sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(bit, _)| seen & (1u128 << bit) != 0)
+                    .map(|(_, name)| name.to_string())
+                    .collect();
+                (join.key.clone(), sources)
+            })
+            .collect();
+        let checkpoint = Checkpoint {
+            v: CHECKPOINT_VERSION,
+            id: d.checkpoint_id.clone(),
+            ts_ms: now_ms(),
+            channel_values: values,
+            channel_versions: S::FIELDS
+                .iter()
+                .zip(&d.versions)
+                .filter(|(_, v)| **v > 0)
+                .map(|(f, v)| ((*f).to_owned(), *v))
+                .collect(),
+            versions_seen: d.versions_seen.clone(),
+            updated_channels: d.updated.names::<S>().into_iter().map(str::to_owned).collect(),
+            next,
+            sends,
+            joins,
+            codec: codec.name().to_owned(),
+        };
+        Ok((checkpoint, new_versions))
+    }
+
+    /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted.
+    pub(crate) async fn put(&self, d: &mut Durable) -> Result<(), GraphError> {
+        let (checkpoint, new_versions) = self.build(d, d.dirty)?;
+        let op = PutOp {
+            parent: CheckpointRef {
+                checkpoint_id: d.persisted.clone(),
+                ..d.thread.clone()
+            },
+            checkpoint,
+            metadata: CheckpointMetadata {
+                source: d.source,
+                step: d.step,
+                parents: BTreeMap::new(),
+                run_id: d.run_id.clone(),
+                extra: d.extra.clone(),
+            },
+            new_versions,
+            mode: d.mode,
+        };
+        d.persister.put(op).await?;
+        d.persisted = Some(d.checkpoint_id.clone());
+        d.mode = PutMode::Extend;
+        d.dirty = FieldSet::EMPTY;
+        Ok(())
+    }
+}
+
+impl<S: State, C> Run<S, C> {
+    /// Puts the current checkpoint now (sync and async modes do this after every step).
+    pub(crate) async fn put_current(&mut self) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(());
+        };
+        let snapshot = Snapshot {
+            graph: &self.graph,
+            state: &self.state,
+            triggers: &self.triggers,
+            join_seen: &self.join_seen,
+        };
+        snapshot.put(d).await
+    }
+
+    /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
+    /// drains its queue.
+    pub(crate) async fn flush(&mut self) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_ref() else {
+            return Ok(());
+        };
+        let persister = d.persister.clone();
+        match persister.durability {
+            Durability::Exit => {
+                let writes = persister.take_exit_writes()?;
+                if d.persisted.as_deref() != Some(d.checkpoint_id.as_str()) {
+                    self.put_current().await?;
+                }
+                if !writes.is_empty()
+                    && let Some(d) = self.durable.as_ref()
+                {
+                    persister.saver().put_writes(&d.current(), &writes).await?;
+                }
+                Ok(())
+            }
+            Durability::Async => Ok(persister.finish().await?),
+            Durability::Sync => Ok(()),
+        }
+    }
+}
+
+/// Rebuilds the pieces of a run from a checkpoint tuple.
+pub(crate) struct Restored<S> {
+    pub(crate) state: S,
+    pub(crate) versions: Vec<u64>,
+    pub(crate) triggers: Triggers,
+    pub(crate) join_seen: Vec<u128>,
+    pub(crate) saved: HashMap<String, SavedTask>,
+    pub(crate) paused_before: bool,
+}
+
+pub(crate) fn restore<S: State, C>(
+    graph: &crate::compiled::GraphCore<S, C>,
+    tuple: &CheckpointTuple,
+    codec: &dyn Codec,
+) -> Result<Restored<S>, GraphError> {
+    let cp = &tuple.checkpoint;
+    if cp.codec != codec.name() && !cp.channel_values.is_empty() {
+        return Err(GraphError::IncompatibleCheckpoint(format!(
+            "checkpoint {} was written with the `{}` codec, but the graph uses `{}`",
+            cp.id,
+            cp.codec,
+            codec.name()
+        )));
+    }
+    let mut state = S::default();
+    for (name, bytes) in &cp.channel_values {
+        state.decode_field(name, bytes, codec)?;
+    }
+    let versions = S::FIELDS
+        .iter()
+        .map(|f| cp.channel_versions.get(*f).copied().unwrap_or(0))
+        .collect();
+    let node_id = |name: &str| {
+        graph.by_name.get(name).copied().ok_or_else(|| {
+            GraphError::IncompatibleCheckpoint(format!(
+                "checkpoint {} names node `{name}`, which this graph lacks",
+                cp.id
+            ))
+        })
+    };
+    let mut triggers = Triggers::default();
+    for name in &cp.next {
+        triggers.nodes.push(node_id(name)?);
+    }
+    for send in &cp.sends {
+        let id = node_id(&send.node)?;
+        let decoded: Send =
+            graph.nodes[id]
+                .node
+                .decode_send(graph.nodes[id].name.clone(), &send.payload, codec)?;
+        triggers.sends.push((id, decoded));
+    }
+    let mut join_seen = vec![0u128; graph.joins.len()];
+    for (key, sources) in &cp.joins {
+        let Some(index) = graph.joins.iter().position(|j| &j.key == key) else {
+            return Err(GraphError::IncompatibleCheckpoint(format!(
+                "unknown join `{key}`"
+            )));
+        };
+        for source in sources {
+            if let Some(bit) = graph.joins[index].sources.iter().position(|s| **s == **source) {
+                join_seen[index] |= 1u128 << bit;
+            }
+        }
+    }
+    let mut saved: HashMap<String, SavedTask> = HashMap::new();
+    let mut paused_before = false;
+    for write in &tuple.pending_writes {
+        let entry = saved.entry(write.task_id.clone()).or_default();
+        match write.channel.as_str() {
+            channels::RESULT => entry.result = Some(write.value.clone()),
+            channels::ROUTES => entry.routes = Some(write.value.clone()),
+            channels::INTERRUPT => {
+                let interrupts: Vec<Interrupt> = codec.from_bytes(&write.value)?;
+                paused_before |= interrupts
+                    .iter()
+                    .any(|i| i.kind == crate::control::InterruptKind::Before);
+                entry.interrupts = interrupts;
+            }
+            channels::RESUME => entry.resume = codec.from_bytes(&write.value)?,
+            other => {
+                if let Some(name) = other
+                    .strip_prefix(channels::STEP)
+                    .and_then(|r| r.strip_prefix(':'))
+                {
+                    let position = (write.idx - 1).max(0) as usize;
+                    if entry.journal.len() <= position {
+                        entry.journal.resize(position + 1, (String::new(), Vec::new()));
+                    }
+                    entry.journal[position] = (name.to_owned(), write.value.clone());
+                }
+            }
+        }
+    }
+    Ok(Restored {
+        state,
+        versions,
+        triggers,
+        join_seen,
+        saved,
+        paused_before,
+    })
+}
+
+/// Decodes a saved task result into the output it stands for.
+pub(crate) fn decode_output<S: State, C>(
+    graph: &crate::compiled::GraphCore<S, C>,
+    saved: &SavedTask,
+    codec: &dyn Codec,
+) -> Result<Option<TaskOutput<S>>, GraphError> {
+    let Some(result) = &saved.result else {
+        return Ok(None);
+    };
+    let update: S::Update = codec.from_bytes(result)?;
+    let stored: Vec<StoredRoute> = match &saved.routes {
+        Some(bytes) => codec.from_bytes(bytes)?,
+        None => Vec::new(),
+    };
+    let mut routes = Vec::with_capacity(stored.len());
+    for route in stored {
+        let Some(&id) = graph.by_name.get(route.node.as_str()) else {
+            if route.node == crate::END {
+                routes.push(Route::To(route.node.into()));
+                continue;
+            }
+            return Err(GraphError::IncompatibleCheckpoint(format!(
+                "a saved route names `{}`",
+                route.node
+            )));
+        };
+        routes.push(match route.payload {
+            None => Route::To(graph.nodes[id].name.clone()),
+            Some(payload) => Route::Send(graph.nodes[id].node.decode_send(
+                graph.nodes[id].name.clone(),
+                &payload,
+                codec,
+            )?),
+        });
+    }
+    Ok(Some(TaskOutput { update, routes }))
+}

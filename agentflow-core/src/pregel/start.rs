@@ -1,0 +1,286 @@
+//! How a durable run starts: from new input, by resuming a pause, by continuing, or by forking
+//! an earlier checkpoint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::checkpoint::{
+    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels,
+    next_checkpoint_id,
+};
+use crate::compiled::GraphCore;
+use crate::config::Durability;
+use crate::control::{Command, InterruptKind, Resume, RunInput};
+use crate::error::GraphError;
+use crate::state::{FieldSet, State};
+
+use super::persist::{Restored, restore};
+use super::{Durable, Persister, Run, RunEnv, TaskOutput, Triggers};
+
+/// What a durable run starts from.
+pub(crate) struct DurableStart {
+    pub(crate) saver: Arc<dyn Checkpointer>,
+    pub(crate) durability: Durability,
+    pub(crate) checkpoint_id: Option<String>,
+    pub(crate) metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl<S: State, C: Send + Sync + 'static> Run<S, C> {
+    pub(crate) async fn start_durable(
+        graph: Arc<GraphCore<S, C>>,
+        env: RunEnv<C>,
+        input: RunInput<S>,
+        start: DurableStart,
+    ) -> Result<Self, GraphError> {
+        let thread_id = env.thread_id.clone().ok_or(GraphError::MissingThreadId)?;
+        let thread = CheckpointRef::latest(thread_id.to_string());
+        let target = CheckpointRef {
+            checkpoint_id: start.checkpoint_id.clone(),
+            ..thread.clone()
+        };
+        let tuple = start.saver.get_tuple(&target).await?;
+        if let (Some(id), None) = (&start.checkpoint_id, &tuple) {
+            return Err(CheckpointError::NotFound {
+                thread_id: thread_id.to_string(),
+                checkpoint_id: id.clone(),
+            }
+            .into());
+        }
+        // Running from an explicit checkpoint that is not the thread's latest forks the thread.
+        let forking = match (&start.checkpoint_id, &tuple) {
+            (Some(_), Some(t)) => {
+                let head = start.saver.get_tuple(&thread).await?;
+                head.map(|h| h.checkpoint.id) != Some(t.checkpoint.id.clone())
+            }
+            _ => false,
+        };
+        let persister = Arc::new(Persister::new(
+            start.saver.clone(),
+            env.codec.clone(),
+            start.durability,
+        ));
+        let restored = match &tuple {
+            Some(t) => Some(restore(&graph, t, &*env.codec)?),
+            None => None,
+        };
+        let durable = Durable {
+            persister,
+            thread,
+            checkpoint_id: tuple
+                .as_ref()
+                .map(|t| t.checkpoint.id.clone())
+                .unwrap_or_default(),
+            persisted: tuple.as_ref().map(|t| t.checkpoint.id.clone()),
+            mode: if forking { PutMode::Fork } else { PutMode::Extend },
+            step: tuple.as_ref().map_or(-2, |t| t.metadata.step),
+            versions: vec![0; S::FIELDS.len()],
+            versions_seen: tuple
+                .as_ref()
+                .map(|t| t.checkpoint.versions_seen.clone())
+                .unwrap_or_default(),
+            dirty: FieldSet::EMPTY,
+            updated: FieldSet::EMPTY,
+            source: tuple
+                .as_ref()
+                .map_or(CheckpointSource::Input, |t| t.metadata.source),
+            saved: Default::default(),
+            skip_before: false,
+            extra: start.metadata,
+            run_id: env.run_id.to_string(),
+        };
+        let mut run = Run {
+            join_seen: vec![0; graph.joins.len()],
+            graph,
+            env,
+            state: Arc::new(S::default()),
+            step: 0,
+            start_step: 0,
+            triggers: Triggers::default(),
+            durable: Some(durable),
+            extra: None,
+        };
+        match input {
+            RunInput::Update(update) => run.start_with_input(update, restored).await?,
+            RunInput::Resume(command) => {
+                let restored = restored.ok_or_else(|| GraphError::NothingToResume {
+                    thread_id: thread_id.to_string(),
+                })?;
+                run.start_from_checkpoint(restored, forking).await?;
+                run.apply_command(command).await?;
+            }
+            RunInput::Continue => {
+                let restored = restored.ok_or_else(|| GraphError::NothingToResume {
+                    thread_id: thread_id.to_string(),
+                })?;
+                run.start_from_checkpoint(restored, forking).await?;
+            }
+        }
+        Ok(run)
+    }
+
+    fn durable_ref(&mut self) -> Result<&mut Durable, GraphError> {
+        self.durable
+            .as_mut()
+            .ok_or_else(|| GraphError::InvalidResume("the run has no checkpointer".into()))
+    }
+
+    /// New input on top of the thread's state: an input checkpoint holding the input as a
+    /// pending write, then the first loop checkpoint with the input merged.
+    async fn start_with_input(
+        &mut self,
+        update: S::Update,
+        restored: Option<Restored<S>>,
+    ) -> Result<(), GraphError> {
+        if let Some(r) = restored {
+            self.state = Arc::new(r.state);
+            self.durable_ref()?.versions = r.versions;
+        }
+        let d = self.durable_ref()?;
+        d.checkpoint_id = next_checkpoint_id(d.persisted.as_deref());
+        d.step += 1;
+        d.source = CheckpointSource::Input;
+        let exit = d.persister.durability == Durability::Exit;
+        let input_write = PendingWrite {
+            task_id: "__start__".into(),
+            task_path: crate::START.into(),
+            channel: channels::INPUT.into(),
+            idx: 0,
+            value: d.codec().to_bytes(&update)?,
+        };
+        if !exit {
+            // Written before any node runs: a racing writer is refused here, not after side
+            // effects.
+            self.put_current().await?;
+            let d = self.durable_ref()?;
+            let (persister, target) = (d.persister.clone(), d.current());
+            persister.save_writes(&target, vec![input_write]).await?;
+        }
+        self.step = 0;
+        let changed = self.apply_input(update)?;
+        let d = self.durable_ref()?;
+        d.bump_versions(changed);
+        d.advance(CheckpointSource::Loop, changed);
+        let step = d.step.max(0) as usize;
+        self.step = step;
+        self.start_step = step;
+        if !exit {
+            self.put_current().await?;
+        }
+        Ok(())
+    }
+
+    /// Continue from a checkpoint: its state, triggers and the writes its tasks left.
+    async fn start_from_checkpoint(
+        &mut self,
+        restored: Restored<S>,
+        forking: bool,
+    ) -> Result<(), GraphError> {
+        self.state = Arc::new(restored.state);
+        self.triggers = restored.triggers;
+        self.join_seen = restored.join_seen;
+        let d = self.durable_ref()?;
+        d.versions = restored.versions;
+        if forking {
+            // A copy of the old checkpoint starts the new branch; its tasks all run again.
+            d.checkpoint_id = next_checkpoint_id(d.persisted.as_deref());
+            d.source = CheckpointSource::Fork;
+            let exit = d.persister.durability == Durability::Exit;
+            if !exit {
+                self.put_current().await?;
+            }
+        } else {
+            d.saved = restored.saved;
+            d.skip_before = restored.paused_before;
+        }
+        let d = self.durable_ref()?;
+        let step = d.step.max(0) as usize;
+        self.step = step;
+        self.start_step = step;
+        Ok(())
+    }
+
+    /// Resume values go to the interrupted tasks (saved at once as pending writes); the
+    /// command's update and goto join this step's barrier.
+    async fn apply_command(&mut self, command: Command<S>) -> Result<(), GraphError> {
+        let Command { update, goto, resume } = command;
+        for route in &goto {
+            if route.target() != crate::END && !self.graph.by_name.contains_key(route.target()) {
+                return Err(GraphError::InvalidResume(format!(
+                    "goto `{}`: no such node",
+                    route.target()
+                )));
+            }
+        }
+        if !S::is_empty_update(&update) || !goto.is_empty() {
+            self.extra = Some(TaskOutput { update, routes: goto });
+        }
+        let Some(resume) = resume else { return Ok(()) };
+        let d = self.durable_ref()?;
+        let pending: Vec<(String, String)> = d
+            .saved
+            .iter()
+            .filter(|(_, t)| t.result.is_none())
+            .flat_map(|(task, t)| {
+                t.interrupts
+                    .iter()
+                    .filter(|i| i.kind == InterruptKind::Dynamic)
+                    .map(move |i| (task.clone(), i.id.clone()))
+            })
+            .collect();
+        let mut answered: Vec<String> = Vec::new();
+        match resume {
+            Resume::Value(value) => {
+                let [(task, _)] = pending.as_slice() else {
+                    return Err(GraphError::InvalidResume(if pending.is_empty() {
+                        "no interrupt is pending on this thread".into()
+                    } else {
+                        format!(
+                            "{} interrupts are pending ({}); resume them by id with Command::resume_by_id",
+                            pending.len(),
+                            pending
+                                .iter()
+                                .map(|p| p.1.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }));
+                };
+                if let Some(saved) = d.saved.get_mut(task) {
+                    saved.resume.push(value);
+                    answered.push(task.clone());
+                }
+            }
+            Resume::ById(values) => {
+                for (id, value) in values {
+                    let Some((task, _)) = pending.iter().find(|(_, i)| *i == id) else {
+                        return Err(GraphError::InvalidResume(format!(
+                            "no pending interrupt has id `{id}`"
+                        )));
+                    };
+                    if let Some(saved) = d.saved.get_mut(task) {
+                        saved.resume.push(value);
+                        answered.push(task.clone());
+                    }
+                }
+            }
+        }
+        let mut writes = Vec::new();
+        for task in answered {
+            let Some(saved) = d.saved.get(&task) else { continue };
+            writes.push(PendingWrite {
+                task_id: task.clone(),
+                task_path: saved
+                    .interrupts
+                    .first()
+                    .map(|i| i.node.clone())
+                    .unwrap_or_default(),
+                channel: channels::RESUME.into(),
+                idx: channels::RESUME_IDX,
+                value: d.codec().to_bytes(&saved.resume)?,
+            });
+        }
+        let (persister, target) = (d.persister.clone(), d.current());
+        persister.save_writes(&target, writes).await?;
+        Ok(())
+    }
+}
