@@ -39,6 +39,7 @@ struct Stored {
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
     parent: Option<String>,
+    /// Checkpoints that extend this one (forks excluded).
     children: usize,
 }
 
@@ -196,7 +197,9 @@ impl Checkpointer for InMemorySaver {
                 })?;
             ns.blobs.insert((channel.clone(), *version), bytes.clone());
         }
-        if let Some(p) = &parent.checkpoint_id
+        // Only a line of history is fenced; forks may branch off anything.
+        if mode == PutMode::Extend
+            && let Some(p) = &parent.checkpoint_id
             && let Some(s) = ns.checkpoints.get_mut(p)
         {
             s.children += 1;

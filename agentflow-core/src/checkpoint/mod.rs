@@ -314,6 +314,25 @@ pub trait Checkpointer: Send + Sync + 'static {
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError>;
 
+    /// Stores the writes a superstep's last task made against `parent.checkpoint_id`, then the
+    /// checkpoint that follows them (see [`put`](Self::put)). Backends that can should do both in
+    /// one transaction: a superstep then costs one durable commit. The default calls
+    /// [`put_writes`](Self::put_writes), then [`put`](Self::put).
+    async fn put_step(
+        &self,
+        writes: &[PendingWrite],
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        if !writes.is_empty() {
+            self.put_writes(parent, writes).await?;
+        }
+        self.put(parent, checkpoint, metadata, new_versions, mode).await
+    }
+
     /// Stores a task's writes against checkpoint `target.checkpoint_id`, upserting by
     /// `(task_id, idx)`.
     async fn put_writes(

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{PendingWrite, channels};
 use crate::compiled::GraphCore;
+use crate::config::Durability;
 use crate::context::{Context, Scratch, TaskInfo};
 use crate::control::{Command, Interrupt, Route};
 use crate::error::{GraphError, NodeError};
@@ -18,7 +19,7 @@ use crate::node::TaskInput;
 use crate::state::State;
 use crate::stream::{RawData, StreamMode};
 
-use super::persist::{decode_output, encode_routes};
+use super::persist::{LazyWrites, decode_output, encode_routes};
 use super::{JournalSink, Run, SavedTask, Task, apply::check_routes};
 
 /// What a finished task hands to the barrier.
@@ -40,6 +41,8 @@ struct TaskRun<S: State, C> {
     input: TaskInput<S>,
     snapshot: Arc<S>,
     ctx: Context<C>,
+    /// Hand the result's writes back instead of saving them (they go with the next checkpoint).
+    defer: bool,
 }
 
 impl<S: State, C: Send + Sync + 'static> Run<S, C> {
@@ -66,8 +69,15 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             // One task: run it inline, no spawn (the common case of sequential graphs).
             let index = *index;
             let saved = runs.pop().map(|r| r.2).unwrap_or_default();
-            let run = self.task_run(task_of(tasks, index), saved, self.env.cancel.clone());
-            outcomes[index] = Some(run.run().await?);
+            let mut run = self.task_run(task_of(tasks, index), saved, self.env.cancel.clone());
+            // The step's only task: its writes can commit with the step's checkpoint.
+            run.defer = self
+                .durable
+                .as_ref()
+                .is_some_and(|d| d.persister.durability != Durability::Exit);
+            let (outcome, deferred) = run.run().await?;
+            self.deferred = deferred;
+            outcomes[index] = Some(outcome);
             return Ok(outcomes.into_iter().flatten().collect());
         }
         let step_cancel = self.env.cancel.child_token();
@@ -84,7 +94,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                     break;
                 };
                 let run = self.task_run(task, saved, step_cancel.clone());
-                set.spawn(async move { (index, run.run().await) });
+                set.spawn(async move { (index, run.run().await.map(|(outcome, _)| outcome)) });
                 running += 1;
             }
             let Some(joined) = set.join_next().await else {
@@ -140,6 +150,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 cancel,
                 limits: self.env.limits,
             },
+            defer: false,
         }
     }
 }
@@ -149,7 +160,9 @@ fn task_of<S>(tasks: &[Task<S>], index: usize) -> &Task<S> {
 }
 
 impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
-    async fn run(self) -> Result<TaskOutcome<S>, GraphError> {
+    /// Runs the task; returns its outcome and, when deferring, the writes to save with the next
+    /// checkpoint.
+    async fn run(self) -> Result<(TaskOutcome<S>, Vec<PendingWrite>), GraphError> {
         let sink = &self.ctx.sink;
         let info = &self.ctx.inner;
         let timing = sink.wants(StreamMode::Tasks).then(|| {
@@ -180,20 +193,17 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         result
     }
 
-    /// Saves the task's result (or its interrupt) as pending writes of the step's checkpoint.
-    async fn save(&self, outcome: TaskOutcome<S>) -> Result<TaskOutcome<S>, GraphError> {
+    /// The writes that record `outcome`, encoded on demand.
+    fn writes(&self, outcome: &TaskOutcome<S>) -> LazyWrites {
         let info = &self.ctx.inner;
-        let Some(sink) = &info.journal_sink else {
-            return Ok(outcome);
-        };
         let (task_id, node) = (info.task_id.to_string(), info.node.to_string());
-        let saved: (S::Update, Vec<Route>, Option<Interrupt>) = match &outcome {
+        let saved: (S::Update, Vec<Route>, Option<Interrupt>) = match outcome {
             TaskOutcome::Done(output) => (output.update.clone(), output.routes.clone(), None),
             TaskOutcome::Interrupted(interrupt) => {
                 (S::Update::default(), Vec::new(), Some(interrupt.clone()))
             }
         };
-        sink.save_lazy(Box::new(move |codec| {
+        Box::new(move |codec| {
             let write = |channel: &str, idx: i64, value: Vec<u8>| PendingWrite {
                 task_id: task_id.clone(),
                 task_path: node.clone(),
@@ -219,9 +229,22 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
                     )]
                 }
             })
-        }))
-        .await?;
-        Ok(outcome)
+        })
+    }
+
+    /// Saves the task's result (or its interrupt) as pending writes of the step's checkpoint, or
+    /// hands a result's writes back when deferring.
+    async fn save(&self, outcome: TaskOutcome<S>) -> Result<(TaskOutcome<S>, Vec<PendingWrite>), GraphError> {
+        let info = &self.ctx.inner;
+        let Some(sink) = &info.journal_sink else {
+            return Ok((outcome, Vec::new()));
+        };
+        let writes = self.writes(&outcome);
+        if self.defer && matches!(outcome, TaskOutcome::Done(_)) {
+            return Ok((outcome, writes(&*info.codec)?));
+        }
+        sink.save_lazy(writes).await?;
+        Ok((outcome, Vec::new()))
     }
 
     /// Records a failure against the step's checkpoint (best effort: the run fails anyway).

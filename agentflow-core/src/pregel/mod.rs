@@ -96,6 +96,8 @@ pub(crate) struct Run<S: State, C> {
     pub(crate) durable: Option<Durable>,
     /// Writes merged after the tasks' at the next barrier (a resume command's update and goto).
     pub(crate) extra: Option<TaskOutput<S>>,
+    /// The writes of a step's only task, saved with the next checkpoint in one commit.
+    pub(crate) deferred: Vec<crate::checkpoint::PendingWrite>,
 }
 
 impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
@@ -115,6 +117,7 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
             triggers: Triggers::default(),
             durable: None,
             extra: None,
+            deferred: Vec::new(),
         };
         run.apply_input(input)?;
         Ok(run)

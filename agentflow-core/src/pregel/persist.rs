@@ -29,6 +29,8 @@ enum Op {
 }
 
 struct PutOp {
+    /// Writes of the step's last task, committed with the checkpoint.
+    writes: Vec<PendingWrite>,
     parent: CheckpointRef,
     checkpoint: Checkpoint,
     metadata: CheckpointMetadata,
@@ -73,7 +75,8 @@ impl Persister {
                         Op::Writes(target, writes) => saver.put_writes(&target, &writes).await?,
                         Op::Put(put) => {
                             saver
-                                .put(
+                                .put_step(
+                                    &put.writes,
                                     &put.parent,
                                     &put.checkpoint,
                                     &put.metadata,
@@ -160,7 +163,8 @@ impl Persister {
             Durability::Async => self.enqueue(Op::Put(Box::new(op))).await,
             _ => self
                 .saver
-                .put(
+                .put_step(
+                    &op.writes,
                     &op.parent,
                     &op.checkpoint,
                     &op.metadata,
@@ -301,6 +305,14 @@ impl Durable {
         self.thread.with_checkpoint(self.checkpoint_id.clone())
     }
 
+    /// The last persisted checkpoint (deferred writes belong to it).
+    pub(crate) fn previous_ref(&self) -> CheckpointRef {
+        CheckpointRef {
+            checkpoint_id: self.persisted.clone(),
+            ..self.thread.clone()
+        }
+    }
+
     pub(crate) fn codec(&self) -> &dyn Codec {
         &*self.persister.codec
     }
@@ -434,10 +446,12 @@ impl<S: State, C> Snapshot<'_, S, C> {
         Ok((checkpoint, new_versions))
     }
 
-    /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted.
-    pub(crate) async fn put(&self, d: &mut Durable) -> Result<(), GraphError> {
+    /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted;
+    /// `writes` (against the previous checkpoint) go in the same commit.
+    pub(crate) async fn put(&self, d: &mut Durable, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
         let (checkpoint, new_versions) = self.build(d, d.dirty)?;
         let op = PutOp {
+            writes,
             parent: CheckpointRef {
                 checkpoint_id: d.persisted.clone(),
                 ..d.thread.clone()
@@ -473,7 +487,7 @@ impl<S: State, C> Run<S, C> {
             triggers: &self.triggers,
             join_seen: &self.join_seen,
         };
-        snapshot.put(d).await
+        snapshot.put(d, std::mem::take(&mut self.deferred)).await
     }
 
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
@@ -496,8 +510,19 @@ impl<S: State, C> Run<S, C> {
                 }
                 Ok(())
             }
-            Durability::Async => Ok(persister.finish().await?),
-            Durability::Sync => Ok(()),
+            Durability::Async | Durability::Sync => {
+                // A finished task whose writes were waiting for the next checkpoint, which never
+                // came (the run failed at the barrier): save them on their own.
+                if let Some(d) = self.durable.as_ref()
+                    && !self.deferred.is_empty()
+                {
+                    let target = d.previous_ref();
+                    persister
+                        .save_writes(&target, std::mem::take(&mut self.deferred))
+                        .await?;
+                }
+                Ok(persister.finish().await?)
+            }
         }
     }
 }

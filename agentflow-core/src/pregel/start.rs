@@ -98,6 +98,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             triggers: Triggers::default(),
             durable: Some(durable),
             extra: None,
+            deferred: Vec::new(),
         };
         match input {
             RunInput::Update(update) => run.start_with_input(update, restored).await?,
