@@ -1,1 +1,19 @@
-//! PostgreSQL and SQLite checkpointers and the long-term memory store (issue #4; not built yet).
+//! # agentflow-postgres
+//!
+//! PostgreSQL persistence for agentflow, over a sqlx [`PgPool`](sqlx::PgPool):
+//!
+//! - [`PostgresSaver`]: a [`Checkpointer`](agentflow_core::checkpoint::Checkpointer) with no
+//!   global lock, one statement (one commit) per superstep, writer fencing enforced by a unique
+//!   index, versioned field values (unchanged fields are never rewritten), retention (prune, TTL
+//!   sweep) and thread copies;
+//! - embedded, versioned migrations ([`PostgresSaver::migrate`]) that are safe when several
+//!   processes start at once.
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod error;
+mod migrate;
+mod saver;
+
+pub use error::PostgresError;
+pub use saver::PostgresSaver;

@@ -1,0 +1,46 @@
+-- Checkpoints: one row per checkpoint; field values live in `blobs`, by version.
+CREATE TABLE {schema}.checkpoints (
+    thread_id     TEXT NOT NULL,
+    ns            TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    parent_id     TEXT,
+    -- The checkpoint this one extends as a line of history ('' for a thread's first), NULL for
+    -- forks. Unique per thread: a second writer extending the same checkpoint is refused.
+    extends       TEXT,
+    checkpoint    JSONB NOT NULL,
+    metadata      JSONB NOT NULL DEFAULT '{}',
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (thread_id, ns, checkpoint_id),
+    FOREIGN KEY (thread_id, ns, parent_id)
+        REFERENCES {schema}.checkpoints (thread_id, ns, checkpoint_id)
+        ON DELETE SET NULL (parent_id)
+);
+CREATE UNIQUE INDEX checkpoints_fence ON {schema}.checkpoints (thread_id, ns, extends)
+    WHERE extends IS NOT NULL;
+CREATE INDEX checkpoints_metadata ON {schema}.checkpoints USING gin (metadata jsonb_path_ops);
+CREATE INDEX checkpoints_created ON {schema}.checkpoints (created_at);
+
+-- Field values: written once per (field, version), never rewritten.
+CREATE TABLE {schema}.blobs (
+    thread_id TEXT NOT NULL,
+    ns        TEXT NOT NULL DEFAULT '',
+    channel   TEXT NOT NULL,
+    version   BIGINT NOT NULL,
+    blob      BYTEA NOT NULL,
+    PRIMARY KEY (thread_id, ns, channel, version)
+);
+
+-- Pending writes of tasks, against the checkpoint of their superstep.
+CREATE TABLE {schema}.writes (
+    thread_id     TEXT NOT NULL,
+    ns            TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    idx           BIGINT NOT NULL,
+    task_path     TEXT NOT NULL DEFAULT '',
+    channel       TEXT NOT NULL,
+    blob          BYTEA NOT NULL,
+    PRIMARY KEY (thread_id, ns, checkpoint_id, task_id, idx),
+    FOREIGN KEY (thread_id, ns, checkpoint_id)
+        REFERENCES {schema}.checkpoints (thread_id, ns, checkpoint_id) ON DELETE CASCADE
+);

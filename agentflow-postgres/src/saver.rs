@@ -1,0 +1,545 @@
+//! [`PostgresSaver`]: checkpoints in PostgreSQL.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use agentflow_core::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
+    ListOptions, PendingWrite, PruneStrategy, PutMode,
+};
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use crate::error::{PostgresError, classify};
+use crate::migrate;
+
+/// Checkpoints in PostgreSQL, through a connection pool.
+///
+/// - No lock of its own: concurrent runs use as many connections as the pool has (LangGraph's
+///   saver serializes every query behind one lock, #7259).
+/// - A superstep is one statement, hence one commit: the last task's writes, the new field
+///   versions and the checkpoint row ([`Checkpointer::put_step`]).
+/// - Fencing is a unique index: of two writers extending one checkpoint, the second gets
+///   [`CheckpointError::Conflict`].
+/// - Field values are stored once per version: an unchanged field is never written again.
+/// - [`pgbouncer_compatible`](Self::pgbouncer_compatible) avoids named prepared statements, for
+///   transaction-pooling proxies.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use agentflow_postgres::PostgresSaver;
+///
+/// let pool = sqlx::PgPool::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let saver = PostgresSaver::new(pool).schema("agentflow")?;
+/// saver.migrate().await?;
+/// // graph.with_checkpointer(saver)
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PostgresSaver {
+    pool: PgPool,
+    schema: String,
+    persistent: bool,
+    sql: Statements,
+}
+
+#[derive(Clone, Debug)]
+struct Statements {
+    put_step: String,
+    put_writes: String,
+    get_latest: String,
+    get_by_id: String,
+    blobs: String,
+    writes: String,
+}
+
+impl Statements {
+    fn new(s: &str) -> Self {
+        let checkpoint_columns = "checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns";
+        Statements {
+            // One statement: the previous checkpoint's writes, the new field versions and the
+            // checkpoint row commit together, or not at all.
+            put_step: format!(
+                "WITH w AS (
+                    INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
+                    SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
+                    FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
+                        AS t(task_id, idx, task_path, channel, blob)
+                    ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
+                        SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob
+                ), b AS (
+                    INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob)
+                    SELECT $1, $2, c.channel, c.version, c.blob
+                    FROM UNNEST($9::text[], $10::bigint[], $11::bytea[]) AS c(channel, version, blob)
+                    ON CONFLICT DO NOTHING
+                )
+                INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata)
+                VALUES ($1, $2, $12, $3, $13, $14, $15)"
+            ),
+            put_writes: format!(
+                "INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
+                 SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
+                 FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
+                     AS t(task_id, idx, task_path, channel, blob)
+                 ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
+                     SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob"
+            ),
+            get_latest: format!(
+                "SELECT {checkpoint_columns} FROM {s}.checkpoints
+                 WHERE thread_id = $1 AND ns = $2 ORDER BY checkpoint_id DESC LIMIT 1"
+            ),
+            get_by_id: format!(
+                "SELECT {checkpoint_columns} FROM {s}.checkpoints
+                 WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3"
+            ),
+            blobs: format!(
+                "SELECT b.channel, b.blob FROM {s}.blobs b
+                 JOIN UNNEST($3::text[], $4::bigint[]) AS v(channel, version)
+                   ON b.channel = v.channel AND b.version = v.version
+                 WHERE b.thread_id = $1 AND b.ns = $2"
+            ),
+            writes: format!(
+                "SELECT task_id, task_path, channel, idx, blob FROM {s}.writes
+                 WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3 ORDER BY task_id, idx"
+            ),
+        }
+    }
+}
+
+/// The columns of a pending-write batch, as arrays for `UNNEST`.
+struct WriteColumns {
+    task_ids: Vec<String>,
+    idxs: Vec<i64>,
+    paths: Vec<String>,
+    channels: Vec<String>,
+    blobs: Vec<Vec<u8>>,
+}
+
+impl WriteColumns {
+    fn new(writes: &[PendingWrite]) -> Self {
+        WriteColumns {
+            task_ids: writes.iter().map(|w| w.task_id.clone()).collect(),
+            idxs: writes.iter().map(|w| w.idx).collect(),
+            paths: writes.iter().map(|w| w.task_path.clone()).collect(),
+            channels: writes.iter().map(|w| w.channel.clone()).collect(),
+            blobs: writes.iter().map(|w| w.value.clone()).collect(),
+        }
+    }
+}
+
+fn backend(error: impl Into<agentflow_core::BoxError>) -> CheckpointError {
+    CheckpointError::Backend {
+        retryable: false,
+        source: error.into(),
+    }
+}
+
+impl PostgresSaver {
+    /// A saver over `pool`, in schema `agentflow`. Call [`migrate`](Self::migrate) once before
+    /// use (every start is fine: it is idempotent and safe when processes race).
+    pub fn new(pool: PgPool) -> Self {
+        let schema = "agentflow".to_owned();
+        PostgresSaver {
+            sql: Statements::new(&schema),
+            pool,
+            schema,
+            persistent: true,
+        }
+    }
+
+    /// Uses another schema (created by `migrate` if missing).
+    pub fn schema(mut self, schema: &str) -> Result<Self, PostgresError> {
+        migrate::validate_schema(schema)?;
+        self.schema = schema.to_owned();
+        self.sql = Statements::new(schema);
+        Ok(self)
+    }
+
+    /// Uses unnamed statements only, so that no state lives on a server connection between
+    /// statements (for PgBouncer-style transaction pooling). Costs a parse per statement.
+    pub fn pgbouncer_compatible(mut self, on: bool) -> Self {
+        self.persistent = !on;
+        self
+    }
+
+    /// Creates or upgrades the tables; returns how many migrations it applied.
+    pub async fn migrate(&self) -> Result<usize, PostgresError> {
+        migrate::migrate(&self.pool, &self.schema).await
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The schema name.
+    pub fn schema_name(&self) -> &str {
+        &self.schema
+    }
+
+    /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
+    /// how many threads went.
+    pub async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
+        let s = &self.schema;
+        let mut tx = self.pool.begin().await.map_err(|e| classify(e, "", None))?;
+        let threads: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
+             HAVING max(created_at) < now() - make_interval(secs => $1)"
+        ))
+        .bind(max_age.as_secs_f64())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| classify(e, "", None))?;
+        delete_threads(&mut tx, s, &threads).await?;
+        tx.commit().await.map_err(|e| classify(e, "", None))?;
+        Ok(threads.len() as u64)
+    }
+
+    /// Total bytes of stored field values and writes of a thread (for storage measurements).
+    pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
+        let s = &self.schema;
+        sqlx::query_scalar(&format!(
+            "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
+                  + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
+                  + coalesce((SELECT sum(length(checkpoint::text)) FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
+        ))
+        .bind(thread_id)
+        .persistent(self.persistent)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify(e, thread_id, None))
+    }
+
+    async fn tuple(&self, row: PgRow) -> Result<CheckpointTuple, CheckpointError> {
+        let thread_id: String = row.try_get("thread_id").map_err(backend)?;
+        let ns: String = row.try_get("ns").map_err(backend)?;
+        let id: String = row.try_get("checkpoint_id").map_err(backend)?;
+        let parent: Option<String> = row.try_get("parent_id").map_err(backend)?;
+        let checkpoint: sqlx::types::Json<Checkpoint> = row.try_get("checkpoint").map_err(backend)?;
+        let metadata: sqlx::types::Json<CheckpointMetadata> = row.try_get("metadata").map_err(backend)?;
+        let mut checkpoint = checkpoint.0;
+        let (channels, versions): (Vec<String>, Vec<i64>) = checkpoint
+            .channel_versions
+            .iter()
+            .map(|(c, v)| (c.clone(), *v as i64))
+            .unzip();
+        let blobs = sqlx::query(&self.sql.blobs)
+            .bind(&thread_id)
+            .bind(&ns)
+            .bind(&channels)
+            .bind(&versions)
+            .persistent(self.persistent)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| classify(e, &thread_id, Some(&id)))?;
+        checkpoint.channel_values = blobs
+            .into_iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Vec<u8>, _>(1)?)))
+            .collect::<Result<BTreeMap<_, _>, sqlx::Error>>()
+            .map_err(backend)?;
+        let writes = sqlx::query(&self.sql.writes)
+            .bind(&thread_id)
+            .bind(&ns)
+            .bind(&id)
+            .persistent(self.persistent)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| classify(e, &thread_id, Some(&id)))?;
+        let pending_writes = writes
+            .into_iter()
+            .map(|r| {
+                Ok(PendingWrite {
+                    task_id: r.try_get(0)?,
+                    task_path: r.try_get(1)?,
+                    channel: r.try_get(2)?,
+                    idx: r.try_get(3)?,
+                    value: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(backend)?;
+        let config = CheckpointRef {
+            thread_id,
+            namespace: ns,
+            checkpoint_id: Some(id),
+        };
+        Ok(CheckpointTuple {
+            parent: parent.map(|p| config.with_checkpoint(p)),
+            config,
+            checkpoint,
+            metadata: metadata.0,
+            pending_writes,
+        })
+    }
+}
+
+/// Deletes everything of `threads` within a transaction.
+async fn delete_threads(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    s: &str,
+    threads: &[String],
+) -> Result<(), CheckpointError> {
+    for table in ["writes", "checkpoints", "blobs"] {
+        sqlx::query(&format!("DELETE FROM {s}.{table} WHERE thread_id = ANY($1)"))
+            .bind(threads)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| classify(e, "", None))?;
+    }
+    Ok(())
+}
+
+/// The metadata filter as a JSONB containment pattern: engine keys at the top, user keys under
+/// `extra`.
+fn filter_pattern(filter: &BTreeMap<String, serde_json::Value>) -> serde_json::Value {
+    let mut top = serde_json::Map::new();
+    let mut extra = serde_json::Map::new();
+    for (key, value) in filter {
+        match key.as_str() {
+            "source" | "step" | "run_id" => top.insert(key.clone(), value.clone()),
+            _ => extra.insert(key.clone(), value.clone()),
+        };
+    }
+    if !extra.is_empty() {
+        top.insert("extra".into(), serde_json::Value::Object(extra));
+    }
+    serde_json::Value::Object(top)
+}
+
+#[async_trait]
+impl Checkpointer for PostgresSaver {
+    async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
+        let query = match &target.checkpoint_id {
+            Some(id) => sqlx::query(&self.sql.get_by_id)
+                .bind(&target.thread_id)
+                .bind(&target.namespace)
+                .bind(id),
+            None => sqlx::query(&self.sql.get_latest)
+                .bind(&target.thread_id)
+                .bind(&target.namespace),
+        };
+        let row = query
+            .persistent(self.persistent)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify(e, &target.thread_id, None))?;
+        match row {
+            Some(row) => Ok(Some(self.tuple(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(
+        &self,
+        thread: Option<&CheckpointRef>,
+        options: &ListOptions,
+    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
+        let s = &self.schema;
+        let sql = format!(
+            "SELECT checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns FROM {s}.checkpoints
+             WHERE ($1::text IS NULL OR (thread_id = $1 AND ns = $2))
+               AND metadata @> $3
+               AND ($4::text IS NULL OR checkpoint_id < $4)
+             ORDER BY checkpoint_id DESC
+             LIMIT $5"
+        );
+        let limit = options
+            .limit
+            .map_or(i64::MAX, |l| l.min(i64::MAX as usize) as i64);
+        let rows = sqlx::query(&sql)
+            .bind(thread.map(|t| t.thread_id.as_str()))
+            .bind(thread.map_or("", |t| t.namespace.as_str()))
+            .bind(sqlx::types::Json(filter_pattern(&options.filter)))
+            .bind(options.before.as_deref())
+            .bind(limit)
+            .persistent(self.persistent)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| classify(e, thread.map_or("", |t| t.thread_id.as_str()), None))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.tuple(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn put(
+        &self,
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        self.put_step(&[], parent, checkpoint, metadata, new_versions, mode)
+            .await
+    }
+
+    async fn put_step(
+        &self,
+        writes: &[PendingWrite],
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        if !writes.is_empty() && parent.checkpoint_id.is_none() {
+            return Err(backend("writes need the checkpoint they belong to"));
+        }
+        let mut channels = Vec::with_capacity(new_versions.len());
+        let mut versions = Vec::with_capacity(new_versions.len());
+        let mut blobs = Vec::with_capacity(new_versions.len());
+        for (channel, version) in new_versions {
+            let blob = checkpoint
+                .channel_values
+                .get(channel)
+                .ok_or_else(|| backend(format!("new version of `{channel}` has no value")))?;
+            channels.push(channel.as_str());
+            versions.push(*version as i64);
+            blobs.push(blob.as_slice());
+        }
+        let mut row = checkpoint.clone();
+        row.channel_values.clear();
+        let extends = match mode {
+            PutMode::Extend => Some(parent.checkpoint_id.clone().unwrap_or_default()),
+            PutMode::Fork => None,
+        };
+        let w = WriteColumns::new(writes);
+        sqlx::query(&self.sql.put_step)
+            .bind(&parent.thread_id)
+            .bind(&parent.namespace)
+            .bind(parent.checkpoint_id.as_deref())
+            .bind(&w.task_ids)
+            .bind(&w.idxs)
+            .bind(&w.paths)
+            .bind(&w.channels)
+            .bind(&w.blobs)
+            .bind(&channels)
+            .bind(&versions)
+            .bind(&blobs)
+            .bind(&checkpoint.id)
+            .bind(extends)
+            .bind(sqlx::types::Json(&row))
+            .bind(sqlx::types::Json(metadata))
+            .persistent(self.persistent)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
+        Ok(parent.with_checkpoint(checkpoint.id.clone()))
+    }
+
+    async fn put_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: &[PendingWrite],
+    ) -> Result<(), CheckpointError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let Some(id) = target.checkpoint_id.as_deref() else {
+            return Err(backend("writes need the checkpoint they belong to"));
+        };
+        let w = WriteColumns::new(writes);
+        sqlx::query(&self.sql.put_writes)
+            .bind(&target.thread_id)
+            .bind(&target.namespace)
+            .bind(id)
+            .bind(&w.task_ids)
+            .bind(&w.idxs)
+            .bind(&w.paths)
+            .bind(&w.channels)
+            .bind(&w.blobs)
+            .persistent(self.persistent)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
+        Ok(())
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| classify(e, thread_id, None))?;
+        delete_threads(&mut tx, &self.schema, &[thread_id.to_owned()]).await?;
+        tx.commit().await.map_err(|e| classify(e, thread_id, None))
+    }
+
+    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
+        let s = &self.schema;
+        let mut tx = self.pool.begin().await.map_err(|e| classify(e, "", None))?;
+        match strategy {
+            PruneStrategy::Delete => delete_threads(&mut tx, s, thread_ids).await?,
+            PruneStrategy::KeepLatest => {
+                let statements = [
+                    // Everything but each namespace's newest checkpoint (writes cascade).
+                    format!(
+                        "DELETE FROM {s}.checkpoints c WHERE c.thread_id = ANY($1)
+                         AND c.checkpoint_id < (SELECT max(k.checkpoint_id) FROM {s}.checkpoints k
+                                                WHERE k.thread_id = c.thread_id AND k.ns = c.ns)"
+                    ),
+                    // Field versions no kept checkpoint refers to.
+                    format!(
+                        "DELETE FROM {s}.blobs b WHERE b.thread_id = ANY($1) AND NOT EXISTS (
+                            SELECT 1 FROM {s}.checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
+                            WHERE c.thread_id = b.thread_id AND c.ns = b.ns
+                              AND v.key = b.channel AND v.value::bigint = b.version)"
+                    ),
+                ];
+                for sql in statements {
+                    sqlx::query(&sql)
+                        .bind(thread_ids)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| classify(e, "", None))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| classify(e, "", None))
+    }
+
+    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
+        let s = &self.schema;
+        let mut tx = self.pool.begin().await.map_err(|e| classify(e, target, None))?;
+        let used: bool = sqlx::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1)"
+        ))
+        .bind(target)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| classify(e, target, None))?;
+        if used {
+            return Err(CheckpointError::Conflict {
+                thread_id: target.to_owned(),
+                parent: None,
+            });
+        }
+        let statements = [
+            format!(
+                "INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at)
+                 SELECT $2, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at
+                 FROM {s}.checkpoints WHERE thread_id = $1"
+            ),
+            format!(
+                "INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob)
+                 SELECT $2, ns, channel, version, blob FROM {s}.blobs WHERE thread_id = $1"
+            ),
+            format!(
+                "INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
+                 SELECT $2, ns, checkpoint_id, task_id, idx, task_path, channel, blob FROM {s}.writes WHERE thread_id = $1"
+            ),
+        ];
+        for sql in statements {
+            sqlx::query(&sql)
+                .bind(source)
+                .bind(target)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(e, target, None))?;
+        }
+        tx.commit().await.map_err(|e| classify(e, target, None))
+    }
+}

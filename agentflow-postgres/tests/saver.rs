@@ -1,0 +1,185 @@
+//! PostgresSaver against the real server: the conformance kit, migrations, and the engine's
+//! durability scenarios. Each test gets its own database (`#[sqlx::test]`, DATABASE_URL).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
+use agentflow_core::{
+    Command, Context, Durability, NodeError, RunConfig, RunInput, START, State, StateGraph,
+};
+use agentflow_postgres::{PostgresError, PostgresSaver};
+use sqlx::PgPool;
+
+async fn saver(pool: PgPool) -> PostgresSaver {
+    let saver = PostgresSaver::new(pool);
+    saver.migrate().await.expect("migrates");
+    saver
+}
+
+#[sqlx::test(migrations = false)]
+async fn passes_the_conformance_kit(pool: PgPool) {
+    agentflow_core::testing::run_all(Arc::new(saver(pool).await)).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrations_are_idempotent_and_safe_when_processes_race(pool: PgPool) {
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let saver = PostgresSaver::new(pool.clone()).schema("raced").unwrap();
+        tasks.push(tokio::spawn(async move { saver.migrate().await }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        applied += task.await.unwrap().expect("every racer succeeds");
+    }
+    assert_eq!(
+        applied, 1,
+        "one racer applied the migration, the others found it done"
+    );
+    let again = PostgresSaver::new(pool.clone()).schema("raced").unwrap();
+    assert_eq!(again.migrate().await.unwrap(), 0);
+    sqlx::query("INSERT INTO raced.migrations (version, name) VALUES (999, 'future')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = again.migrate().await.unwrap_err();
+    assert!(
+        matches!(err, PostgresError::NewerSchema { found: 999, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn schema_names_are_validated() {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_lazy("postgres://localhost/x")
+        .unwrap();
+    for bad in ["", "Upper", "1abc", "a;drop table x", "a-b"] {
+        let err = PostgresSaver::new(pool.clone()).schema(bad).unwrap_err();
+        assert!(matches!(err, PostgresError::InvalidSchema(_)), "{bad}");
+    }
+    assert!(PostgresSaver::new(pool).schema("tenant_7").is_ok());
+}
+
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Log {
+    #[state(append)]
+    log: Vec<String>,
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_failed_sibling_resumes_alone_and_a_journaled_step_runs_once(pool: PgPool) {
+    let saver = saver(pool).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let posts = Arc::new(AtomicU32::new(0));
+    let (c, p) = (calls.clone(), posts.clone());
+    let mut g = StateGraph::<Log>::new();
+    g.add_node("ok", |_: Arc<Log>, _: Context| async {
+        Ok::<_, NodeError>(LogUpdate::default().log(vec!["ok".into()]))
+    });
+    g.add_node("flaky", move |_: Arc<Log>, ctx: Context| {
+        let (calls, posts) = (c.clone(), p.clone());
+        async move {
+            let ts: String = ctx
+                .step("post", |_| async move {
+                    posts.fetch_add(1, Ordering::SeqCst);
+                    Ok("ts-1".to_string())
+                })
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(NodeError::terminal("boom"));
+            }
+            Ok(LogUpdate::default().log(vec![ts]))
+        }
+    });
+    g.add_edge(START, "ok");
+    g.add_edge(START, "flaky");
+    let g = g
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver.clone())
+        .with_durability(Durability::Sync);
+    let config = || RunConfig::new().thread_id("t");
+    assert!(g.invoke(LogUpdate::default(), config()).await.is_err());
+    let out = g.invoke(RunInput::Continue, config()).await.unwrap();
+    assert_eq!(out.state.log, ["ts-1", "ok"], "merged in node order: flaky, ok");
+    assert_eq!(
+        posts.load(Ordering::SeqCst),
+        1,
+        "the journaled post happened once"
+    );
+    let history = saver
+        .list(Some(&CheckpointRef::latest("t")), &ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 3, "input, step 0, final");
+}
+
+#[sqlx::test(migrations = false)]
+async fn interrupts_resume_across_saver_instances(pool: PgPool) {
+    let build = |saver: PostgresSaver| {
+        let mut g = StateGraph::<Log>::new();
+        g.add_node("ask", |_: Arc<Log>, ctx: Context| async move {
+            let answer: String = ctx.interrupt("approve?")?;
+            Ok::<_, NodeError>(LogUpdate::default().log(vec![answer]))
+        });
+        g.add_edge(START, "ask");
+        g.compile().unwrap().with_checkpointer(saver)
+    };
+    let first = build(saver(pool.clone()).await);
+    let out = first
+        .invoke(LogUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(out.interrupts[0].value, "approve?");
+    // Another process, another pool: the pause is in the database.
+    let second = build(PostgresSaver::new(pool));
+    let out = second
+        .invoke(Command::resume("yes"), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(out.state.log, ["yes"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn two_runs_on_one_thread_exactly_one_wins(pool: PgPool) {
+    let saver = saver(pool).await;
+    let mut g = StateGraph::<Log>::new();
+    g.add_node("slow", |_: Arc<Log>, _: Context| async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Ok::<_, NodeError>(LogUpdate::default().log(vec!["slow".into()]))
+    });
+    g.add_node("after", |_: Arc<Log>, _: Context| async {
+        Ok::<_, NodeError>(())
+    });
+    g.add_sequence([START, "slow", "after"]);
+    let g = g
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver)
+        .with_durability(Durability::Sync);
+    g.invoke(LogUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    let (a, b) = (g.clone(), g.clone());
+    let one = tokio::spawn(async move {
+        a.invoke(LogUpdate::default(), RunConfig::new().thread_id("t"))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let two = tokio::spawn(async move {
+        b.invoke(LogUpdate::default(), RunConfig::new().thread_id("t"))
+            .await
+    });
+    let results = [one.await.unwrap(), two.await.unwrap()];
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r.as_ref().is_err_and(|e| e.is_conflict()))
+            .count(),
+        1
+    );
+}
