@@ -21,6 +21,7 @@ use futures::StreamExt;
 
 pub mod concurrent;
 pub mod fanout;
+pub mod pg;
 pub mod registry;
 pub mod sequential;
 pub mod wide_state;
@@ -72,6 +73,15 @@ pub enum BenchError {
     Join(String),
     /// The run finished, but its counts differ from what BENCHMARKS.md expects.
     Count(String),
+    /// Setting up a persistence shape failed (database URL, migrations, queries).
+    Setup(String),
+}
+
+impl BenchError {
+    /// A setup failure.
+    pub fn new(message: impl Into<String>) -> Self {
+        BenchError::Setup(message.into())
+    }
 }
 
 impl fmt::Display for BenchError {
@@ -82,6 +92,7 @@ impl fmt::Display for BenchError {
             BenchError::NoOutput => f.write_str("the event stream ended without the run's output"),
             BenchError::Join(e) => write!(f, "a spawned invocation failed: {e}"),
             BenchError::Count(e) => write!(f, "count mismatch: {e}"),
+            BenchError::Setup(e) => write!(f, "setup failed: {e}"),
         }
     }
 }

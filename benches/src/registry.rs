@@ -14,6 +14,17 @@ pub trait Bench: Send + Sync {
     fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>>;
     /// One timed run.
     fn run(&self) -> BoxFuture<'_, Result<(), BenchError>>;
+    /// For shapes that report a figure instead of a time (`storage_growth_1000`): the figure.
+    fn measure(&self) -> BoxFuture<'_, Result<Option<f64>, BenchError>> {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// What preparing a shape may need from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    /// `--database-url`, for the persistence shapes.
+    pub database_url: Option<String>,
 }
 
 /// A named shape.
@@ -22,7 +33,9 @@ pub struct Shape {
     /// The name the `shapes` binary prints and `--only` selects.
     pub name: &'static str,
     /// Compiles the graph and builds the input.
-    pub prepare: fn() -> Result<Box<dyn Bench>, BenchError>,
+    pub prepare: fn(&Env) -> Result<Box<dyn Bench>, BenchError>,
+    /// Runs only with `--database-url`.
+    pub needs_database: bool,
 }
 
 /// The implemented shapes, in BENCHMARKS.md order.
@@ -30,55 +43,83 @@ pub fn shapes() -> Vec<Shape> {
     vec![
         Shape {
             name: "sequential_10",
-            prepare: || Sequential::prepare(10),
+            prepare: |_| Sequential::prepare(10),
+            needs_database: false,
         },
         Shape {
             name: "sequential_1000",
-            prepare: || Sequential::prepare(1000),
+            prepare: |_| Sequential::prepare(1000),
+            needs_database: false,
         },
         Shape {
             name: "wide_state_25x300",
-            prepare: || Wide::prepare(wide_state::SIZE_25X300),
+            prepare: |_| Wide::prepare(wide_state::SIZE_25X300),
+            needs_database: false,
         },
         Shape {
             name: "wide_state_15x600",
-            prepare: || Wide::prepare(wide_state::SIZE_15X600),
+            prepare: |_| Wide::prepare(wide_state::SIZE_15X600),
+            needs_database: false,
         },
         Shape {
             name: "wide_state_9x1200",
-            prepare: || Wide::prepare(wide_state::SIZE_9X1200),
+            prepare: |_| Wide::prepare(wide_state::SIZE_9X1200),
+            needs_database: false,
         },
         Shape {
             name: "wide_state_25x300_checkpoint",
-            prepare: || Wide::prepare_checkpointed(wide_state::SIZE_25X300),
+            prepare: |_| Wide::prepare_checkpointed(wide_state::SIZE_25X300),
+            needs_database: false,
         },
         Shape {
             name: "wide_state_15x600_checkpoint",
-            prepare: || Wide::prepare_checkpointed(wide_state::SIZE_15X600),
+            prepare: |_| Wide::prepare_checkpointed(wide_state::SIZE_15X600),
+            needs_database: false,
         },
         Shape {
             name: "wide_state_9x1200_checkpoint",
-            prepare: || Wide::prepare_checkpointed(wide_state::SIZE_9X1200),
+            prepare: |_| Wide::prepare_checkpointed(wide_state::SIZE_9X1200),
+            needs_database: false,
         },
         Shape {
             name: "fanout_to_subgraph_10x",
-            prepare: || Fanout::prepare(10),
+            prepare: |_| Fanout::prepare(10),
+            needs_database: false,
         },
         Shape {
             name: "fanout_to_subgraph_100x",
-            prepare: || Fanout::prepare(100),
+            prepare: |_| Fanout::prepare(100),
+            needs_database: false,
         },
         Shape {
             name: "fanout_to_subgraph_10x_checkpoint",
-            prepare: || Fanout::prepare_checkpointed(10),
+            prepare: |_| Fanout::prepare_checkpointed(10),
+            needs_database: false,
         },
         Shape {
             name: "fanout_to_subgraph_100x_checkpoint",
-            prepare: || Fanout::prepare_checkpointed(100),
+            prepare: |_| Fanout::prepare_checkpointed(100),
+            needs_database: false,
+        },
+        Shape {
+            name: "pg_loop_200",
+            prepare: |env| crate::pg::prepare_loop(env, 1),
+            needs_database: true,
+        },
+        Shape {
+            name: "pg_concurrent_8x200",
+            prepare: |env| crate::pg::prepare_loop(env, 8),
+            needs_database: true,
+        },
+        Shape {
+            name: "storage_growth_1000",
+            prepare: |env| crate::pg::prepare_growth(env, 1000),
+            needs_database: true,
         },
         Shape {
             name: "concurrent_10k",
-            prepare: || Concurrent::prepare(concurrent::INVOCATIONS),
+            prepare: |_| Concurrent::prepare(concurrent::INVOCATIONS),
+            needs_database: false,
         },
     ]
 }
@@ -90,9 +131,6 @@ pub const NOT_YET_IMPLEMENTED: &[&str] = &[
     "react_agent_100x",
     "react_agent_10x_checkpoint",
     "react_agent_100x_checkpoint",
-    "pg_loop_200",
-    "pg_concurrent_8x200",
-    "storage_growth_1000",
 ];
 
 struct Sequential {

@@ -16,14 +16,15 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use agentflow_benches::registry::{self, NOT_YET_IMPLEMENTED, Shape};
+use agentflow_benches::registry::{self, Env, NOT_YET_IMPLEMENTED, Shape};
 
 const USAGE: &str = "usage: shapes [--runs N] [--only name1,name2] [--database-url URL]
 
   --runs N             timed runs per shape, after one warm-up (default 5; BENCHMARKS.md asks
                        for at least 5)
   --only a,b           run only these shapes (comma-separated)
-  --database-url URL   Postgres for the persistence shapes (accepted; none is implemented yet)
+  --database-url URL   PostgreSQL for the persistence shapes (pg_loop_200, pg_concurrent_8x200,
+                       storage_growth_1000), which run only when it is given
   -h, --help           this help
 
 Prints name<TAB>median_ms<TAB>min_ms per shape on stdout; verified counts go to stderr.";
@@ -123,11 +124,14 @@ fn median_min(mut times: Vec<f64>) -> (f64, f64) {
     (median, times[0])
 }
 
-async fn bench(shape: Shape, runs: usize) -> Result<(f64, f64), String> {
+async fn bench(shape: Shape, runs: usize, env: Env) -> Result<(f64, f64), String> {
     let fail = |e: agentflow_benches::BenchError| format!("{}: {e}", shape.name);
-    let bench = (shape.prepare)().map_err(fail)?;
+    let bench = (shape.prepare)(&env).map_err(fail)?;
     let description = bench.verify().await.map_err(fail)?;
     eprintln!("# {}: verified {description}", shape.name);
+    if let Some(figure) = bench.measure().await.map_err(fail)? {
+        return Ok((figure, figure));
+    }
     bench.run().await.map_err(fail)?; // warm-up
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -163,9 +167,23 @@ fn main() -> ExitCode {
             args.runs
         );
     }
-    if args.database_url.is_some() {
-        eprintln!("# note: --database-url given, but no persistence shape is implemented yet");
-    }
+    let env = Env {
+        database_url: args.database_url.clone(),
+    };
+    let selected: Vec<Shape> = if args.only.is_some() {
+        if env.database_url.is_none()
+            && let Some(shape) = selected.iter().find(|s| s.needs_database)
+        {
+            eprintln!("error: shape {:?} needs --database-url", shape.name);
+            return ExitCode::from(2);
+        }
+        selected
+    } else {
+        selected
+            .into_iter()
+            .filter(|s| !s.needs_database || env.database_url.is_some())
+            .collect()
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -178,7 +196,7 @@ fn main() -> ExitCode {
         for &shape in &selected {
             // On a worker thread, as a graph runs inside a server's task (and as LangGraph's bench
             // runs on its event loop), not on the thread blocked in `block_on`.
-            let result = match tokio::spawn(bench(shape, args.runs)).await {
+            let result = match tokio::spawn(bench(shape, args.runs, env.clone())).await {
                 Ok(result) => result,
                 Err(e) => Err(format!("{}: the benchmark task failed: {e}", shape.name)),
             };
