@@ -180,6 +180,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             mut triggers,
             join_seen,
             paused_before,
+            stored,
             ..
         } = crate::pregel::restore_tuple(&self.core, &tuple, &*codec)?;
         // Editing the state at a breakpoint does not re-arm it (as in LangGraph).
@@ -194,9 +195,10 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         };
         let step = tuple.metadata.step.max(0) as usize;
         let writer = node.map_or(Arc::from("__update__"), |n| self.core.nodes[n].name.clone());
-        let changed = state
-            .apply_updates([(&*writer, update)])
+        let applied = state
+            .apply_tracked([(&*writer, update)])
             .map_err(|source| GraphError::InvalidUpdate { step, source })?;
+        let changed = applied.changed;
         if let Some(n) = node {
             // As if the node had just run: what follows it runs next.
             let spec = &self.core.nodes[n];
@@ -224,6 +226,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             skip_before: false,
             extra: tuple.metadata.extra.clone(),
             run_id: uuid::Uuid::now_v7().to_string(),
+            stored,
+            replaced: applied.replaced,
         };
         durable.bump_versions(changed);
         let snapshot = Snapshot {

@@ -97,7 +97,72 @@ pub trait State: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 
     /// discards it.
     fn apply_updates<'w, I>(&mut self, updates: I) -> Result<FieldSet, UpdateError>
     where
+        I: IntoIterator<Item = (&'w str, Self::Update)>,
+    {
+        self.apply_tracked(updates).map(|applied| applied.changed)
+    }
+
+    /// [`apply_updates`](Self::apply_updates), also telling which fields were replaced outright
+    /// (overwritten) rather than merged.
+    fn apply_tracked<'w, I>(&mut self, updates: I) -> Result<Applied, UpdateError>
+    where
         I: IntoIterator<Item = (&'w str, Self::Update)>;
+
+    /// For append fields stored as deltas: the field's length (`None` for other fields).
+    fn append_len(&self, index: usize) -> Option<usize> {
+        let _ = index;
+        None
+    }
+
+    /// For append fields: the items from position `from` on, encoded as the field's type
+    /// (`None` for other fields).
+    fn encode_tail(
+        &self,
+        index: usize,
+        from: usize,
+        codec: &dyn Codec,
+    ) -> Result<Option<Vec<u8>>, CodecError> {
+        let _ = (index, from, codec);
+        Ok(None)
+    }
+
+    /// For append fields: decodes items and appends them to field `name`. Returns `false` for
+    /// other names.
+    fn decode_append(&mut self, name: &str, bytes: &[u8], codec: &dyn Codec) -> Result<bool, CodecError> {
+        let _ = (name, bytes, codec);
+        Ok(false)
+    }
+}
+
+/// What a superstep's merge did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Fields that received a write.
+    pub changed: FieldSet,
+    /// Fields replaced outright (an overwrite), not merged.
+    pub replaced: FieldSet,
+}
+
+/// Serializes the items of a collection from position `from` on, as a sequence: the delta of an
+/// append field.
+pub struct Tail<'a, T: ?Sized>(pub &'a T, pub usize);
+
+impl<T: ?Sized> Serialize for Tail<'_, T>
+where
+    for<'b> &'b T: IntoIterator,
+    for<'b> <&'b T as IntoIterator>::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.into_iter().skip(self.1))
+    }
+}
+
+/// The number of items of a collection.
+pub fn seq_len<T: ?Sized>(collection: &T) -> usize
+where
+    for<'b> &'b T: IntoIterator,
+{
+    collection.into_iter().count()
 }
 
 /// One write to one field: through the field's merge rule, or replacing it outright.
@@ -234,6 +299,11 @@ impl FieldGuard<'_> {
         last_writer: None,
         overwritten_by: None,
     };
+
+    /// True when the field was overwritten in this superstep.
+    pub fn overwritten(&self) -> bool {
+        self.overwritten_by.is_some()
+    }
 }
 
 /// A superstep's writes could not be merged.

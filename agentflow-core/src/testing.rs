@@ -39,6 +39,8 @@ fn checkpoint(id: &str, values: &[(&str, u64, &str)]) -> Checkpoint {
             .iter()
             .map(|(k, _, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
             .collect(),
+        channel_deltas: BTreeMap::new(),
+        channel_appends: BTreeMap::new(),
         channel_versions: values.iter().map(|(k, ver, _)| ((*k).to_owned(), *ver)).collect(),
         versions_seen: BTreeMap::from([("node".to_owned(), BTreeMap::from([("a".to_owned(), 1)]))]),
         updated_channels: values.iter().map(|(k, _, _)| (*k).to_owned()).collect(),
@@ -653,10 +655,91 @@ pub async fn copy_thread_cases(saver: &dyn Checkpointer) {
     );
 }
 
+/// put: append fields stored as deltas read back as their last snapshot followed by the deltas,
+/// oldest first; prune keeps the whole chain a kept checkpoint needs.
+pub async fn put_append_deltas(saver: &dyn Checkpointer) {
+    let t = thread();
+    let mut parent: Option<String> = None;
+    let mut ids = Vec::new();
+    for (version, bytes, base) in [
+        (1u64, "[1,2]", None),
+        (2, "[3]", Some(1u64)),
+        (3, "[4,5]", Some(2)),
+    ] {
+        let id = next_checkpoint_id(parent.as_deref());
+        let values = [("log", version, bytes)];
+        let mut cp = checkpoint(&id, &values);
+        if let Some(base) = base {
+            cp.channel_deltas.insert("log".into(), base);
+        }
+        let at = CheckpointRef {
+            thread_id: t.clone(),
+            namespace: String::new(),
+            checkpoint_id: parent.clone(),
+        };
+        saver
+            .put(
+                &at,
+                &cp,
+                &metadata(CheckpointSource::Loop, version as i64),
+                &versions(&values),
+                PutMode::Extend,
+            )
+            .await
+            .unwrap();
+        parent = Some(id.clone());
+        ids.push(id);
+    }
+    let read = |i: usize| {
+        let at = CheckpointRef::at(&t, &ids[i]);
+        async move { saver.get_tuple(&at).await.unwrap().unwrap().checkpoint }
+    };
+    let third = read(2).await;
+    assert_eq!(
+        third.channel_values["log"], b"[1,2]",
+        "put_append_deltas: the snapshot"
+    );
+    assert_eq!(
+        third.channel_appends["log"],
+        vec![b"[3]".to_vec(), b"[4,5]".to_vec()],
+        "put_append_deltas: the deltas, oldest first"
+    );
+    assert!(
+        third.channel_deltas.is_empty(),
+        "put_append_deltas: deltas are a put-side field"
+    );
+    let second = read(1).await;
+    assert_eq!(
+        second.channel_appends["log"],
+        vec![b"[3]".to_vec()],
+        "put_append_deltas: up to its version"
+    );
+    let first = read(0).await;
+    assert!(
+        first.channel_appends.is_empty(),
+        "put_append_deltas: a snapshot alone"
+    );
+    saver
+        .prune(std::slice::from_ref(&t), PruneStrategy::KeepLatest)
+        .await
+        .unwrap();
+    let kept = read(2).await;
+    assert_eq!(
+        kept.channel_values["log"], b"[1,2]",
+        "put_append_deltas: prune keeps the chain"
+    );
+    assert_eq!(
+        kept.channel_appends["log"].len(),
+        2,
+        "put_append_deltas: prune keeps the chain"
+    );
+}
+
 /// Runs every clause; panics with the first failing clause's name.
 pub async fn run_all(saver: Arc<dyn Checkpointer>) {
     put_roundtrip(&*saver).await;
     put_incremental_values(&*saver).await;
+    put_append_deltas(&*saver).await;
     put_namespaces_are_isolated(&*saver).await;
     put_fencing(&*saver).await;
     put_fencing_concurrent(saver.clone()).await;

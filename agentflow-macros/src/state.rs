@@ -157,6 +157,16 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     });
 
     let field_count = fields.len();
+    // Append fields with the default serde encoding are stored as deltas.
+    let appendable: Vec<(usize, &Field)> = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.rule, Rule::Append) && f.serde.serialize_with.is_none() && !f.serde.skip)
+        .collect();
+    let append_indices: Vec<usize> = appendable.iter().map(|(i, _)| *i).collect();
+    let append_idents: Vec<&Ident> = appendable.iter().map(|(_, f)| &f.ident).collect();
+    let append_types: Vec<&Type> = appendable.iter().map(|(_, f)| &f.ty).collect();
+    let append_names: Vec<String> = appendable.iter().map(|(_, f)| unraw(&f.ident)).collect();
     let encoders = fields.iter().enumerate().map(|(i, f)| encoder(i, f));
     let decoders = fields.iter().map(decoder);
     let update_doc = format!(
@@ -286,8 +296,8 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                 }
             }
 
-            fn apply_updates<'w, I>(&mut self, updates: I)
-                -> ::core::result::Result<#core::state::FieldSet, #core::state::UpdateError>
+            fn apply_tracked<'w, I>(&mut self, updates: I)
+                -> ::core::result::Result<#core::state::Applied, #core::state::UpdateError>
             where
                 I: ::core::iter::IntoIterator<Item = (&'w str, Self::Update)>,
             {
@@ -296,7 +306,50 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
                 for (writer, update) in updates {
                     #( #apply_fields )*
                 }
-                ::core::result::Result::Ok(changed)
+                let mut replaced = #core::state::FieldSet::EMPTY;
+                for (index, guard) in guards.iter().enumerate() {
+                    if guard.overwritten() {
+                        replaced.insert(index);
+                    }
+                }
+                ::core::result::Result::Ok(#core::state::Applied { changed, replaced })
+            }
+
+            fn append_len(&self, index: usize) -> ::core::option::Option<usize> {
+                match index {
+                    #( #append_indices => ::core::option::Option::Some(#core::state::seq_len(&self.#append_idents)), )*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            fn encode_tail(
+                &self,
+                index: usize,
+                from: usize,
+                codec: &dyn #core::checkpoint::Codec,
+            ) -> ::core::result::Result<::core::option::Option<::std::vec::Vec<u8>>, #core::checkpoint::CodecError> {
+                match index {
+                    #( #append_indices => ::core::result::Result::Ok(::core::option::Option::Some(
+                        codec.to_bytes(&#core::state::Tail(&self.#append_idents, from))?
+                    )), )*
+                    _ => ::core::result::Result::Ok(::core::option::Option::None),
+                }
+            }
+
+            fn decode_append(
+                &mut self,
+                name: &str,
+                bytes: &[u8],
+                codec: &dyn #core::checkpoint::Codec,
+            ) -> ::core::result::Result<bool, #core::checkpoint::CodecError> {
+                match name {
+                    #( #append_names => {
+                        let tail: #append_types = codec.from_bytes(bytes)?;
+                        ::core::iter::Extend::extend(&mut self.#append_idents, tail);
+                        ::core::result::Result::Ok(true)
+                    } )*
+                    _ => ::core::result::Result::Ok(false),
+                }
             }
         }
     })

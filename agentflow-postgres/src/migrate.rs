@@ -6,11 +6,18 @@ use sqlx::PgPool;
 use crate::error::PostgresError;
 
 /// The migrations, in order. `{schema}` is replaced by the (validated) schema name.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "checkpoints",
-    include_str!("../migrations/0001_checkpoints.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "checkpoints",
+        include_str!("../migrations/0001_checkpoints.sql"),
+    ),
+    (
+        2,
+        "blob deltas",
+        include_str!("../migrations/0002_blob_deltas.sql"),
+    ),
+];
 
 /// Checks that `schema` is a plain lowercase identifier (it is interpolated into SQL).
 pub(crate) fn validate_schema(schema: &str) -> Result<(), PostgresError> {

@@ -69,9 +69,10 @@ impl Statements {
                     ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
                         SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob
                 ), b AS (
-                    INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob)
-                    SELECT $1, $2, c.channel, c.version, c.blob
-                    FROM UNNEST($9::text[], $10::bigint[], $11::bytea[]) AS c(channel, version, blob)
+                    INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob, base_version)
+                    SELECT $1, $2, c.channel, c.version, c.blob, c.base
+                    FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
+                        AS c(channel, version, blob, base)
                     ON CONFLICT DO NOTHING
                 )
                 INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata)
@@ -93,11 +94,20 @@ impl Statements {
                 "SELECT {checkpoint_columns} FROM {s}.checkpoints
                  WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3"
             ),
+            // Each field's version, then the versions it extends (deltas), deepest last.
             blobs: format!(
-                "SELECT b.channel, b.blob FROM {s}.blobs b
-                 JOIN UNNEST($3::text[], $4::bigint[]) AS v(channel, version)
-                   ON b.channel = v.channel AND b.version = v.version
-                 WHERE b.thread_id = $1 AND b.ns = $2"
+                "WITH RECURSIVE chain AS (
+                    SELECT b.channel, b.version, b.base_version, b.blob, 0 AS depth
+                    FROM {s}.blobs b
+                    JOIN UNNEST($3::text[], $4::bigint[]) AS v(channel, version)
+                      ON b.channel = v.channel AND b.version = v.version
+                    WHERE b.thread_id = $1 AND b.ns = $2
+                  UNION ALL
+                    SELECT b.channel, b.version, b.base_version, b.blob, c.depth + 1
+                    FROM {s}.blobs b JOIN chain c
+                      ON b.thread_id = $1 AND b.ns = $2 AND b.channel = c.channel AND b.version = c.base_version
+                 )
+                 SELECT channel, blob FROM chain ORDER BY channel, depth DESC"
             ),
             writes: format!(
                 "SELECT task_id, task_path, channel, idx, blob FROM {s}.writes
@@ -196,13 +206,15 @@ impl PostgresSaver {
         Ok(threads.len() as u64)
     }
 
-    /// Total bytes of stored field values and writes of a thread (for storage measurements).
+    /// Total bytes stored for a thread: field values, pending writes, and the checkpoint rows'
+    /// JSON (checkpoint and metadata), for storage measurements.
     pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
         let s = &self.schema;
         sqlx::query_scalar(&format!(
             "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
                   + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
-                  + coalesce((SELECT sum(length(checkpoint::text)) FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
+                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text))
+                              FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
         ))
         .bind(thread_id)
         .persistent(self.persistent)
@@ -233,11 +245,23 @@ impl PostgresSaver {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| classify(e, &thread_id, Some(&id)))?;
-        checkpoint.channel_values = blobs
-            .into_iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<Vec<u8>, _>(1)?)))
-            .collect::<Result<BTreeMap<_, _>, sqlx::Error>>()
-            .map_err(backend)?;
+        // Rows come per field, oldest segment first: the snapshot, then its deltas.
+        for row in blobs {
+            let channel: String = row.try_get(0).map_err(backend)?;
+            let blob: Vec<u8> = row.try_get(1).map_err(backend)?;
+            match checkpoint.channel_values.entry(channel) {
+                std::collections::btree_map::Entry::Occupied(first) => {
+                    checkpoint
+                        .channel_appends
+                        .entry(first.key().clone())
+                        .or_default()
+                        .push(blob);
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(blob);
+                }
+            }
+        }
         let writes = sqlx::query(&self.sql.writes)
             .bind(&thread_id)
             .bind(&ns)
@@ -391,7 +415,9 @@ impl Checkpointer for PostgresSaver {
         let mut channels = Vec::with_capacity(new_versions.len());
         let mut versions = Vec::with_capacity(new_versions.len());
         let mut blobs = Vec::with_capacity(new_versions.len());
+        let mut bases: Vec<Option<i64>> = Vec::with_capacity(new_versions.len());
         for (channel, version) in new_versions {
+            bases.push(checkpoint.channel_deltas.get(channel).map(|b| *b as i64));
             let blob = checkpoint
                 .channel_values
                 .get(channel)
@@ -402,6 +428,8 @@ impl Checkpointer for PostgresSaver {
         }
         let mut row = checkpoint.clone();
         row.channel_values.clear();
+        row.channel_deltas.clear();
+        row.channel_appends.clear();
         let extends = match mode {
             PutMode::Extend => Some(parent.checkpoint_id.clone().unwrap_or_default()),
             PutMode::Fork => None,
@@ -423,6 +451,7 @@ impl Checkpointer for PostgresSaver {
             .bind(extends)
             .bind(sqlx::types::Json(&row))
             .bind(sqlx::types::Json(metadata))
+            .bind(&bases)
             .persistent(self.persistent)
             .execute(&self.pool)
             .await
@@ -481,12 +510,22 @@ impl Checkpointer for PostgresSaver {
                          AND c.checkpoint_id < (SELECT max(k.checkpoint_id) FROM {s}.checkpoints k
                                                 WHERE k.thread_id = c.thread_id AND k.ns = c.ns)"
                     ),
-                    // Field versions no kept checkpoint refers to.
+                    // Field versions no kept checkpoint needs (directly, or as the base of a delta).
                     format!(
-                        "DELETE FROM {s}.blobs b WHERE b.thread_id = ANY($1) AND NOT EXISTS (
-                            SELECT 1 FROM {s}.checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
-                            WHERE c.thread_id = b.thread_id AND c.ns = b.ns
-                              AND v.key = b.channel AND v.value::bigint = b.version)"
+                        "WITH RECURSIVE keep AS (
+                            SELECT c.thread_id, c.ns, v.key AS channel, v.value::bigint AS version
+                            FROM {s}.checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
+                            WHERE c.thread_id = ANY($1)
+                          UNION
+                            SELECT b.thread_id, b.ns, b.channel, b.base_version
+                            FROM {s}.blobs b JOIN keep k
+                              ON b.thread_id = k.thread_id AND b.ns = k.ns AND b.channel = k.channel
+                             AND b.version = k.version
+                            WHERE b.base_version IS NOT NULL
+                         )
+                         DELETE FROM {s}.blobs b WHERE b.thread_id = ANY($1) AND NOT EXISTS (
+                            SELECT 1 FROM keep k WHERE k.thread_id = b.thread_id AND k.ns = b.ns
+                              AND k.channel = b.channel AND k.version = b.version)"
                     ),
                 ];
                 for sql in statements {
@@ -524,8 +563,8 @@ impl Checkpointer for PostgresSaver {
                  FROM {s}.checkpoints WHERE thread_id = $1"
             ),
             format!(
-                "INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob)
-                 SELECT $2, ns, channel, version, blob FROM {s}.blobs WHERE thread_id = $1"
+                "INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob, base_version)
+                 SELECT $2, ns, channel, version, blob, base_version FROM {s}.blobs WHERE thread_id = $1"
             ),
             format!(
                 "INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)

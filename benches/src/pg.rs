@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
-use agentflow_core::{CompiledGraph, Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{
+    CompiledGraph, Context, Durability, END, NodeError, RunConfig, START, State, StateGraph,
+};
 use agentflow_postgres::PostgresSaver;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -44,7 +46,11 @@ pub fn build_loop(saver: PostgresSaver, limit: u64) -> Result<CompiledGraph<Coun
         async move { Ok::<_, NodeError>(CounterUpdate::default().count(next)) }
     });
     graph.add_edge(START, "inc");
-    graph.add_conditional_edges("inc", move |s: &Counter| if s.count < limit { "inc" } else { END }, ["inc", END]);
+    graph.add_conditional_edges(
+        "inc",
+        move |s: &Counter| if s.count < limit { "inc" } else { END },
+        ["inc", END],
+    );
     Ok(graph
         .compile()?
         .with_checkpointer(saver)
@@ -75,7 +81,10 @@ impl Loop {
                 let thread = uuid::Uuid::new_v4().to_string();
                 tokio::spawn(async move {
                     let out = graph
-                        .invoke(CounterUpdate::default(), RunConfig::new().thread_id(thread.clone()))
+                        .invoke(
+                            CounterUpdate::default(),
+                            RunConfig::new().thread_id(thread.clone()),
+                        )
                         .await?;
                     Ok::<_, BenchError>((thread, out.state.count))
                 })
@@ -92,18 +101,27 @@ impl Loop {
 impl Bench for Loop {
     fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
         async move {
-            self.saver.migrate().await.map_err(|e| BenchError::new(e.to_string()))?;
+            self.saver
+                .migrate()
+                .await
+                .map_err(|e| BenchError::new(e.to_string()))?;
             let results = self.run_all().await?;
             for (thread, count) in &results {
                 expect_eq("final count", count, &200)?;
                 let checkpoints = self
                     .saver
-                    .list(Some(&CheckpointRef::latest(thread.clone())), &ListOptions::default())
+                    .list(
+                        Some(&CheckpointRef::latest(thread.clone())),
+                        &ListOptions::default(),
+                    )
                     .await
                     .map_err(|e| BenchError::new(e.to_string()))?;
                 expect_eq("checkpoints per run (input + 201 loop)", &checkpoints.len(), &202)?;
             }
-            Ok(format!("{} thread(s) counted to 200 with 202 checkpoints each", results.len()))
+            Ok(format!(
+                "{} thread(s) counted to 200 with 202 checkpoints each",
+                results.len()
+            ))
         }
         .boxed()
     }
@@ -131,7 +149,9 @@ struct Growth {
 pub fn prepare_growth(env: &Env, turns: usize) -> Result<Box<dyn Bench>, BenchError> {
     let saver = saver(env, 2)?;
     let mut graph = StateGraph::<Chat>::new();
-    graph.add_node("reply", |_: Arc<Chat>, _: Context| async { Ok::<_, NodeError>(()) });
+    graph.add_node("reply", |_: Arc<Chat>, _: Context| async {
+        Ok::<_, NodeError>(())
+    });
     graph.add_edge(START, "reply");
     // Durability exit: one checkpoint per turn (invoke), as BENCHMARKS.md counts.
     let graph = graph
@@ -154,7 +174,10 @@ impl Growth {
             let m = message();
             raw += m.len();
             self.graph
-                .invoke(ChatUpdate::default().messages(vec![m]), RunConfig::new().thread_id(thread.clone()))
+                .invoke(
+                    ChatUpdate::default().messages(vec![m]),
+                    RunConfig::new().thread_id(thread.clone()),
+                )
                 .await?;
         }
         let stored = self
@@ -164,7 +187,10 @@ impl Growth {
             .map_err(|e| BenchError::new(e.to_string()))?;
         let checkpoints = self
             .saver
-            .list(Some(&CheckpointRef::latest(thread.clone())), &ListOptions::default())
+            .list(
+                Some(&CheckpointRef::latest(thread.clone())),
+                &ListOptions::default(),
+            )
             .await
             .map_err(|e| BenchError::new(e.to_string()))?
             .len();
@@ -175,10 +201,15 @@ impl Growth {
 impl Bench for Growth {
     fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
         async move {
-            self.saver.migrate().await.map_err(|e| BenchError::new(e.to_string()))?;
+            self.saver
+                .migrate()
+                .await
+                .map_err(|e| BenchError::new(e.to_string()))?;
             let (small, checkpoints) = self.ratio(100).await?;
             expect_eq("checkpoints per turn", &checkpoints, &100)?;
-            Ok(format!("one checkpoint per turn; ratio after 100 turns: {small:.3}"))
+            Ok(format!(
+                "one checkpoint per turn; ratio after 100 turns: {small:.3}"
+            ))
         }
         .boxed()
     }

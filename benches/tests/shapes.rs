@@ -230,6 +230,9 @@ fn registry_names_are_unique_and_disjoint_from_the_unimplemented_ones() {
             "fanout_to_subgraph_100x",
             "fanout_to_subgraph_10x_checkpoint",
             "fanout_to_subgraph_100x_checkpoint",
+            "pg_loop_200",
+            "pg_concurrent_8x200",
+            "storage_growth_1000",
             "concurrent_10k",
         ]
     );
@@ -269,8 +272,12 @@ async fn checkpoint_variants_write_one_checkpoint_with_the_final_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_verifies_every_shape_but_concurrent_10k() {
+    // The persistence shapes run against the test server (DATABASE_URL, set in .cargo/config.toml).
+    let env = registry::Env {
+        database_url: Some(std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests")),
+    };
     for shape in registry::shapes().iter().filter(|s| s.name != "concurrent_10k") {
-        let bench = (shape.prepare)().expect("prepares");
+        let bench = (shape.prepare)(&env).expect("prepares");
         bench
             .verify()
             .await

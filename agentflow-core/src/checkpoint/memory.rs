@@ -30,7 +30,8 @@ pub struct InMemorySaver {
 #[derive(Debug, Default, Clone)]
 struct Namespace {
     checkpoints: BTreeMap<String, Stored>,
-    blobs: HashMap<(String, u64), Vec<u8>>,
+    /// (field, version) -> (the version it extends, if a delta; bytes).
+    blobs: HashMap<(String, u64), (Option<u64>, Vec<u8>)>,
     writes: HashMap<String, BTreeMap<(String, i64), PendingWrite>>,
 }
 
@@ -63,7 +64,7 @@ impl InMemorySaver {
             .values()
             .flat_map(|t| t.values())
             .map(|ns| {
-                ns.blobs.values().map(Vec::len).sum::<usize>()
+                ns.blobs.values().map(|b| b.1.len()).sum::<usize>()
                     + ns.writes
                         .values()
                         .flat_map(|w| w.values())
@@ -74,13 +75,47 @@ impl InMemorySaver {
     }
 }
 
+/// The segments of a field's value: a full snapshot, then the deltas after it, oldest first.
+fn chain(ns: &Namespace, channel: &str, version: u64) -> Option<Vec<Vec<u8>>> {
+    let mut segments = Vec::new();
+    let mut current = version;
+    loop {
+        let (base, bytes) = ns.blobs.get(&(channel.to_owned(), current))?;
+        segments.push(bytes.clone());
+        match base {
+            Some(base) => current = *base,
+            None => break,
+        }
+    }
+    segments.reverse();
+    Some(segments)
+}
+
+/// Versions a checkpoint needs, bases included.
+fn referenced(ns: &Namespace, versions: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (channel, version) in versions {
+        let mut current = Some(*version);
+        while let Some(v) = current {
+            out.push((channel.clone(), v));
+            current = ns.blobs.get(&(channel.clone(), v)).and_then(|b| b.0);
+        }
+    }
+    out
+}
+
 fn tuple(thread_id: &str, namespace: &str, ns: &Namespace, stored: &Stored) -> CheckpointTuple {
     let mut checkpoint = stored.checkpoint.clone();
-    checkpoint.channel_values = checkpoint
-        .channel_versions
-        .iter()
-        .filter_map(|(ch, v)| ns.blobs.get(&(ch.clone(), *v)).map(|b| (ch.clone(), b.clone())))
-        .collect();
+    for (channel, version) in &checkpoint.channel_versions.clone() {
+        let Some(mut segments) = chain(ns, channel, *version) else {
+            continue;
+        };
+        let first = segments.remove(0);
+        checkpoint.channel_values.insert(channel.clone(), first);
+        if !segments.is_empty() {
+            checkpoint.channel_appends.insert(channel.clone(), segments);
+        }
+    }
     let id = &checkpoint.id;
     let config = CheckpointRef {
         thread_id: thread_id.to_owned(),
@@ -195,7 +230,9 @@ impl Checkpointer for InMemorySaver {
                     retryable: false,
                     source: format!("new version of `{channel}` has no value").into(),
                 })?;
-            ns.blobs.insert((channel.clone(), *version), bytes.clone());
+            let base = checkpoint.channel_deltas.get(channel).copied();
+            ns.blobs
+                .insert((channel.clone(), *version), (base, bytes.clone()));
         }
         // Only a line of history is fenced; forks may branch off anything.
         if mode == PutMode::Extend
@@ -206,6 +243,8 @@ impl Checkpointer for InMemorySaver {
         }
         let mut stored = checkpoint.clone();
         stored.channel_values.clear();
+        stored.channel_deltas.clear();
+        stored.channel_appends.clear();
         ns.checkpoints.insert(
             checkpoint.id.clone(),
             Stored {
@@ -262,8 +301,11 @@ impl Checkpointer for InMemorySaver {
                         };
                         latest.parent = None;
                         latest.children = 0;
-                        let versions = latest.checkpoint.channel_versions.clone();
-                        ns.blobs.retain(|(ch, v), _| versions.get(ch) == Some(v));
+                        let keep: std::collections::HashSet<(String, u64)> =
+                            referenced(ns, &latest.checkpoint.channel_versions)
+                                .into_iter()
+                                .collect();
+                        ns.blobs.retain(|key, _| keep.contains(key));
                         ns.writes.retain(|cp, _| *cp == id);
                         ns.checkpoints = BTreeMap::from([(id, latest)]);
                     }

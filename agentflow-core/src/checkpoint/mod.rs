@@ -92,19 +92,36 @@ pub struct Checkpoint {
     pub id: String,
     /// Creation time, milliseconds since the Unix epoch.
     pub ts_ms: u64,
-    /// Encoded state fields. In a `put` only the fields of `new_versions`; from a saver, all.
+    /// Encoded state fields. In a `put` only the fields of `new_versions` (for a field in
+    /// `channel_deltas`, only its new items); from a saver, every field (for a field stored as
+    /// deltas, its last full snapshot, followed by `channel_appends`).
     pub channel_values: BTreeMap<String, Vec<u8>>,
-    /// Version of every state field (increasing; bumped when the field is written).
+    /// In a `put`: fields whose value in `channel_values` is a delta (the items appended since
+    /// the given version), not a full value. Append fields are stored this way so that a growing
+    /// list costs storage linear in its length, not quadratic.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channel_deltas: BTreeMap<String, u64>,
+    /// From a saver: for fields stored as deltas, the appended segments that follow the snapshot
+    /// in `channel_values`, oldest first.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channel_appends: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Version of every state field: a new one, unique within the thread, whenever the field is
+    /// written. Savers store values by (field, version).
     pub channel_versions: BTreeMap<String, u64>,
     /// For each node, the field versions it saw when it last ran.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub versions_seen: BTreeMap<String, BTreeMap<String, u64>>,
     /// The fields written by the step that produced this checkpoint.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub updated_channels: Vec<String>,
     /// Nodes triggered for the next superstep.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub next: Vec<String>,
     /// Sends queued for the next superstep, in order.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub sends: Vec<PendingSend>,
     /// Joins partly satisfied: join key -> sources that have run.
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub joins: BTreeMap<String, Vec<String>>,
     /// The codec that encoded the values.
     pub codec: String,
@@ -132,11 +149,12 @@ pub struct CheckpointMetadata {
     /// The superstep: -1 for an input checkpoint of a new thread, then 0, 1, ...
     pub step: i64,
     /// Namespace -> checkpoint id of the parent graphs (subgraphs).
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub parents: BTreeMap<String, String>,
     /// The run that wrote it.
     pub run_id: String,
     /// User metadata (from `RunConfig::metadata`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
@@ -213,6 +231,13 @@ pub struct CheckpointTuple {
     pub pending_writes: Vec<PendingWrite>,
 }
 
+fn is_empty<T>(collection: &T) -> bool
+where
+    for<'a> &'a T: IntoIterator,
+{
+    collection.into_iter().next().is_none()
+}
+
 /// How a put relates to its parent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutMode {
@@ -287,7 +312,7 @@ impl CheckpointError {
 }
 
 /// A store of checkpoints (LangGraph's `BaseCheckpointSaver`). Implementations: [`InMemorySaver`]
-/// here, PostgreSQL and SQLite in `agentflow-postgres`. Check an implementation with the
+/// here, PostgreSQL in `agentflow-postgres`, SQLite in `agentflow-sqlite`. Check an implementation with the
 /// conformance kit in `agentflow_core::testing` (feature `testing`).
 #[async_trait]
 pub trait Checkpointer: Send + Sync + 'static {

@@ -7,7 +7,7 @@ use crate::END;
 use crate::compiled::GraphCore;
 use crate::control::Route;
 use crate::error::GraphError;
-use crate::state::{FieldSet, State};
+use crate::state::{Applied, State};
 
 use super::{Run, Task, TaskOutput, Triggers};
 
@@ -21,7 +21,7 @@ impl<S: State, C> Run<S, C> {
         &mut self,
         tasks: &[Task<S>],
         outputs: Vec<TaskOutput<S>>,
-    ) -> Result<FieldSet, GraphError> {
+    ) -> Result<Applied, GraphError> {
         let graph = self.graph.clone();
         let mut triggers = Triggers::default();
         let mut writes = Vec::with_capacity(outputs.len() + 1);
@@ -47,20 +47,20 @@ impl<S: State, C> Run<S, C> {
                 writes.push((COMMAND_WRITER, extra.update));
             }
         }
-        let mut changed = FieldSet::EMPTY;
+        let mut applied = Applied::default();
         if !writes.is_empty() {
-            changed = Arc::make_mut(&mut self.state)
-                .apply_updates(writes)
+            applied = Arc::make_mut(&mut self.state)
+                .apply_tracked(writes)
                 .map_err(|source| GraphError::InvalidUpdate {
                     step: self.step,
                     source,
                 })?;
-            if !changed.is_empty() {
+            if !applied.changed.is_empty() {
                 self.emit_values();
             }
         }
         self.triggers = triggers;
-        Ok(changed)
+        Ok(applied)
     }
 }
 

@@ -124,9 +124,9 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
     }
 
     /// Merges a run's input into the state and triggers START's edges.
-    pub(crate) fn apply_input(&mut self, input: S::Update) -> Result<crate::state::FieldSet, GraphError> {
-        let changed = Arc::make_mut(&mut self.state)
-            .apply_updates([(crate::START, input)])
+    pub(crate) fn apply_input(&mut self, input: S::Update) -> Result<crate::state::Applied, GraphError> {
+        let applied = Arc::make_mut(&mut self.state)
+            .apply_tracked([(crate::START, input)])
             .map_err(|source| GraphError::InvalidUpdate {
                 step: self.step,
                 source,
@@ -138,7 +138,7 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
             apply::check_routes(crate::START, &branch.targets, &routes, self.step)?;
             apply::route_into(&self.graph, routes, &mut self.triggers);
         }
-        Ok(changed)
+        Ok(applied)
     }
 
     /// Runs supersteps until no task is left or the run pauses, then makes the end durable.
@@ -217,10 +217,10 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
             }
             let ran: Vec<usize> = tasks.iter().map(|t| t.node).collect();
             let outputs = outputs.into_iter().flatten().collect();
-            let changed = self.apply(&tasks, outputs)?;
+            let applied = self.apply(&tasks, outputs)?;
             self.step += 1;
             if self.durable.is_some() {
-                self.commit_step(changed, &ran).await?;
+                self.commit_step(applied, &ran).await?;
                 if let Some(paused) = self.pause_after(&ran) {
                     return Ok(Stop::Paused(paused, None));
                 }
@@ -229,18 +229,16 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
     }
 
     /// After a step: a new checkpoint, put now (sync), queued (async) or kept for the end (exit).
-    async fn commit_step(
-        &mut self,
-        changed: crate::state::FieldSet,
-        ran: &[usize],
-    ) -> Result<(), GraphError> {
+    async fn commit_step(&mut self, applied: crate::state::Applied, ran: &[usize]) -> Result<(), GraphError> {
+        let changed = applied.changed;
         let names: Vec<Arc<str>> = ran.iter().map(|&n| self.graph.nodes[n].name.clone()).collect();
         let Some(d) = self.durable.as_mut() else {
             return Ok(());
         };
+        d.replaced = d.replaced.union(applied.replaced);
         d.record_seen::<S>(names.into_iter());
-        d.bump_versions(changed);
         d.advance(crate::checkpoint::CheckpointSource::Loop, changed);
+        d.bump_versions(changed);
         if d.persister.durability != crate::config::Durability::Exit {
             self.put_current().await?;
         }

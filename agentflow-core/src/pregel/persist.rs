@@ -298,6 +298,39 @@ pub(crate) struct Durable {
     pub(crate) skip_before: bool,
     pub(crate) extra: BTreeMap<String, serde_json::Value>,
     pub(crate) run_id: String,
+    /// Per field: what the last persisted checkpoint holds (for delta encoding).
+    pub(crate) stored: Vec<StoredField>,
+    /// Fields overwritten since the last persisted checkpoint (their next write is a full value).
+    pub(crate) replaced: FieldSet,
+}
+
+/// What the saver holds of one field.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StoredField {
+    /// The persisted version (0: none).
+    pub(crate) version: u64,
+    /// For append fields: the persisted length.
+    pub(crate) len: Option<usize>,
+    /// Bytes of the last full snapshot.
+    pub(crate) snapshot_bytes: usize,
+    /// Bytes of the deltas written since it.
+    pub(crate) delta_bytes: usize,
+}
+
+/// A new full snapshot of an append field is written once its deltas outweigh the last snapshot
+/// this many times: total storage stays linear (deltas once, snapshots a geometric series) and a
+/// read never replays more than a few times the value's size.
+const SNAPSHOT_FACTOR: usize = 4;
+
+/// A checkpoint ready to put: the checkpoint, its new versions, and how each field was written.
+type Built = (Checkpoint, BTreeMap<String, u64>, Vec<FieldWrite>);
+
+/// How one field is written in a checkpoint.
+struct FieldWrite {
+    index: usize,
+    bytes: Vec<u8>,
+    /// The version this delta extends; `None` for a full value.
+    base: Option<u64>,
 }
 
 impl Durable {
@@ -336,12 +369,18 @@ impl Durable {
         }
     }
 
-    /// Bumps the versions of `changed` fields to one past the highest version (as LangGraph).
+    /// Gives the `changed` fields a new version, derived from the current checkpoint's id: unique
+    /// within the thread, so that the branches of a fork never share a version number for
+    /// different values (savers store values by field and version).
     pub(crate) fn bump_versions(&mut self, changed: FieldSet) {
         if changed.is_empty() {
             return;
         }
-        let next = self.versions.iter().copied().max().unwrap_or(0) + 1;
+        let hash = crate::ids::StableHasher::new()
+            .field(self.checkpoint_id.as_bytes())
+            .finish();
+        // Positive and non-zero (0 means "no version"; PostgreSQL's BIGINT is signed).
+        let next = ((hash as u64) & (i64::MAX as u64)).max(1);
         for i in changed.iter() {
             if let Some(v) = self.versions.get_mut(i) {
                 *v = next;
@@ -372,19 +411,56 @@ pub(crate) struct Snapshot<'a, S: State, C> {
 }
 
 impl<S: State, C> Snapshot<'_, S, C> {
-    /// The current checkpoint, with the values of `fields` encoded.
-    fn build(
-        &self,
-        d: &Durable,
-        fields: FieldSet,
-    ) -> Result<(Checkpoint, BTreeMap<String, u64>), GraphError> {
+    /// How each of `fields` is written: as the items appended since the stored version when it
+    /// is an append field that was not overwritten, else whole.
+    fn encode(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
         let codec = d.codec();
-        let values: BTreeMap<String, Vec<u8>> = self
-            .state
-            .encode_fields(fields, codec)?
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let mut out = Vec::with_capacity(fields.len());
+        for index in fields.iter() {
+            let stored = d.stored.get(index).copied().unwrap_or_default();
+            let base_len = match (stored.len, self.state.append_len(index)) {
+                (Some(base), Some(now)) if base <= now => Some(base),
+                _ => None,
+            };
+            let delta_ok = stored.version > 0
+                && !d.replaced.contains(index)
+                && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
+            if let (true, Some(from)) = (delta_ok, base_len)
+                && let Some(bytes) = self.state.encode_tail(index, from, codec)?
+            {
+                out.push(FieldWrite {
+                    index,
+                    bytes,
+                    base: Some(stored.version),
+                });
+                continue;
+            }
+            let mut only = FieldSet::EMPTY;
+            only.insert(index);
+            for (_, bytes) in self.state.encode_fields(only, codec)? {
+                out.push(FieldWrite {
+                    index,
+                    bytes,
+                    base: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current checkpoint, with the values of `fields` encoded.
+    fn build(&self, d: &Durable, fields: FieldSet) -> Result<Built, GraphError> {
+        let codec = d.codec();
+        let writes = self.encode(d, fields)?;
+        let mut values = BTreeMap::new();
+        let mut deltas = BTreeMap::new();
+        for w in &writes {
+            let name = S::FIELDS.get(w.index).copied().unwrap_or_default().to_owned();
+            if let Some(base) = w.base {
+                deltas.insert(name.clone(), base);
+            }
+            values.insert(name, w.bytes.clone());
+        }
         let new_versions = fields
             .iter()
             .filter_map(|i| Some((S::FIELDS.get(i)?.to_string(), *d.versions.get(i)?)))
@@ -430,6 +506,8 @@ impl<S: State, C> Snapshot<'_, S, C> {
             id: d.checkpoint_id.clone(),
             ts_ms: now_ms(),
             channel_values: values,
+            channel_deltas: deltas,
+            channel_appends: BTreeMap::new(),
             channel_versions: S::FIELDS
                 .iter()
                 .zip(&d.versions)
@@ -443,13 +521,13 @@ impl<S: State, C> Snapshot<'_, S, C> {
             joins,
             codec: codec.name().to_owned(),
         };
-        Ok((checkpoint, new_versions))
+        Ok((checkpoint, new_versions, writes))
     }
 
     /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted;
     /// `writes` (against the previous checkpoint) go in the same commit.
     pub(crate) async fn put(&self, d: &mut Durable, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
-        let (checkpoint, new_versions) = self.build(d, d.dirty)?;
+        let (checkpoint, new_versions, written) = self.build(d, d.dirty)?;
         let op = PutOp {
             writes,
             parent: CheckpointRef {
@@ -471,6 +549,21 @@ impl<S: State, C> Snapshot<'_, S, C> {
         d.persisted = Some(d.checkpoint_id.clone());
         d.mode = PutMode::Extend;
         d.dirty = FieldSet::EMPTY;
+        d.replaced = FieldSet::EMPTY;
+        for w in written {
+            let Some(stored) = d.stored.get_mut(w.index) else {
+                continue;
+            };
+            stored.version = d.versions.get(w.index).copied().unwrap_or(0);
+            stored.len = self.state.append_len(w.index);
+            match w.base {
+                Some(_) => stored.delta_bytes += w.bytes.len(),
+                None => {
+                    stored.snapshot_bytes = w.bytes.len();
+                    stored.delta_bytes = 0;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -535,6 +628,7 @@ pub(crate) struct Restored<S> {
     pub(crate) join_seen: Vec<u128>,
     pub(crate) saved: HashMap<String, SavedTask>,
     pub(crate) paused_before: bool,
+    pub(crate) stored: Vec<StoredField>,
 }
 
 pub(crate) fn restore<S: State, C>(
@@ -554,10 +648,30 @@ pub(crate) fn restore<S: State, C>(
     let mut state = S::default();
     for (name, bytes) in &cp.channel_values {
         state.decode_field(name, bytes, codec)?;
+        for segment in cp.channel_appends.get(name).into_iter().flatten() {
+            if !state.decode_append(name, segment, codec)? {
+                return Err(GraphError::IncompatibleCheckpoint(format!(
+                    "field `{name}` is stored as deltas but is not an append field of this state"
+                )));
+            }
+        }
     }
-    let versions = S::FIELDS
+    let versions: Vec<u64> = S::FIELDS
         .iter()
         .map(|f| cp.channel_versions.get(*f).copied().unwrap_or(0))
+        .collect();
+    let stored = S::FIELDS
+        .iter()
+        .enumerate()
+        .map(|(i, f)| StoredField {
+            version: versions[i],
+            len: state.append_len(i),
+            snapshot_bytes: cp.channel_values.get(*f).map_or(0, Vec::len),
+            delta_bytes: cp
+                .channel_appends
+                .get(*f)
+                .map_or(0, |a| a.iter().map(Vec::len).sum()),
+        })
         .collect();
     let node_id = |name: &str| {
         graph.by_name.get(name).copied().ok_or_else(|| {
@@ -628,6 +742,7 @@ pub(crate) fn restore<S: State, C>(
         join_seen,
         saved,
         paused_before,
+        stored,
     })
 }
 

@@ -87,6 +87,8 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             skip_before: false,
             extra: start.metadata,
             run_id: env.run_id.to_string(),
+            stored: vec![Default::default(); S::FIELDS.len()],
+            replaced: FieldSet::EMPTY,
         };
         let mut run = Run {
             join_seen: vec![0; graph.joins.len()],
@@ -134,7 +136,9 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
     ) -> Result<(), GraphError> {
         if let Some(r) = restored {
             self.state = Arc::new(r.state);
-            self.durable_ref()?.versions = r.versions;
+            let d = self.durable_ref()?;
+            d.versions = r.versions;
+            d.stored = r.stored;
         }
         let d = self.durable_ref()?;
         d.checkpoint_id = next_checkpoint_id(d.persisted.as_deref());
@@ -157,10 +161,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             persister.save_writes(&target, vec![input_write]).await?;
         }
         self.step = 0;
-        let changed = self.apply_input(update)?;
+        let applied = self.apply_input(update)?;
         let d = self.durable_ref()?;
-        d.bump_versions(changed);
-        d.advance(CheckpointSource::Loop, changed);
+        d.replaced = d.replaced.union(applied.replaced);
+        d.advance(CheckpointSource::Loop, applied.changed);
+        d.bump_versions(applied.changed);
         let step = d.step.max(0) as usize;
         self.step = step;
         self.start_step = step;
@@ -181,6 +186,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         self.join_seen = restored.join_seen;
         let d = self.durable_ref()?;
         d.versions = restored.versions;
+        d.stored = restored.stored;
         if forking {
             // A copy of the old checkpoint starts the new branch; its tasks all run again.
             d.checkpoint_id = next_checkpoint_id(d.persisted.as_deref());
