@@ -76,7 +76,11 @@ for cj in "1 1" "8 2"; do
     out=$("${cmd[@]}" 2>&1)
     others=$(others_since "$since")
     [ "$others" -eq 0 ] && break
-    echo "# (run with -c $c repeated: $others other client(s) used the server during it)"
+    if [ "$attempt" -lt 4 ]; then
+      echo "# (run with -c $c repeated: $others other client(s) used the server during it)"
+    else
+      echo "# (run with -c $c kept although $others other client(s) used the server during it)"
+    fi
   done
   echo "# command: ${cmd[*]}"
   echo "$out" | sed 's/^/#   /'

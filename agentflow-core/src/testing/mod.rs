@@ -18,6 +18,8 @@
 //! saver (one database) serves them all.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod crash;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
