@@ -17,8 +17,8 @@ CREATE TABLE {schema}.checkpoints (
 );
 CREATE UNIQUE INDEX checkpoints_fence ON {schema}.checkpoints (thread_id, ns, extends)
     WHERE extends IS NOT NULL;
-CREATE INDEX checkpoints_metadata ON {schema}.checkpoints USING gin (metadata jsonb_path_ops);
-CREATE INDEX checkpoints_created ON {schema}.checkpoints (created_at);
+-- No index on metadata or created_at: list filters within a thread (the primary key's prefix),
+-- and the TTL sweep is occasional; every index costs each superstep's commit.
 
 -- Field values: written once per (field, version), never rewritten.
 CREATE TABLE {schema}.blobs (
