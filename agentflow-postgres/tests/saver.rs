@@ -180,3 +180,66 @@ async fn two_runs_on_one_thread_exactly_one_wins(pool: PgPool) {
         1
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn two_processes_resuming_one_thread_exactly_one_proceeds(pool: PgPool) {
+    let build = |saver: PostgresSaver| {
+        let mut g = StateGraph::<Log>::new();
+        g.add_node("gate", |_: Arc<Log>, ctx: Context| async move {
+            let _: bool = ctx.interrupt("go?")?;
+            Ok::<_, NodeError>(LogUpdate::default().log(vec!["gate".into()]))
+        });
+        g.add_node("work", |_: Arc<Log>, _: Context| async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            Ok::<_, NodeError>(LogUpdate::default().log(vec!["work".into()]))
+        });
+        g.add_sequence([START, "gate", "work"]);
+        g.compile()
+            .unwrap()
+            .with_checkpointer(saver)
+            .with_durability(Durability::Sync)
+    };
+    let setup = build(saver(pool.clone()).await);
+    setup
+        .invoke(LogUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    // Two "processes": separate pools and savers on the same database.
+    let (a, b) = (
+        build(PostgresSaver::new(pool.clone())),
+        build(PostgresSaver::new(pool.clone())),
+    );
+    let one = tokio::spawn(async move {
+        a.invoke(Command::resume(true), RunConfig::new().thread_id("t"))
+            .await
+    });
+    let two = tokio::spawn(async move {
+        b.invoke(Command::resume(true), RunConfig::new().thread_id("t"))
+            .await
+    });
+    let results = [one.await.unwrap(), two.await.unwrap()];
+    let ok: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(
+        ok.len(),
+        1,
+        "{:?}",
+        results
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ok[0].state.log, ["gate", "work"]);
+    let errors: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| format!("{e:?}")))
+        .collect();
+    // The loser either raced the winner to the same checkpoint (Conflict at its first write) or
+    // arrived after the winner answered the interrupt (nothing left to resume).
+    let refused = |e: &agentflow_core::GraphError| {
+        e.is_conflict() || matches!(e, agentflow_core::GraphError::InvalidResume(_))
+    };
+    assert!(
+        results.iter().any(|r| r.as_ref().is_err_and(refused)),
+        "the other is refused: {errors:?}"
+    );
+}
