@@ -243,3 +243,50 @@ async fn two_processes_resuming_one_thread_exactly_one_proceeds(pool: PgPool) {
         "the other is refused: {errors:?}"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn the_ttl_sweep_deletes_idle_threads_only(pool: PgPool) {
+    let saver = saver(pool.clone()).await;
+    let mut g = StateGraph::<Log>::new();
+    g.add_node("note", |_: Arc<Log>, _: Context| async {
+        Ok::<_, NodeError>(LogUpdate::default().log(vec!["n".into()]))
+    });
+    g.add_edge(START, "note");
+    let g = g.compile().unwrap().with_checkpointer(saver.clone());
+    for thread in ["old", "fresh"] {
+        g.invoke(LogUpdate::default(), RunConfig::new().thread_id(thread))
+            .await
+            .unwrap();
+    }
+    // Age one thread by a day.
+    sqlx::query(
+        "UPDATE agentflow.checkpoints SET created_at = now() - interval '1 day' WHERE thread_id = 'old'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let swept = saver
+        .sweep_idle(std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    assert!(
+        saver
+            .get_tuple(&CheckpointRef::latest("old"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        saver
+            .get_tuple(&CheckpointRef::latest("fresh"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let blobs: i64 = sqlx::query_scalar("SELECT count(*) FROM agentflow.blobs WHERE thread_id = 'old'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(blobs, 0, "its values went too");
+}
