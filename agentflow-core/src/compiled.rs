@@ -19,6 +19,7 @@ use crate::pregel::{DurableStart, Limits, Run, RunEnv};
 use crate::render::Drawing;
 use crate::retry::RetryPolicy;
 use crate::state::State;
+use crate::store::Store;
 use crate::stream::{EventSink, EventStream, StreamModes};
 
 /// A validated graph, ready to run. Cheap to clone and shareable across tasks and threads;
@@ -28,9 +29,11 @@ pub struct CompiledGraph<S: State, C = ()> {
     pub(crate) settings: Arc<Settings>,
 }
 
-/// How a compiled graph persists: its checkpointer, codec, durability and breakpoints.
+/// How a compiled graph persists: its checkpointer, codec, durability and breakpoints, and the
+/// long-term store its nodes see.
 pub(crate) struct Settings {
     pub(crate) checkpointer: Option<Arc<dyn Checkpointer>>,
+    pub(crate) store: Option<Arc<dyn Store>>,
     pub(crate) codec: Arc<dyn Codec>,
     pub(crate) durability: Durability,
     pub(crate) interrupt_before: Arc<[Arc<str>]>,
@@ -41,6 +44,7 @@ impl Clone for Settings {
     fn clone(&self) -> Self {
         Settings {
             checkpointer: self.checkpointer.clone(),
+            store: self.store.clone(),
             codec: self.codec.clone(),
             durability: self.durability,
             interrupt_before: self.interrupt_before.clone(),
@@ -210,6 +214,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             }),
             settings: Arc::new(Settings {
                 checkpointer: None,
+                store: None,
                 codec: Arc::new(JsonCodec),
                 durability: Durability::default(),
                 interrupt_before: Arc::from(Vec::new()),
@@ -239,6 +244,22 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The saver, if any.
     pub fn checkpointer(&self) -> Option<&Arc<dyn Checkpointer>> {
         self.settings.checkpointer.as_ref()
+    }
+
+    /// Gives the graph's nodes a long-term memory store, reached through
+    /// [`Context::store`](crate::Context::store) (subgraphs run as nodes share it).
+    pub fn with_store(self, store: impl Store) -> Self {
+        self.with_shared_store(Arc::new(store))
+    }
+
+    /// [`with_store`](Self::with_store) with a store shared with other graphs.
+    pub fn with_shared_store(self, store: Arc<dyn Store>) -> Self {
+        self.with_settings(|s| s.store = Some(store))
+    }
+
+    /// The long-term store, if any.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.settings.store.as_ref()
     }
 
     /// Encodes checkpointed values with `codec` (default: [`JsonCodec`]).
@@ -364,6 +385,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 max_concurrency: config.max_concurrency,
             },
             codec: settings.codec.clone(),
+            store: settings.store.clone(),
             interrupt_before: config
                 .interrupt_before
                 .map_or_else(|| settings.interrupt_before.clone(), Arc::from),
@@ -395,8 +417,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// graph's input from the node's input `I` (the parent state `Arc<P>` for an ordinary node,
     /// or a `Send` payload for [`add_send_node`](crate::StateGraph::add_send_node)), and `map_out`
     /// turns this graph's final state into the parent's update. The subgraph shares the parent's
-    /// run: its runtime context, cancellation and stream, where its events carry the namespace
-    /// `node:task_id`.
+    /// run: its runtime context, cancellation, long-term store and stream, where its events carry
+    /// the namespace `node:task_id`.
     pub fn as_node<I, P, In, Out>(
         &self,
         map_in: In,
@@ -424,6 +446,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                     cancel: ctx.cancel.clone(),
                     limits: ctx.limits,
                     codec: ctx.inner.codec.clone(),
+                    // The parent's store; the subgraph's own only if the parent has none.
+                    store: ctx.inner.store.clone().or_else(|| graph.settings.store.clone()),
                     interrupt_before: Arc::from(Vec::new()),
                     interrupt_after: Arc::from(Vec::new()),
                 };

@@ -15,6 +15,7 @@ use crate::control::{Interrupt, InterruptKind};
 use crate::error::NodeError;
 use crate::ids::{Namespace, StableHasher, TaskId};
 use crate::pregel::{JournalSink, Limits};
+use crate::store::Store;
 use crate::stream::{EventSink, StreamWriter};
 
 /// The context of one task.
@@ -42,6 +43,8 @@ pub(crate) struct TaskInfo {
     pub(crate) codec: Arc<dyn Codec>,
     /// Where journaled steps are saved (runs with a checkpointer).
     pub(crate) journal_sink: Option<JournalSink>,
+    /// The graph's long-term store, if any.
+    pub(crate) store: Option<Arc<dyn Store>>,
 }
 
 /// What a task remembers across its attempts and resumes: resume values for its interrupts and
@@ -128,6 +131,13 @@ impl<C> Context<C> {
     /// The user's runtime context, shared.
     pub fn runtime_arc(&self) -> Arc<C> {
         self.runtime.clone()
+    }
+
+    /// The graph's long-term memory store, if it has one
+    /// ([`CompiledGraph::with_store`](crate::CompiledGraph::with_store)). Unlike the state, the
+    /// store outlives threads: use it for what an agent should remember across conversations.
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.inner.store.as_ref()
     }
 
     /// A writer for custom stream events and model token chunks.

@@ -64,6 +64,7 @@ mod pregel;
 mod render;
 mod retry;
 pub mod state;
+pub mod store;
 mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -80,6 +81,7 @@ pub use ids::{Namespace, TaskId};
 pub use node::{Node, NodeFuture};
 pub use retry::RetryPolicy;
 pub use state::{State, UpdateError};
+pub use store::{InMemoryStore, Store};
 pub use stream::{EventData, EventStream, MessageChunk, StreamEvent, StreamMode, StreamModes, StreamWriter};
 pub use tokio_util::sync::CancellationToken;
 

@@ -6,6 +6,8 @@
 //!   global lock, one statement (one commit) per superstep, writer fencing enforced by a unique
 //!   index, versioned field values (unchanged fields are never rewritten), retention (prune, TTL
 //!   sweep) and thread copies;
+//! - [`PostgresStore`]: a long-term memory [`Store`](agentflow_core::store::Store) (namespaced
+//!   JSON items, metadata filters, full-text and cosine-ranked search, TTL);
 //! - embedded, versioned migrations ([`PostgresSaver::migrate`]) that are safe when several
 //!   processes start at once.
 #![warn(missing_docs)]
@@ -14,6 +16,8 @@
 mod error;
 mod migrate;
 mod saver;
+pub mod store;
 
 pub use error::PostgresError;
 pub use saver::PostgresSaver;
+pub use store::PostgresStore;

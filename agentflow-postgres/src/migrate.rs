@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "blob deltas",
         include_str!("../migrations/0002_blob_deltas.sql"),
     ),
+    (3, "store", include_str!("../migrations/0003_store.sql")),
 ];
 
 /// Checks that `schema` is a plain lowercase identifier (it is interpolated into SQL).

@@ -137,6 +137,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             },
             codec: self.env.codec.clone(),
             journal_sink,
+            store: self.env.store.clone(),
         };
         TaskRun {
             graph: self.graph.clone(),

@@ -51,6 +51,8 @@ pub(crate) struct RunEnv<C> {
     pub(crate) cancel: CancellationToken,
     pub(crate) limits: Limits,
     pub(crate) codec: Arc<dyn Codec>,
+    /// The long-term store nodes reach through `Context::store`.
+    pub(crate) store: Option<Arc<dyn crate::store::Store>>,
     pub(crate) interrupt_before: Arc<[Arc<str>]>,
     pub(crate) interrupt_after: Arc<[Arc<str>]>,
 }
