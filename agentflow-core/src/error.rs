@@ -330,6 +330,14 @@ pub enum BuildError {
         /// Target.
         to: String,
     },
+    /// A join waits for more sources than a join supports.
+    #[error("the join into `{node}` waits for {sources} nodes; a join supports at most 128")]
+    TooManyJoinSources {
+        /// The join's target.
+        node: String,
+        /// How many sources it names.
+        sources: usize,
+    },
     /// A conditional edge declares no targets.
     #[error("the conditional edge from `{0}` declares no targets")]
     NoRouterTargets(String),

@@ -133,6 +133,26 @@ fn send_only_nodes_cannot_be_edge_targets() {
 }
 
 #[test]
+fn joins_are_limited_to_128_sources() {
+    let names: Vec<String> = (0..129).map(|i| format!("n{i}")).collect();
+    let e = err(|g| {
+        g.add_node("sink", noop);
+        for n in &names {
+            g.add_node(n.clone(), noop);
+            g.add_edge(START, n.as_str());
+        }
+        g.add_edge(names.clone(), "sink");
+    });
+    assert_eq!(
+        e,
+        BuildError::TooManyJoinSources {
+            node: "sink".into(),
+            sources: 129
+        }
+    );
+}
+
+#[test]
 fn edges_cannot_leave_end_or_enter_start() {
     let e = err(|g| {
         g.add_node("a", noop);

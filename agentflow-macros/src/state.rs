@@ -355,14 +355,11 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     })
 }
 
-const SERDE: &str = "::agentflow_core::__private::serde";
-
 fn encoder(index: usize, field: &Field) -> TokenStream {
     let ident = &field.ident;
     let ty = &field.ty;
     let name = unraw(ident);
     let serde_path: TokenStream = quote!(::agentflow_core::__private::serde);
-    let _ = SERDE;
     if field.serde.skip {
         return quote!();
     }

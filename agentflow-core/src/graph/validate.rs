@@ -58,6 +58,12 @@ pub(super) fn validate<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), Buil
         state_target(from, to)?;
     }
     for (sources, to) in &graph.joins {
+        if sources.len() > 128 {
+            return Err(BuildError::TooManyJoinSources {
+                node: to.to_string(),
+                sources: sources.len(),
+            });
+        }
         let ctx = || format!("the join {sources:?} -> `{to}`");
         for from in sources {
             if is_reserved(from) {
