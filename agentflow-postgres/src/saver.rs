@@ -60,12 +60,17 @@ impl Statements {
         Statements {
             // One statement: the previous checkpoint's writes, the new field versions and the
             // checkpoint row commit together, or not at all.
+            // `parent` is an index lookup standing in for foreign keys: nothing is written unless
+            // the parent exists (or there is none), and no row comes back then.
             put_step: format!(
-                "WITH w AS (
+                "WITH parent AS (
+                    SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3
+                ), w AS (
                     INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
                     SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
                     FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
                         AS t(task_id, idx, task_path, channel, blob)
+                    WHERE EXISTS (SELECT 1 FROM parent)
                     ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
                         SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob
                 ), b AS (
@@ -73,18 +78,24 @@ impl Statements {
                     SELECT $1, $2, c.channel, c.version, c.blob, c.base
                     FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
                         AS c(channel, version, blob, base)
+                    WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
                     ON CONFLICT DO NOTHING
                 )
                 INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata)
-                VALUES ($1, $2, $12, $3, $13, $14, $15)"
+                SELECT $1, $2, $12, $3, $13, $14, $15
+                WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
+                RETURNING 1"
             ),
             put_writes: format!(
                 "INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
                  SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
                  FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
                      AS t(task_id, idx, task_path, channel, blob)
+                 WHERE EXISTS (SELECT 1 FROM {s}.checkpoints
+                               WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3)
                  ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
-                     SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob"
+                     SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob
+                 RETURNING 1"
             ),
             get_latest: format!(
                 "SELECT {checkpoint_columns} FROM {s}.checkpoints
@@ -435,7 +446,7 @@ impl Checkpointer for PostgresSaver {
             PutMode::Fork => None,
         };
         let w = WriteColumns::new(writes);
-        sqlx::query(&self.sql.put_step)
+        let inserted = sqlx::query(&self.sql.put_step)
             .bind(&parent.thread_id)
             .bind(&parent.namespace)
             .bind(parent.checkpoint_id.as_deref())
@@ -453,9 +464,15 @@ impl Checkpointer for PostgresSaver {
             .bind(sqlx::types::Json(metadata))
             .bind(&bases)
             .persistent(self.persistent)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
+        if inserted.is_none() {
+            return Err(CheckpointError::NotFound {
+                thread_id: parent.thread_id.clone(),
+                checkpoint_id: parent.checkpoint_id.clone().unwrap_or_default(),
+            });
+        }
         Ok(parent.with_checkpoint(checkpoint.id.clone()))
     }
 
@@ -471,7 +488,7 @@ impl Checkpointer for PostgresSaver {
             return Err(backend("writes need the checkpoint they belong to"));
         };
         let w = WriteColumns::new(writes);
-        sqlx::query(&self.sql.put_writes)
+        let written = sqlx::query(&self.sql.put_writes)
             .bind(&target.thread_id)
             .bind(&target.namespace)
             .bind(id)
@@ -481,9 +498,15 @@ impl Checkpointer for PostgresSaver {
             .bind(&w.channels)
             .bind(&w.blobs)
             .persistent(self.persistent)
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
+        if written.is_empty() {
+            return Err(CheckpointError::NotFound {
+                thread_id: target.thread_id.clone(),
+                checkpoint_id: id.to_owned(),
+            });
+        }
         Ok(())
     }
 
@@ -504,11 +527,23 @@ impl Checkpointer for PostgresSaver {
             PruneStrategy::Delete => delete_threads(&mut tx, s, thread_ids).await?,
             PruneStrategy::KeepLatest => {
                 let statements = [
-                    // Everything but each namespace's newest checkpoint (writes cascade).
+                    // Everything but each namespace's newest checkpoint...
                     format!(
                         "DELETE FROM {s}.checkpoints c WHERE c.thread_id = ANY($1)
                          AND c.checkpoint_id < (SELECT max(k.checkpoint_id) FROM {s}.checkpoints k
                                                 WHERE k.thread_id = c.thread_id AND k.ns = c.ns)"
+                    ),
+                    // ...with its writes; the kept checkpoint no longer has a parent.
+                    format!(
+                        "DELETE FROM {s}.writes w WHERE w.thread_id = ANY($1) AND NOT EXISTS (
+                            SELECT 1 FROM {s}.checkpoints c WHERE c.thread_id = w.thread_id
+                              AND c.ns = w.ns AND c.checkpoint_id = w.checkpoint_id)"
+                    ),
+                    format!(
+                        "UPDATE {s}.checkpoints c SET parent_id = NULL WHERE c.thread_id = ANY($1)
+                         AND c.parent_id IS NOT NULL AND NOT EXISTS (
+                            SELECT 1 FROM {s}.checkpoints p WHERE p.thread_id = c.thread_id
+                              AND p.ns = c.ns AND p.checkpoint_id = c.parent_id)"
                     ),
                     // Field versions no kept checkpoint needs (directly, or as the base of a delta).
                     format!(

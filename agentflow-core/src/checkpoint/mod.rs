@@ -191,17 +191,13 @@ pub struct PendingWrite {
 
 /// Reserved write channels and their indices.
 pub mod channels {
-    /// A finished task's update and routes (`idx` 0).
+    /// A finished task's update and routes, as one value (`idx` 0).
     pub const RESULT: &str = "__result__";
     /// The input of a run, written by the `__start__` task (`idx` 0).
     pub const INPUT: &str = "__input__";
     /// A journaled step's result (`idx` = 1 + the step's position in the task); the channel is
     /// `__step__:{name}`.
     pub const STEP: &str = "__step__";
-    /// A finished task's routes (`idx` -2).
-    pub const ROUTES: &str = "__routes__";
-    /// Index of [`ROUTES`].
-    pub const ROUTES_IDX: i64 = -2;
     /// A failed task's error message (`idx` -1).
     pub const ERROR: &str = "__error__";
     /// A task's pending interrupts (`idx` -3).

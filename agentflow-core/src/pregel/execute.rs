@@ -19,7 +19,7 @@ use crate::node::TaskInput;
 use crate::state::State;
 use crate::stream::{RawData, StreamMode};
 
-use super::persist::{LazyWrites, decode_output, encode_routes};
+use super::persist::{LazyWrites, decode_output, encode_result};
 use super::{JournalSink, Run, SavedTask, Task, apply::check_routes};
 
 /// What a finished task hands to the barrier.
@@ -214,14 +214,11 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
             };
             let (update, routes, interrupt) = saved;
             Ok(match interrupt {
-                None => vec![
-                    write(channels::RESULT, 0, codec.to_bytes(&update)?),
-                    write(
-                        channels::ROUTES,
-                        channels::ROUTES_IDX,
-                        encode_routes(&routes, codec)?,
-                    ),
-                ],
+                None => vec![write(
+                    channels::RESULT,
+                    0,
+                    encode_result(&update, &routes, codec)?,
+                )],
                 Some(interrupt) => {
                     vec![write(
                         channels::INTERRUPT,

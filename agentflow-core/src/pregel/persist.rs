@@ -246,7 +246,12 @@ pub(crate) struct StoredRoute {
     payload: Option<Vec<u8>>,
 }
 
-pub(crate) fn encode_routes(routes: &[Route], codec: &dyn Codec) -> Result<Vec<u8>, GraphError> {
+/// A finished task's result, as its one pending write holds it: the update and the routes.
+pub(crate) fn encode_result<U: Serialize>(
+    update: &U,
+    routes: &[Route],
+    codec: &dyn Codec,
+) -> Result<Vec<u8>, GraphError> {
     let stored = routes
         .iter()
         .map(|r| {
@@ -262,14 +267,13 @@ pub(crate) fn encode_routes(routes: &[Route], codec: &dyn Codec) -> Result<Vec<u
             })
         })
         .collect::<Result<Vec<_>, GraphError>>()?;
-    Ok(codec.to_bytes(&stored)?)
+    Ok(codec.to_bytes(&(update, stored))?)
 }
 
 /// What a task left at the current checkpoint before the run stopped.
 #[derive(Default)]
 pub(crate) struct SavedTask {
     pub(crate) result: Option<Vec<u8>>,
-    pub(crate) routes: Option<Vec<u8>>,
     pub(crate) interrupts: Vec<Interrupt>,
     pub(crate) resume: Vec<serde_json::Value>,
     pub(crate) journal: Vec<(String, Vec<u8>)>,
@@ -712,7 +716,6 @@ pub(crate) fn restore<S: State, C>(
         let entry = saved.entry(write.task_id.clone()).or_default();
         match write.channel.as_str() {
             channels::RESULT => entry.result = Some(write.value.clone()),
-            channels::ROUTES => entry.routes = Some(write.value.clone()),
             channels::INTERRUPT => {
                 let interrupts: Vec<Interrupt> = codec.from_bytes(&write.value)?;
                 paused_before |= interrupts
@@ -755,11 +758,7 @@ pub(crate) fn decode_output<S: State, C>(
     let Some(result) = &saved.result else {
         return Ok(None);
     };
-    let update: S::Update = codec.from_bytes(result)?;
-    let stored: Vec<StoredRoute> = match &saved.routes {
-        Some(bytes) => codec.from_bytes(bytes)?,
-        None => Vec::new(),
-    };
+    let (update, stored): (S::Update, Vec<StoredRoute>) = codec.from_bytes(result)?;
     let mut routes = Vec::with_capacity(stored.len());
     for route in stored {
         let Some(&id) = graph.by_name.get(route.node.as_str()) else {
