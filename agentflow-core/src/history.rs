@@ -218,7 +218,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             mode,
             step: tuple.metadata.step + 1,
             versions,
-            versions_seen: tuple.checkpoint.versions_seen.clone(),
+            versions_seen: crate::pregel::seen_from::<S>(&tuple.checkpoint.versions_seen),
             dirty: changed,
             updated: changed,
             source: CheckpointSource::Update,

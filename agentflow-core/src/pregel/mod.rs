@@ -30,7 +30,7 @@ use crate::stream::{EventSink, RawData, StreamMode};
 pub(crate) use apply::{check_routes, route_into};
 pub(crate) use execute::{TaskOutcome, TaskOutput};
 pub(crate) use persist::{
-    Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple,
+    Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple, seen_from,
 };
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;
@@ -238,7 +238,7 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
             return Ok(());
         };
         d.replaced = d.replaced.union(applied.replaced);
-        d.record_seen::<S>(names.into_iter());
+        d.record_seen(names.into_iter());
         d.advance(crate::checkpoint::CheckpointSource::Loop, changed);
         d.bump_versions(changed);
         if d.persister.durability != crate::config::Durability::Exit {

@@ -291,7 +291,8 @@ pub(crate) struct Durable {
     pub(crate) mode: PutMode,
     pub(crate) step: i64,
     pub(crate) versions: Vec<u64>,
-    pub(crate) versions_seen: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per node, the field versions it saw when it last ran (shared: one snapshot per step).
+    pub(crate) versions_seen: BTreeMap<Arc<str>, Arc<Vec<u64>>>,
     /// Fields written since `persisted`.
     pub(crate) dirty: FieldSet,
     /// Fields written by the step that produced the current checkpoint.
@@ -392,18 +393,46 @@ impl Durable {
         }
     }
 
-    /// Records that `nodes` saw the current versions.
-    pub(crate) fn record_seen<S: State>(&mut self, nodes: impl Iterator<Item = Arc<str>>) {
-        let seen: BTreeMap<String, u64> = S::FIELDS
-            .iter()
-            .zip(&self.versions)
-            .filter(|(_, v)| **v > 0)
-            .map(|(f, v)| ((*f).to_owned(), *v))
-            .collect();
+    /// Records that `nodes` saw the current versions (cheaply: the map is built when a
+    /// checkpoint is written).
+    pub(crate) fn record_seen(&mut self, nodes: impl Iterator<Item = Arc<str>>) {
+        let seen = Arc::new(self.versions.clone());
         for node in nodes {
-            self.versions_seen.insert(node.to_string(), seen.clone());
+            self.versions_seen.insert(node, seen.clone());
         }
     }
+
+    /// `versions_seen` in checkpoint form.
+    fn seen_by_name<S: State>(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.versions_seen
+            .iter()
+            .map(|(node, versions)| {
+                let fields = S::FIELDS
+                    .iter()
+                    .zip(versions.iter())
+                    .filter(|(_, v)| **v > 0)
+                    .map(|(f, v)| ((*f).to_owned(), *v))
+                    .collect();
+                (node.to_string(), fields)
+            })
+            .collect()
+    }
+}
+
+/// `versions_seen` of a checkpoint in the run's form.
+pub(crate) fn seen_from<S: State>(
+    stored: &BTreeMap<String, BTreeMap<String, u64>>,
+) -> BTreeMap<Arc<str>, Arc<Vec<u64>>> {
+    stored
+        .iter()
+        .map(|(node, fields)| {
+            let versions = S::FIELDS
+                .iter()
+                .map(|f| fields.get(*f).copied().unwrap_or(0))
+                .collect();
+            (Arc::from(node.as_str()), Arc::new(versions))
+        })
+        .collect()
 }
 
 /// The pieces of a run a checkpoint is made of.
@@ -518,7 +547,7 @@ impl<S: State, C> Snapshot<'_, S, C> {
                 .filter(|(_, v)| **v > 0)
                 .map(|(f, v)| ((*f).to_owned(), *v))
                 .collect(),
-            versions_seen: d.versions_seen.clone(),
+            versions_seen: d.seen_by_name::<S>(),
             updated_channels: d.updated.names::<S>().into_iter().map(str::to_owned).collect(),
             next,
             sends,

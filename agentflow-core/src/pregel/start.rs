@@ -76,7 +76,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             versions: vec![0; S::FIELDS.len()],
             versions_seen: tuple
                 .as_ref()
-                .map(|t| t.checkpoint.versions_seen.clone())
+                .map(|t| super::persist::seen_from::<S>(&t.checkpoint.versions_seen))
                 .unwrap_or_default(),
             dirty: FieldSet::EMPTY,
             updated: FieldSet::EMPTY,
