@@ -46,6 +46,7 @@ pub fn checkpointed<S: State>(graph: CompiledGraph<S>) -> CompiledGraph<S> {
     graph
         .with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new())
         .with_durability(agentflow_core::Durability::Exit)
+        .with_codec(agentflow_core::checkpoint::MsgPackCodec)
 }
 
 /// Drains `events`, handing every event to `on_event`, and returns the run's output.

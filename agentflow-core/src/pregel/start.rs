@@ -145,14 +145,14 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         d.step += 1;
         d.source = CheckpointSource::Input;
         let exit = d.persister.durability == Durability::Exit;
-        let input_write = PendingWrite {
-            task_id: "__start__".into(),
-            task_path: crate::START.into(),
-            channel: channels::INPUT.into(),
-            idx: 0,
-            value: d.codec().to_bytes(&update)?,
-        };
         if !exit {
+            let input_write = PendingWrite {
+                task_id: "__start__".into(),
+                task_path: crate::START.into(),
+                channel: channels::INPUT.into(),
+                idx: 0,
+                value: d.codec().to_bytes(&update)?,
+            };
             // Written before any node runs: a racing writer is refused here, not after side
             // effects.
             self.put_current().await?;
