@@ -53,10 +53,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let mut outcomes: Vec<Option<TaskOutcome<S>>> = tasks.iter().map(|_| None).collect();
         let mut runs = Vec::with_capacity(tasks.len());
         for (index, task) in tasks.iter().enumerate() {
-            let saved = self
-                .durable
-                .as_mut()
-                .and_then(|d| d.take_saved(&task.id.to_string()));
+            let saved = self.durable.as_mut().and_then(|d| d.take_saved(task.id));
             if let (Some(saved), Some(d)) = (&saved, &self.durable)
                 && let Some(output) = decode_output(&self.graph, saved, d.codec())?
             {
@@ -197,7 +194,7 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
     /// The writes that record `outcome`, encoded on demand.
     fn writes(&self, outcome: &TaskOutcome<S>) -> LazyWrites {
         let info = &self.ctx.inner;
-        let (task_id, node) = (info.task_id.to_string(), info.node.to_string());
+        let (task_id, node) = (info.task_id, info.node.clone());
         let saved: (S::Update, Vec<Route>, Option<Interrupt>) = match outcome {
             TaskOutcome::Done(output) => (output.update.clone(), output.routes.clone(), None),
             TaskOutcome::Interrupted(interrupt) => {
@@ -206,8 +203,8 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         };
         Box::new(move |codec| {
             let write = |channel: &str, idx: i64, value: Vec<u8>| PendingWrite {
-                task_id: task_id.clone(),
-                task_path: node.clone(),
+                task_id: task_id.to_string(),
+                task_path: node.to_string(),
                 channel: channel.to_owned(),
                 idx,
                 value,

@@ -356,8 +356,12 @@ impl Durable {
     }
 
     /// Takes what task `task_id` saved before (journal, resume values, result).
-    pub(crate) fn take_saved(&mut self, task_id: &str) -> Option<SavedTask> {
-        self.saved.remove(task_id)
+    pub(crate) fn take_saved(&mut self, task_id: crate::ids::TaskId) -> Option<SavedTask> {
+        // Most steps have nothing saved: skip formatting the id.
+        if self.saved.is_empty() {
+            return None;
+        }
+        self.saved.remove(&task_id.to_string())
     }
 
     /// Moves to a new checkpoint id (after a step, an update or a fork).
