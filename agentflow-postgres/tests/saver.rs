@@ -290,3 +290,15 @@ async fn the_ttl_sweep_deletes_idle_threads_only(pool: PgPool) {
         .unwrap();
     assert_eq!(blobs, 0, "its values went too");
 }
+
+/// Behind a transaction-pooling proxy no statement may rely on session state: the saver then
+/// uses unnamed statements only, and still passes the whole kit, in its own schema.
+#[sqlx::test(migrations = false)]
+async fn passes_the_conformance_kit_without_prepared_statements(pool: PgPool) {
+    let saver = PostgresSaver::new(pool)
+        .schema("pooled")
+        .unwrap()
+        .pgbouncer_compatible(true);
+    saver.migrate().await.unwrap();
+    agentflow_core::testing::run_all(Arc::new(saver)).await;
+}
