@@ -1,0 +1,165 @@
+//! A run's durable bookkeeping: the current checkpoint, field versions, what the saver holds
+//! of each field, and what tasks left before the run stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::checkpoint::{CheckpointRef, CheckpointSource, Codec, PutMode, next_checkpoint_id};
+use crate::config::Durability;
+use crate::control::Interrupt;
+use crate::state::{FieldSet, State};
+
+use super::Persister;
+
+/// What a task left at the current checkpoint before the run stopped.
+#[derive(Default)]
+pub(crate) struct SavedTask {
+    pub(crate) result: Option<Vec<u8>>,
+    pub(crate) interrupts: Vec<Interrupt>,
+    pub(crate) resume: Vec<serde_json::Value>,
+    pub(crate) journal: Vec<(String, Vec<u8>)>,
+}
+
+/// A run's durable bookkeeping.
+pub(crate) struct Durable {
+    pub(crate) persister: Arc<Persister>,
+    pub(crate) thread: CheckpointRef,
+    /// The checkpoint of the current superstep (the one pending writes go to).
+    pub(crate) checkpoint_id: String,
+    /// The newest checkpoint known to be in the saver (or queued for it).
+    pub(crate) persisted: Option<String>,
+    /// How the next put relates to `persisted`.
+    pub(crate) mode: PutMode,
+    pub(crate) step: i64,
+    pub(crate) versions: Vec<u64>,
+    /// Per node, the field versions it saw when it last ran (shared: one snapshot per step).
+    pub(crate) versions_seen: BTreeMap<Arc<str>, Arc<Vec<u64>>>,
+    /// Fields written since `persisted`.
+    pub(crate) dirty: FieldSet,
+    /// Fields written by the step that produced the current checkpoint.
+    pub(crate) updated: FieldSet,
+    pub(crate) source: CheckpointSource,
+    pub(crate) saved: HashMap<String, SavedTask>,
+    /// Resumed from a pause before this step's nodes: do not pause there again.
+    pub(crate) skip_before: bool,
+    pub(crate) extra: BTreeMap<String, serde_json::Value>,
+    pub(crate) run_id: String,
+    /// Per field: what the last persisted checkpoint holds (for delta encoding).
+    pub(crate) stored: Vec<StoredField>,
+    /// Fields overwritten since the last persisted checkpoint (their next write is a full value).
+    pub(crate) replaced: FieldSet,
+}
+
+/// What the saver holds of one field.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StoredField {
+    /// The persisted version (0: none).
+    pub(crate) version: u64,
+    /// For append fields: the persisted length.
+    pub(crate) len: Option<usize>,
+    /// Bytes of the last full snapshot.
+    pub(crate) snapshot_bytes: usize,
+    /// Bytes of the deltas written since it.
+    pub(crate) delta_bytes: usize,
+}
+
+impl Durable {
+    pub(crate) fn current(&self) -> CheckpointRef {
+        self.thread.with_checkpoint(self.checkpoint_id.clone())
+    }
+
+    /// The last persisted checkpoint (deferred writes belong to it).
+    pub(crate) fn previous_ref(&self) -> CheckpointRef {
+        CheckpointRef {
+            checkpoint_id: self.persisted.clone(),
+            ..self.thread.clone()
+        }
+    }
+
+    pub(crate) fn codec(&self) -> &dyn Codec {
+        &*self.persister.codec
+    }
+
+    /// Takes what task `task_id` saved before (journal, resume values, result).
+    pub(crate) fn take_saved(&mut self, task_id: crate::ids::TaskId) -> Option<SavedTask> {
+        // Most steps have nothing saved: skip formatting the id.
+        if self.saved.is_empty() {
+            return None;
+        }
+        self.saved.remove(&task_id.to_string())
+    }
+
+    /// Moves to a new checkpoint id (after a step, an update or a fork).
+    pub(crate) fn advance(&mut self, source: CheckpointSource, updated: FieldSet) {
+        self.checkpoint_id = next_checkpoint_id(Some(&self.checkpoint_id));
+        self.step += 1;
+        self.source = source;
+        self.updated = updated;
+        self.dirty = self.dirty.union(updated);
+        self.saved.clear();
+        self.skip_before = false;
+        if self.persister.durability == Durability::Exit {
+            self.persister.clear_exit_writes();
+        }
+    }
+
+    /// Gives the `changed` fields a new version, derived from the current checkpoint's id: unique
+    /// within the thread, so that the branches of a fork never share a version number for
+    /// different values (savers store values by field and version).
+    pub(crate) fn bump_versions(&mut self, changed: FieldSet) {
+        if changed.is_empty() {
+            return;
+        }
+        let hash = crate::ids::StableHasher::new()
+            .field(self.checkpoint_id.as_bytes())
+            .finish();
+        // Positive and non-zero (0 means "no version"; PostgreSQL's BIGINT is signed).
+        let next = ((hash as u64) & (i64::MAX as u64)).max(1);
+        for i in changed.iter() {
+            if let Some(v) = self.versions.get_mut(i) {
+                *v = next;
+            }
+        }
+    }
+
+    /// Records that `nodes` saw the current versions (cheaply: the map is built when a
+    /// checkpoint is written).
+    pub(crate) fn record_seen(&mut self, nodes: impl Iterator<Item = Arc<str>>) {
+        let seen = Arc::new(self.versions.clone());
+        for node in nodes {
+            self.versions_seen.insert(node, seen.clone());
+        }
+    }
+
+    /// `versions_seen` in checkpoint form.
+    pub(super) fn seen_by_name<S: State>(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        self.versions_seen
+            .iter()
+            .map(|(node, versions)| {
+                let fields = S::FIELDS
+                    .iter()
+                    .zip(versions.iter())
+                    .filter(|(_, v)| **v > 0)
+                    .map(|(f, v)| ((*f).to_owned(), *v))
+                    .collect();
+                (node.to_string(), fields)
+            })
+            .collect()
+    }
+}
+
+/// `versions_seen` of a checkpoint in the run's form.
+pub(crate) fn seen_from<S: State>(
+    stored: &BTreeMap<String, BTreeMap<String, u64>>,
+) -> BTreeMap<Arc<str>, Arc<Vec<u64>>> {
+    stored
+        .iter()
+        .map(|(node, fields)| {
+            let versions = S::FIELDS
+                .iter()
+                .map(|f| fields.get(*f).copied().unwrap_or(0))
+                .collect();
+            (Arc::from(node.as_str()), Arc::new(versions))
+        })
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! Persistence: how a run writes checkpoints and pending writes in each durability mode, and how
+//! it is rebuilt from a checkpoint.
+
+mod durable;
+mod persister;
+mod restore;
+mod snapshot;
+
+pub(crate) use durable::{Durable, SavedTask, StoredField, seen_from};
+pub(crate) use persister::{JournalSink, LazyWrites, Persister};
+pub(crate) use restore::{Restored, decode_output, encode_result, restore};
+pub(crate) use snapshot::Snapshot;

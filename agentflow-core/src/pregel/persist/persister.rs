@@ -1,0 +1,234 @@
+//! The run's link to its checkpointer: each durability mode's way of making writes and
+//! checkpoints durable, in order.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, Checkpointer, Codec, PendingWrite,
+    PutMode,
+};
+use crate::config::Durability;
+use crate::error::GraphError;
+
+/// How many operations the async durability queue holds before the run waits for the saver.
+const ASYNC_QUEUE: usize = 32;
+
+enum Op {
+    Writes(CheckpointRef, Vec<PendingWrite>),
+    Put(Box<PutOp>),
+}
+
+pub(super) struct PutOp {
+    /// Writes of the step's last task, committed with the checkpoint.
+    pub(super) writes: Vec<PendingWrite>,
+    pub(super) parent: CheckpointRef,
+    pub(super) checkpoint: Checkpoint,
+    pub(super) metadata: CheckpointMetadata,
+    pub(super) new_versions: BTreeMap<String, u64>,
+    pub(super) mode: PutMode,
+}
+
+/// The async-durability queue and the worker that drains it into the saver.
+type AsyncQueue = (mpsc::Sender<Op>, JoinHandle<Result<(), CheckpointError>>);
+
+/// The run's link to its checkpointer, shared with its tasks.
+pub(crate) struct Persister {
+    saver: Arc<dyn Checkpointer>,
+    pub(crate) codec: Arc<dyn Codec>,
+    pub(crate) durability: Durability,
+    queue: Mutex<Option<AsyncQueue>>,
+    /// Exit mode: the writes made against the current checkpoint, saved only at the end.
+    exit_writes: Mutex<Vec<Buffered>>,
+}
+
+/// A write kept for the end of an exit-mode run.
+enum Buffered {
+    Ready(PendingWrite),
+    /// Encoded only if the run ends at this checkpoint: most steps' results never are.
+    Lazy(LazyWrites),
+}
+
+/// Writes encoded on demand.
+pub(crate) type LazyWrites =
+    Box<dyn FnOnce(&dyn Codec) -> Result<Vec<PendingWrite>, GraphError> + std::marker::Send>;
+
+impl Persister {
+    pub(crate) fn new(saver: Arc<dyn Checkpointer>, codec: Arc<dyn Codec>, durability: Durability) -> Self {
+        let queue = (durability == Durability::Async).then(|| {
+            let (tx, mut rx) = mpsc::channel::<Op>(ASYNC_QUEUE);
+            let saver = saver.clone();
+            // One worker, one queue: operations reach the saver in the order the run made them,
+            // so writes always land before the checkpoint that follows them.
+            let worker = tokio::spawn(async move {
+                while let Some(op) = rx.recv().await {
+                    match op {
+                        Op::Writes(target, writes) => saver.put_writes(&target, &writes).await?,
+                        Op::Put(put) => {
+                            saver
+                                .put_step(
+                                    &put.writes,
+                                    &put.parent,
+                                    &put.checkpoint,
+                                    &put.metadata,
+                                    &put.new_versions,
+                                    put.mode,
+                                )
+                                .await?;
+                        }
+                    }
+                }
+                Ok(())
+            });
+            (tx, worker)
+        });
+        Persister {
+            saver,
+            codec,
+            durability,
+            queue: Mutex::new(queue),
+            exit_writes: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn saver(&self) -> &Arc<dyn Checkpointer> {
+        &self.saver
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Op>> {
+        self.queue
+            .lock()
+            .ok()
+            .and_then(|q| q.as_ref().map(|(tx, _)| tx.clone()))
+    }
+
+    async fn enqueue(&self, op: Op) -> Result<(), CheckpointError> {
+        let Some(tx) = self.sender() else {
+            return Err(queue_closed());
+        };
+        if tx.send(op).await.is_err() {
+            // The worker stopped on an error: report it.
+            return Err(self.finish().await.err().unwrap_or_else(queue_closed));
+        }
+        Ok(())
+    }
+
+    /// Saves writes against `target` as the durability mode says.
+    pub(crate) async fn save_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: Vec<PendingWrite>,
+    ) -> Result<(), CheckpointError> {
+        match self.durability {
+            Durability::Sync => self.saver.put_writes(target, &writes).await,
+            Durability::Async => self.enqueue(Op::Writes(target.clone(), writes)).await,
+            Durability::Exit => {
+                if let Ok(mut buffer) = self.exit_writes.lock() {
+                    buffer.extend(writes.into_iter().map(Buffered::Ready));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Like [`save_writes`](Self::save_writes), encoding only when the writes must be stored:
+    /// in exit mode, only if the run ends at this checkpoint.
+    pub(crate) async fn save_lazy(
+        &self,
+        target: &CheckpointRef,
+        writes: LazyWrites,
+    ) -> Result<(), GraphError> {
+        if self.durability == Durability::Exit {
+            if let Ok(mut buffer) = self.exit_writes.lock() {
+                buffer.push(Buffered::Lazy(writes));
+            }
+            return Ok(());
+        }
+        let writes = writes(&*self.codec)?;
+        Ok(self.save_writes(target, writes).await?)
+    }
+
+    /// Puts a checkpoint now (sync) or in order in the background (async).
+    pub(super) async fn put(&self, op: PutOp) -> Result<(), CheckpointError> {
+        match self.durability {
+            Durability::Async => self.enqueue(Op::Put(Box::new(op))).await,
+            _ => self
+                .saver
+                .put_step(
+                    &op.writes,
+                    &op.parent,
+                    &op.checkpoint,
+                    &op.metadata,
+                    &op.new_versions,
+                    op.mode,
+                )
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Drains the async queue and reports the first failure.
+    pub(crate) async fn finish(&self) -> Result<(), CheckpointError> {
+        let queue = self.queue.lock().ok().and_then(|mut q| q.take());
+        if let Some((tx, worker)) = queue {
+            drop(tx);
+            return match worker.await {
+                Ok(result) => result,
+                Err(e) => Err(CheckpointError::Backend {
+                    retryable: false,
+                    source: Box::new(e),
+                }),
+            };
+        }
+        Ok(())
+    }
+
+    pub(super) fn take_exit_writes(&self) -> Result<Vec<PendingWrite>, GraphError> {
+        let buffered = self
+            .exit_writes
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        let mut writes = Vec::with_capacity(buffered.len());
+        for item in buffered {
+            match item {
+                Buffered::Ready(write) => writes.push(write),
+                Buffered::Lazy(encode) => writes.extend(encode(&*self.codec)?),
+            }
+        }
+        Ok(writes)
+    }
+
+    pub(super) fn clear_exit_writes(&self) {
+        if let Ok(mut w) = self.exit_writes.lock() {
+            w.clear();
+        }
+    }
+}
+
+fn queue_closed() -> CheckpointError {
+    CheckpointError::Backend {
+        retryable: false,
+        source: "the checkpoint queue is closed".into(),
+    }
+}
+
+/// Where a task saves its writes: the run's persister and the checkpoint of the task's step.
+#[derive(Clone)]
+pub(crate) struct JournalSink {
+    pub(crate) persister: Arc<Persister>,
+    pub(crate) target: CheckpointRef,
+}
+
+impl JournalSink {
+    pub(crate) async fn save(&self, writes: Vec<PendingWrite>) -> Result<(), CheckpointError> {
+        self.persister.save_writes(&self.target, writes).await
+    }
+
+    pub(crate) async fn save_lazy(&self, writes: LazyWrites) -> Result<(), GraphError> {
+        self.persister.save_lazy(&self.target, writes).await
+    }
+}

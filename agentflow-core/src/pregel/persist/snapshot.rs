@@ -1,0 +1,250 @@
+//! Building a checkpoint from a run and putting it: delta encoding of append fields, and the end
+//! of a run in each durability mode.
+
+use std::collections::BTreeMap;
+
+use crate::checkpoint::{
+    CHECKPOINT_VERSION, Checkpoint, CheckpointMetadata, CheckpointRef, PendingSend, PendingWrite, PutMode,
+    now_ms,
+};
+use crate::config::Durability;
+use crate::error::GraphError;
+use crate::state::{FieldSet, State};
+
+use super::super::{Run, Triggers};
+use super::Durable;
+use super::persister::PutOp;
+
+/// A new full snapshot of an append field is written once its deltas outweigh the last snapshot
+/// this many times: total storage stays linear (deltas once, snapshots a geometric series) and a
+/// read never replays more than a few times the value's size.
+const SNAPSHOT_FACTOR: usize = 4;
+
+/// A checkpoint ready to put: the checkpoint, its new versions, and how each field was written.
+type Built = (Checkpoint, BTreeMap<String, u64>, Vec<FieldWrite>);
+
+/// How one field is written in a checkpoint.
+struct FieldWrite {
+    index: usize,
+    bytes: Vec<u8>,
+    /// The version this delta extends; `None` for a full value.
+    base: Option<u64>,
+}
+
+/// The pieces of a run a checkpoint is made of.
+pub(crate) struct Snapshot<'a, S: State, C> {
+    pub(crate) graph: &'a crate::compiled::GraphCore<S, C>,
+    pub(crate) state: &'a S,
+    pub(crate) triggers: &'a Triggers,
+    pub(crate) join_seen: &'a [u128],
+}
+
+impl<S: State, C> Snapshot<'_, S, C> {
+    /// How each of `fields` is written: as the items appended since the stored version when it
+    /// is an append field that was not overwritten, else whole.
+    fn encode(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
+        let codec = d.codec();
+        let mut out = Vec::with_capacity(fields.len());
+        for index in fields.iter() {
+            let stored = d.stored.get(index).copied().unwrap_or_default();
+            let base_len = match (stored.len, self.state.append_len(index)) {
+                (Some(base), Some(now)) if base <= now => Some(base),
+                _ => None,
+            };
+            let delta_ok = stored.version > 0
+                && !d.replaced.contains(index)
+                && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
+            if let (true, Some(from)) = (delta_ok, base_len)
+                && let Some(bytes) = self.state.encode_tail(index, from, codec)?
+            {
+                out.push(FieldWrite {
+                    index,
+                    bytes,
+                    base: Some(stored.version),
+                });
+                continue;
+            }
+            let mut only = FieldSet::EMPTY;
+            only.insert(index);
+            for (_, bytes) in self.state.encode_fields(only, codec)? {
+                out.push(FieldWrite {
+                    index,
+                    bytes,
+                    base: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current checkpoint, with the values of `fields` encoded.
+    fn build(&self, d: &Durable, fields: FieldSet) -> Result<Built, GraphError> {
+        let codec = d.codec();
+        let writes = self.encode(d, fields)?;
+        let mut values = BTreeMap::new();
+        let mut deltas = BTreeMap::new();
+        for w in &writes {
+            let name = S::FIELDS.get(w.index).copied().unwrap_or_default().to_owned();
+            if let Some(base) = w.base {
+                deltas.insert(name.clone(), base);
+            }
+            values.insert(name, w.bytes.clone());
+        }
+        let new_versions = fields
+            .iter()
+            .filter_map(|i| Some((S::FIELDS.get(i)?.to_string(), *d.versions.get(i)?)))
+            .collect();
+        let mut next: Vec<String> = self
+            .triggers
+            .nodes
+            .iter()
+            .map(|&n| self.graph.nodes[n].name.to_string())
+            .collect();
+        next.sort();
+        next.dedup();
+        let sends = self
+            .triggers
+            .sends
+            .iter()
+            .map(|(_, send)| {
+                Ok(PendingSend {
+                    node: send.node().to_owned(),
+                    payload: send.encode(codec)?,
+                })
+            })
+            .collect::<Result<Vec<_>, GraphError>>()?;
+        let joins = self
+            .graph
+            .joins
+            .iter()
+            .zip(self.join_seen)
+            .filter(|(_, seen)| **seen != 0)
+            .map(|(join, seen)| {
+                let sources = join
+                    .sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(bit, _)| seen & (1u128 << bit) != 0)
+                    .map(|(_, name)| name.to_string())
+                    .collect();
+                (join.key.clone(), sources)
+            })
+            .collect();
+        let checkpoint = Checkpoint {
+            v: CHECKPOINT_VERSION,
+            id: d.checkpoint_id.clone(),
+            ts_ms: now_ms(),
+            channel_values: values,
+            channel_deltas: deltas,
+            channel_appends: BTreeMap::new(),
+            channel_versions: S::FIELDS
+                .iter()
+                .zip(&d.versions)
+                .filter(|(_, v)| **v > 0)
+                .map(|(f, v)| ((*f).to_owned(), *v))
+                .collect(),
+            versions_seen: d.seen_by_name::<S>(),
+            updated_channels: d.updated.names::<S>().into_iter().map(str::to_owned).collect(),
+            next,
+            sends,
+            joins,
+            codec: codec.name().to_owned(),
+        };
+        Ok((checkpoint, new_versions, writes))
+    }
+
+    /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted;
+    /// `writes` (against the previous checkpoint) go in the same commit.
+    pub(crate) async fn put(&self, d: &mut Durable, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
+        let (checkpoint, new_versions, written) = self.build(d, d.dirty)?;
+        let op = PutOp {
+            writes,
+            parent: CheckpointRef {
+                checkpoint_id: d.persisted.clone(),
+                ..d.thread.clone()
+            },
+            checkpoint,
+            metadata: CheckpointMetadata {
+                source: d.source,
+                step: d.step,
+                parents: BTreeMap::new(),
+                run_id: d.run_id.clone(),
+                extra: d.extra.clone(),
+            },
+            new_versions,
+            mode: d.mode,
+        };
+        d.persister.put(op).await?;
+        d.persisted = Some(d.checkpoint_id.clone());
+        d.mode = PutMode::Extend;
+        d.dirty = FieldSet::EMPTY;
+        d.replaced = FieldSet::EMPTY;
+        for w in written {
+            let Some(stored) = d.stored.get_mut(w.index) else {
+                continue;
+            };
+            stored.version = d.versions.get(w.index).copied().unwrap_or(0);
+            stored.len = self.state.append_len(w.index);
+            match w.base {
+                Some(_) => stored.delta_bytes += w.bytes.len(),
+                None => {
+                    stored.snapshot_bytes = w.bytes.len();
+                    stored.delta_bytes = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: State, C> Run<S, C> {
+    /// Puts the current checkpoint now (sync and async modes do this after every step).
+    pub(crate) async fn put_current(&mut self) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(());
+        };
+        let snapshot = Snapshot {
+            graph: &self.graph,
+            state: &self.state,
+            triggers: &self.triggers,
+            join_seen: &self.join_seen,
+        };
+        snapshot.put(d, std::mem::take(&mut self.deferred)).await
+    }
+
+    /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
+    /// drains its queue.
+    pub(crate) async fn flush(&mut self) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_ref() else {
+            return Ok(());
+        };
+        let persister = d.persister.clone();
+        match persister.durability {
+            Durability::Exit => {
+                let writes = persister.take_exit_writes()?;
+                if d.persisted.as_deref() != Some(d.checkpoint_id.as_str()) {
+                    self.put_current().await?;
+                }
+                if !writes.is_empty()
+                    && let Some(d) = self.durable.as_ref()
+                {
+                    persister.saver().put_writes(&d.current(), &writes).await?;
+                }
+                Ok(())
+            }
+            Durability::Async | Durability::Sync => {
+                // A finished task whose writes were waiting for the next checkpoint, which never
+                // came (the run failed at the barrier): save them on their own.
+                if let Some(d) = self.durable.as_ref()
+                    && !self.deferred.is_empty()
+                {
+                    let target = d.previous_ref();
+                    persister
+                        .save_writes(&target, std::mem::take(&mut self.deferred))
+                        .await?;
+                }
+                Ok(persister.finish().await?)
+            }
+        }
+    }
+}
