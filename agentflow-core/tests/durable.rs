@@ -788,3 +788,38 @@ async fn a_fork_does_not_change_the_old_branchs_values() {
     let new = g.get_state(&second.checkpoint.unwrap()).await.unwrap().unwrap();
     assert_eq!(new.values.note, "run 2");
 }
+
+/// Stored data never chooses a type: a value that does not fit its field is a clear error.
+#[tokio::test]
+async fn a_tampered_checkpoint_is_refused_with_a_clear_error() {
+    use agentflow_core::checkpoint::{Checkpointer, PutMode, next_checkpoint_id};
+    let saver = Arc::new(InMemorySaver::new());
+    let calls = Calls::default();
+    let g = chain(&calls, saver.clone());
+    g.invoke(LogUpdate::default(), config("t").interrupt_before(["b"]))
+        .await
+        .unwrap();
+    let head = saver
+        .get_tuple(&CheckpointRef::latest("t"))
+        .await
+        .unwrap()
+        .unwrap();
+    // Someone with database access rewrites `log` (a list of strings) as an object.
+    let mut forged = head.checkpoint.clone();
+    forged.id = next_checkpoint_id(Some(&head.checkpoint.id));
+    forged.channel_versions.insert("log".into(), 999);
+    forged.channel_values = [(
+        "log".to_string(),
+        br#"{"__class__":"os.system","args":["rm -rf /"]}"#.to_vec(),
+    )]
+    .into();
+    let versions = [("log".to_string(), 999u64)].into();
+    saver
+        .put(&head.config, &forged, &head.metadata, &versions, PutMode::Extend)
+        .await
+        .unwrap();
+    let err = g.invoke(RunInput::Continue, config("t")).await.unwrap_err();
+    assert!(matches!(err, GraphError::Codec(_)), "{err}");
+    assert!(err.to_string().contains("json"), "{err}");
+    assert_eq!(calls.get("b"), 0, "nothing ran on forged data");
+}
