@@ -173,6 +173,25 @@ impl SqliteSaver {
         )
     }
 
+    /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
+    /// how many threads went.
+    pub async fn sweep_idle(&self, max_age: std::time::Duration) -> Result<u64, CheckpointError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+        let mut w = self.write_tx().await?;
+        let threads: Vec<String> = sqlx::query_scalar(
+            "SELECT thread_id FROM checkpoints GROUP BY thread_id HAVING MAX(created_at) < ?1",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(db)?;
+        for thread_id in &threads {
+            delete_thread_in(&mut w.tx, thread_id).await?;
+        }
+        w.tx.commit().await.map_err(db)?;
+        Ok(threads.len() as u64)
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;

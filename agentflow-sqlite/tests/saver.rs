@@ -528,3 +528,43 @@ async fn a_saver_can_use_an_existing_pool() {
     assert_eq!(mode, "wal");
     agentflow_core::testing::put_roundtrip(&saver).await;
 }
+
+#[tokio::test]
+async fn the_ttl_sweep_deletes_idle_threads_only() {
+    use agentflow_core::checkpoint::{CheckpointRef, Checkpointer};
+    let db = common::TempDb::new("sweep");
+    let saver = agentflow_sqlite::SqliteSaver::open(db.path()).await.unwrap();
+    agentflow_core::testing::put_roundtrip(&saver).await;
+    let threads: Vec<String> = sqlx::query_scalar("SELECT DISTINCT thread_id FROM checkpoints")
+        .fetch_all(saver.pool())
+        .await
+        .unwrap();
+    assert_eq!(threads.len(), 1);
+    assert_eq!(
+        saver
+            .sweep_idle(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0,
+        "fresh threads stay"
+    );
+    sqlx::query("UPDATE checkpoints SET created_at = created_at - 86400000")
+        .execute(saver.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        saver
+            .sweep_idle(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        saver
+            .get_tuple(&CheckpointRef::latest(threads[0].clone()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    saver.close().await;
+}
