@@ -22,6 +22,7 @@ use futures::StreamExt;
 pub mod concurrent;
 pub mod fanout;
 pub mod pg;
+pub mod react;
 pub mod registry;
 pub mod sequential;
 pub mod wide_state;

@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 
 use agentflow_core::CompiledGraph;
 
-use crate::{BenchError, concurrent, fanout, sequential, wide_state};
+use crate::{BenchError, concurrent, fanout, react, sequential, wide_state};
 
 /// A prepared shape: its graph is compiled and its input built.
 pub trait Bench: Send + Sync {
@@ -102,6 +102,26 @@ pub fn shapes() -> Vec<Shape> {
             needs_database: false,
         },
         Shape {
+            name: "react_agent_10x",
+            prepare: |_| React::prepare(10, false),
+            needs_database: false,
+        },
+        Shape {
+            name: "react_agent_100x",
+            prepare: |_| React::prepare(100, false),
+            needs_database: false,
+        },
+        Shape {
+            name: "react_agent_10x_checkpoint",
+            prepare: |_| React::prepare(10, true),
+            needs_database: false,
+        },
+        Shape {
+            name: "react_agent_100x_checkpoint",
+            prepare: |_| React::prepare(100, true),
+            needs_database: false,
+        },
+        Shape {
             name: "pg_loop_200",
             prepare: |env| crate::pg::prepare_loop(env, 1),
             needs_database: true,
@@ -124,14 +144,8 @@ pub fn shapes() -> Vec<Shape> {
     ]
 }
 
-/// Shapes BENCHMARKS.md specifies that are not implemented yet (they need a checkpointer, a
-/// model, or Postgres).
-pub const NOT_YET_IMPLEMENTED: &[&str] = &[
-    "react_agent_10x",
-    "react_agent_100x",
-    "react_agent_10x_checkpoint",
-    "react_agent_100x_checkpoint",
-];
+/// Shapes BENCHMARKS.md specifies that are not implemented yet (none left).
+pub const NOT_YET_IMPLEMENTED: &[&str] = &[];
 
 struct Sequential {
     graph: CompiledGraph<sequential::Messages>,
@@ -247,5 +261,31 @@ impl Bench for Concurrent {
         concurrent::run(&self.graph, self.count)
             .map(|r| r.map(drop))
             .boxed()
+    }
+}
+
+struct React {
+    graph: CompiledGraph<agentflow_tools::AgentState>,
+    k: usize,
+}
+
+impl React {
+    fn prepare(k: usize, checkpoint: bool) -> Result<Box<dyn Bench>, BenchError> {
+        let graph = react::build(k)?;
+        let graph = if checkpoint {
+            crate::checkpointed(graph)
+        } else {
+            graph
+        };
+        Ok(Box::new(React { graph, k }))
+    }
+}
+
+impl Bench for React {
+    fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
+        react::verify(&self.graph, self.k).boxed()
+    }
+    fn run(&self) -> BoxFuture<'_, Result<(), BenchError>> {
+        react::run(&self.graph).map(|r| r.map(drop)).boxed()
     }
 }

@@ -2,7 +2,7 @@
 //! LangGraph's run of the same shape).
 
 use agentflow_benches::registry::{self, NOT_YET_IMPLEMENTED};
-use agentflow_benches::{concurrent, fanout, sequential, wide_state};
+use agentflow_benches::{concurrent, fanout, react, sequential, wide_state};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_10_runs_10_steps_and_10_update_events() {
@@ -196,6 +196,50 @@ fn subject_renders_like_python_str_of_a_list() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn react_agent_10x_runs_21_steps_and_ends_with_22_messages() {
+    let graph = react::build(10).expect("compiles");
+    let counts = react::run(&graph).await.expect("runs");
+    assert_eq!(counts.steps, 21, "agent x11, tools x10");
+    assert_eq!(counts.update_events, 21);
+    assert_eq!(counts.messages, 22);
+    assert_eq!(counts.tool_results, 10);
+    assert!(counts.answered);
+    // The scripted model starts over: a second run on the same graph does the same work.
+    assert_eq!(react::run(&graph).await.expect("runs again"), counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn react_agent_100x_runs_201_steps_and_ends_with_202_messages() {
+    let graph = react::build(100).expect("compiles");
+    let counts = react::run(&graph).await.expect("runs");
+    assert_eq!(counts, react::Counts::expected(100));
+    assert_eq!((counts.steps, counts.messages), (201, 202));
+}
+
+/// The checkpointed agent does the same work and writes one checkpoint per run (durability
+/// exit) whose messages decode back into the typed messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn react_agent_checkpoint_variants_store_the_final_messages() {
+    use agentflow_core::checkpoint::ListOptions;
+    let graph = agentflow_benches::checkpointed(react::build(10).expect("compiles"));
+    let counts = react::run(&graph).await.expect("runs");
+    assert_eq!(counts, react::Counts::expected(10));
+    let saver = graph.checkpointer().expect("has a saver");
+    let all = saver.list(None, &ListOptions::default()).await.expect("lists");
+    assert_eq!(all.len(), 1, "one checkpoint per run");
+    let state = graph
+        .get_state(&all[0].config)
+        .await
+        .expect("reads")
+        .expect("exists")
+        .values;
+    assert_eq!(state.messages.len(), 22);
+    assert_eq!(state.messages[0].content(), "hi?");
+    assert_eq!(state.messages[2].content().len(), react::TOOL_RESULT_LEN);
+    assert_eq!(state.messages[21].content(), react::final_answer());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_500_every_trail_is_abc() {
     let graph = concurrent::build().expect("compiles");
     let counts = concurrent::run(&graph, 500).await.expect("runs");
@@ -230,6 +274,10 @@ fn registry_names_are_unique_and_disjoint_from_the_unimplemented_ones() {
             "fanout_to_subgraph_100x",
             "fanout_to_subgraph_10x_checkpoint",
             "fanout_to_subgraph_100x_checkpoint",
+            "react_agent_10x",
+            "react_agent_100x",
+            "react_agent_10x_checkpoint",
+            "react_agent_100x_checkpoint",
             "pg_loop_200",
             "pg_concurrent_8x200",
             "storage_growth_1000",
