@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod database;
 mod error;
 mod migrate;
 mod saver;

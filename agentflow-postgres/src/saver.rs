@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
+use crate::database::Database;
 use crate::error::{PostgresError, classify};
-use crate::migrate;
 
 /// Checkpoints in PostgreSQL, through a connection pool.
 ///
@@ -38,9 +38,7 @@ use crate::migrate;
 /// ```
 #[derive(Clone, Debug)]
 pub struct PostgresSaver {
-    pool: PgPool,
-    schema: String,
-    persistent: bool,
+    db: Database,
     sql: Statements,
 }
 
@@ -160,50 +158,49 @@ impl PostgresSaver {
     /// A saver over `pool`, in schema `agentflow`. Call [`migrate`](Self::migrate) once before
     /// use (every start is fine: it is idempotent and safe when processes race).
     pub fn new(pool: PgPool) -> Self {
-        let schema = "agentflow".to_owned();
+        let db = Database::new(pool);
         PostgresSaver {
-            sql: Statements::new(&schema),
-            pool,
-            schema,
-            persistent: true,
+            sql: Statements::new(&db.schema),
+            db,
         }
     }
 
     /// Uses another schema (created by `migrate` if missing).
-    pub fn schema(mut self, schema: &str) -> Result<Self, PostgresError> {
-        migrate::validate_schema(schema)?;
-        self.schema = schema.to_owned();
-        self.sql = Statements::new(schema);
-        Ok(self)
+    pub fn schema(self, schema: &str) -> Result<Self, PostgresError> {
+        let db = self.db.with_schema(schema)?;
+        Ok(PostgresSaver {
+            sql: Statements::new(&db.schema),
+            db,
+        })
     }
 
     /// Uses unnamed statements only, so that no state lives on a server connection between
     /// statements (for PgBouncer-style transaction pooling). Costs a parse per statement.
     pub fn pgbouncer_compatible(mut self, on: bool) -> Self {
-        self.persistent = !on;
+        self.db.persistent = !on;
         self
     }
 
     /// Creates or upgrades the tables; returns how many migrations it applied.
     pub async fn migrate(&self) -> Result<usize, PostgresError> {
-        migrate::migrate(&self.pool, &self.schema).await
+        self.db.migrate().await
     }
 
     /// The pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.db.pool
     }
 
     /// The schema name.
     pub fn schema_name(&self) -> &str {
-        &self.schema
+        &self.db.schema
     }
 
     /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
     /// how many threads went.
     pub async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
-        let s = &self.schema;
-        let mut tx = self.pool.begin().await.map_err(|e| classify(e, "", None))?;
+        let s = &self.db.schema;
+        let mut tx = self.db.pool.begin().await.map_err(|e| classify(e, "", None))?;
         let threads: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
              HAVING max(created_at) < now() - make_interval(secs => $1)"
@@ -220,7 +217,7 @@ impl PostgresSaver {
     /// Total bytes stored for a thread: field values, pending writes, and the checkpoint rows'
     /// JSON (checkpoint and metadata), for storage measurements.
     pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
-        let s = &self.schema;
+        let s = &self.db.schema;
         sqlx::query_scalar(&format!(
             "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
                   + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
@@ -228,8 +225,8 @@ impl PostgresSaver {
                               FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
         ))
         .bind(thread_id)
-        .persistent(self.persistent)
-        .fetch_one(&self.pool)
+        .persistent(self.db.persistent)
+        .fetch_one(&self.db.pool)
         .await
         .map_err(|e| classify(e, thread_id, None))
     }
@@ -252,8 +249,8 @@ impl PostgresSaver {
             .bind(&ns)
             .bind(&channels)
             .bind(&versions)
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
             .await
             .map_err(|e| classify(e, &thread_id, Some(&id)))?;
         // Rows come per field, oldest segment first: the snapshot, then its deltas.
@@ -277,8 +274,8 @@ impl PostgresSaver {
             .bind(&thread_id)
             .bind(&ns)
             .bind(&id)
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
             .await
             .map_err(|e| classify(e, &thread_id, Some(&id)))?;
         let pending_writes = writes
@@ -355,8 +352,8 @@ impl Checkpointer for PostgresSaver {
                 .bind(&target.namespace),
         };
         let row = query
-            .persistent(self.persistent)
-            .fetch_optional(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_optional(&self.db.pool)
             .await
             .map_err(|e| classify(e, &target.thread_id, None))?;
         match row {
@@ -370,7 +367,7 @@ impl Checkpointer for PostgresSaver {
         thread: Option<&CheckpointRef>,
         options: &ListOptions,
     ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        let s = &self.schema;
+        let s = &self.db.schema;
         let sql = format!(
             "SELECT checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns FROM {s}.checkpoints
              WHERE ($1::text IS NULL OR (thread_id = $1 AND ns = $2))
@@ -388,8 +385,8 @@ impl Checkpointer for PostgresSaver {
             .bind(sqlx::types::Json(filter_pattern(&options.filter)))
             .bind(options.before.as_deref())
             .bind(limit)
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
             .await
             .map_err(|e| classify(e, thread.map_or("", |t| t.thread_id.as_str()), None))?;
         let mut out = Vec::with_capacity(rows.len());
@@ -437,10 +434,7 @@ impl Checkpointer for PostgresSaver {
             versions.push(*version as i64);
             blobs.push(blob.as_slice());
         }
-        let mut row = checkpoint.clone();
-        row.channel_values.clear();
-        row.channel_deltas.clear();
-        row.channel_appends.clear();
+        let row = checkpoint.without_values();
         let extends = match mode {
             PutMode::Extend => Some(parent.checkpoint_id.clone().unwrap_or_default()),
             PutMode::Fork => None,
@@ -463,8 +457,8 @@ impl Checkpointer for PostgresSaver {
             .bind(sqlx::types::Json(&row))
             .bind(sqlx::types::Json(metadata))
             .bind(&bases)
-            .persistent(self.persistent)
-            .fetch_optional(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_optional(&self.db.pool)
             .await
             .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
         if inserted.is_none() {
@@ -497,8 +491,8 @@ impl Checkpointer for PostgresSaver {
             .bind(&w.paths)
             .bind(&w.channels)
             .bind(&w.blobs)
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
             .await
             .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
         if written.is_empty() {
@@ -512,17 +506,18 @@ impl Checkpointer for PostgresSaver {
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
         let mut tx = self
+            .db
             .pool
             .begin()
             .await
             .map_err(|e| classify(e, thread_id, None))?;
-        delete_threads(&mut tx, &self.schema, &[thread_id.to_owned()]).await?;
+        delete_threads(&mut tx, &self.db.schema, &[thread_id.to_owned()]).await?;
         tx.commit().await.map_err(|e| classify(e, thread_id, None))
     }
 
     async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
-        let s = &self.schema;
-        let mut tx = self.pool.begin().await.map_err(|e| classify(e, "", None))?;
+        let s = &self.db.schema;
+        let mut tx = self.db.pool.begin().await.map_err(|e| classify(e, "", None))?;
         match strategy {
             PruneStrategy::Delete => delete_threads(&mut tx, s, thread_ids).await?,
             PruneStrategy::KeepLatest => {
@@ -576,8 +571,13 @@ impl Checkpointer for PostgresSaver {
     }
 
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
-        let s = &self.schema;
-        let mut tx = self.pool.begin().await.map_err(|e| classify(e, target, None))?;
+        let s = &self.db.schema;
+        let mut tx = self
+            .db
+            .pool
+            .begin()
+            .await
+            .map_err(|e| classify(e, target, None))?;
         let used: bool = sqlx::query_scalar(&format!(
             "SELECT EXISTS (SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1)"
         ))

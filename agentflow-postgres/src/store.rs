@@ -12,8 +12,8 @@ use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
+use crate::database::Database;
 use crate::error::{PostgresError, is_transient};
-use crate::migrate;
 
 /// Long-term memory ([`Store`]) in PostgreSQL, through a connection pool.
 ///
@@ -48,9 +48,7 @@ use crate::migrate;
 /// ```
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
-    pool: PgPool,
-    schema: String,
-    persistent: bool,
+    db: Database,
     sql: Statements,
 }
 
@@ -167,43 +165,42 @@ impl PostgresStore {
     /// Call [`migrate`](Self::migrate) once before use (every start is fine: it is idempotent and
     /// safe when processes race).
     pub fn new(pool: PgPool) -> Self {
-        let schema = "agentflow".to_owned();
+        let db = Database::new(pool);
         PostgresStore {
-            sql: Statements::new(&schema),
-            pool,
-            schema,
-            persistent: true,
+            sql: Statements::new(&db.schema),
+            db,
         }
     }
 
     /// Uses another schema (created by `migrate` if missing).
-    pub fn schema(mut self, schema: &str) -> Result<Self, PostgresError> {
-        migrate::validate_schema(schema)?;
-        self.schema = schema.to_owned();
-        self.sql = Statements::new(schema);
-        Ok(self)
+    pub fn schema(self, schema: &str) -> Result<Self, PostgresError> {
+        let db = self.db.with_schema(schema)?;
+        Ok(PostgresStore {
+            sql: Statements::new(&db.schema),
+            db,
+        })
     }
 
     /// Uses unnamed statements only (for PgBouncer-style transaction pooling).
     pub fn pgbouncer_compatible(mut self, on: bool) -> Self {
-        self.persistent = !on;
+        self.db.persistent = !on;
         self
     }
 
     /// Creates or upgrades the tables (the checkpoint tables too: one migration history per
     /// schema); returns how many migrations it applied.
     pub async fn migrate(&self) -> Result<usize, PostgresError> {
-        migrate::migrate(&self.pool, &self.schema).await
+        self.db.migrate().await
     }
 
     /// The pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.db.pool
     }
 
     /// The schema name.
     pub fn schema_name(&self) -> &str {
-        &self.schema
+        &self.db.schema
     }
 
     /// Whether the server offers the pgvector extension (`pg_available_extensions`). This store
@@ -211,8 +208,8 @@ impl PostgresStore {
     /// (HNSW) could be added.
     pub async fn pgvector_available(&self) -> Result<bool, StoreError> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
-            .persistent(self.persistent)
-            .fetch_one(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_one(&self.db.pool)
             .await
             .map_err(backend)
     }
@@ -240,8 +237,8 @@ impl Store for PostgresStore {
             .bind(options.ttl.map(|t| t.as_secs_f64()))
             .bind(text)
             .bind(embedding)
-            .persistent(self.persistent)
-            .execute(&self.pool)
+            .persistent(self.db.persistent)
+            .execute(&self.db.pool)
             .await
             .map_err(backend)?;
         Ok(())
@@ -252,8 +249,8 @@ impl Store for PostgresStore {
         let row = sqlx::query(&self.sql.get)
             .bind(join(namespace))
             .bind(key)
-            .persistent(self.persistent)
-            .fetch_optional(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_optional(&self.db.pool)
             .await
             .map_err(backend)?;
         row.as_ref().map(item).transpose().map_err(backend)
@@ -264,8 +261,8 @@ impl Store for PostgresStore {
         sqlx::query(&self.sql.delete)
             .bind(join(namespace))
             .bind(key)
-            .persistent(self.persistent)
-            .execute(&self.pool)
+            .persistent(self.db.persistent)
+            .execute(&self.db.pool)
             .await
             .map_err(backend)?;
         Ok(())
@@ -275,7 +272,7 @@ impl Store for PostgresStore {
         let conditions = validate_search(&query)?;
         // The query's terms as this crate splits them, so both stores agree on what a term is.
         let terms = query.query_terms().map(|t| t.join(" "));
-        let s = &self.schema;
+        let s = &self.db.schema;
         let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {ITEM_COLUMNS}, "));
         match (&query.embedding, &terms) {
             (Some(embedding), _) => {
@@ -358,8 +355,8 @@ impl Store for PostgresStore {
         .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
         let rows = qb
             .build()
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
             .await
             .map_err(backend)?;
         rows.iter()
@@ -375,7 +372,7 @@ impl Store for PostgresStore {
 
     async fn list_namespaces(&self, options: ListNamespaces) -> Result<Vec<Vec<String>>, StoreError> {
         options.validate()?;
-        let s = &self.schema;
+        let s = &self.db.schema;
         let mut qb = QueryBuilder::<Postgres>::new("SELECT ns FROM (SELECT DISTINCT ");
         match options.max_depth {
             Some(depth) => {
@@ -396,8 +393,8 @@ impl Store for PostgresStore {
             .push_bind(i64::try_from(options.offset).unwrap_or(i64::MAX));
         let names: Vec<String> = qb
             .build_query_scalar()
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
             .await
             .map_err(backend)?;
         Ok(names
@@ -408,8 +405,8 @@ impl Store for PostgresStore {
 
     async fn sweep_expired(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(&self.sql.sweep)
-            .persistent(self.persistent)
-            .execute(&self.pool)
+            .persistent(self.db.persistent)
+            .execute(&self.db.pool)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())

@@ -626,10 +626,7 @@ async fn put_in(
         (Some(p), PutMode::Extend) => Some(p.as_str()),
         (Some(_), PutMode::Fork) => None,
     };
-    let mut stored = checkpoint.clone();
-    stored.channel_values.clear();
-    stored.channel_deltas.clear();
-    stored.channel_appends.clear();
+    let stored = checkpoint.without_values();
     sqlx::query(
         "INSERT INTO checkpoints
              (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, channel_refs,

@@ -241,10 +241,7 @@ impl Checkpointer for InMemorySaver {
         {
             s.children += 1;
         }
-        let mut stored = checkpoint.clone();
-        stored.channel_values.clear();
-        stored.channel_deltas.clear();
-        stored.channel_appends.clear();
+        let stored = checkpoint.without_values();
         ns.checkpoints.insert(
             checkpoint.id.clone(),
             Stored {

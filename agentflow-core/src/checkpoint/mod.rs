@@ -127,6 +127,28 @@ pub struct Checkpoint {
     pub codec: String,
 }
 
+impl Checkpoint {
+    /// The checkpoint without its field values (what a saver keeps in the checkpoint's own
+    /// record; values are stored by version). Copies no value bytes.
+    pub fn without_values(&self) -> Checkpoint {
+        Checkpoint {
+            v: self.v,
+            id: self.id.clone(),
+            ts_ms: self.ts_ms,
+            channel_values: BTreeMap::new(),
+            channel_deltas: BTreeMap::new(),
+            channel_appends: BTreeMap::new(),
+            channel_versions: self.channel_versions.clone(),
+            versions_seen: self.versions_seen.clone(),
+            updated_channels: self.updated_channels.clone(),
+            next: self.next.clone(),
+            sends: self.sends.clone(),
+            joins: self.joins.clone(),
+            codec: self.codec.clone(),
+        }
+    }
+}
+
 /// Why a checkpoint was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
