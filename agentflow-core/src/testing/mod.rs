@@ -25,7 +25,8 @@ use std::sync::Arc;
 
 use crate::checkpoint::{
     CHECKPOINT_VERSION, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource,
-    Checkpointer, ListOptions, PendingSend, PendingWrite, PruneStrategy, PutMode, next_checkpoint_id,
+    CheckpointTuple, Checkpointer, ListOptions, PendingSend, PendingWrite, PruneStrategy, PutMode,
+    next_checkpoint_id,
 };
 
 fn thread() -> String {
@@ -102,6 +103,11 @@ async fn chain(saver: &dyn Checkpointer, thread: &str, n: usize) -> Vec<String> 
     ids
 }
 
+/// The latest checkpoint of `thread` (the kit's savers never fail a read).
+async fn latest(saver: &dyn Checkpointer, thread: &str) -> Option<CheckpointTuple> {
+    saver.get_tuple(&CheckpointRef::latest(thread)).await.unwrap()
+}
+
 fn write(task: &str, channel: &str, idx: i64, value: &str) -> PendingWrite {
     PendingWrite {
         task_id: task.into(),
@@ -116,11 +122,7 @@ fn write(task: &str, channel: &str, idx: i64, value: &str) -> PendingWrite {
 pub async fn put_roundtrip(saver: &dyn Checkpointer) {
     let t = thread();
     let ids = chain(saver, &t, 2).await;
-    let tuple = saver
-        .get_tuple(&CheckpointRef::latest(&t))
-        .await
-        .unwrap()
-        .expect("put_roundtrip: latest");
+    let tuple = latest(saver, &t).await.expect("put_roundtrip: latest");
     let values = [("a", 2, "\"v1\"")];
     assert_eq!(
         tuple.checkpoint,
@@ -172,11 +174,7 @@ pub async fn put_incremental_values(saver: &dyn Checkpointer) {
         )
         .await
         .unwrap();
-    let tuple = saver
-        .get_tuple(&CheckpointRef::latest(&t))
-        .await
-        .unwrap()
-        .unwrap();
+    let tuple = latest(saver, &t).await.unwrap();
     assert_eq!(
         tuple.checkpoint.channel_values["a"], b"\"a1\"",
         "put_incremental_values: unchanged field"
@@ -226,11 +224,7 @@ pub async fn put_namespaces_are_isolated(saver: &dyn Checkpointer) {
         got.config.namespace, "sub:1",
         "put_namespaces_are_isolated: namespace"
     );
-    let root = saver
-        .get_tuple(&CheckpointRef::latest(&t))
-        .await
-        .unwrap()
-        .unwrap();
+    let root = latest(saver, &t).await.unwrap();
     assert_ne!(
         root.checkpoint.id, id,
         "put_namespaces_are_isolated: root untouched"
@@ -413,20 +407,9 @@ async fn chain_on(saver: &dyn Checkpointer, t: &str, parent: &str) -> String {
 /// get_tuple: none for an unknown thread or id; the latest is the newest id.
 pub async fn get_tuple_cases(saver: &dyn Checkpointer) {
     let t = thread();
-    assert!(
-        saver
-            .get_tuple(&CheckpointRef::latest(&t))
-            .await
-            .unwrap()
-            .is_none(),
-        "get_tuple: unknown thread"
-    );
+    assert!(latest(saver, &t).await.is_none(), "get_tuple: unknown thread");
     let ids = chain(saver, &t, 3).await;
-    let latest = saver
-        .get_tuple(&CheckpointRef::latest(&t))
-        .await
-        .unwrap()
-        .unwrap();
+    let latest = latest(saver, &t).await.unwrap();
     assert_eq!(latest.checkpoint.id, ids[2], "get_tuple: latest");
     let first = saver
         .get_tuple(&CheckpointRef::at(&t, &ids[0]))
@@ -559,24 +542,13 @@ pub async fn delete_thread_cases(saver: &dyn Checkpointer) {
         .await
         .unwrap();
     saver.delete_thread(&t).await.unwrap();
-    assert!(
-        saver
-            .get_tuple(&CheckpointRef::latest(&t))
-            .await
-            .unwrap()
-            .is_none(),
-        "delete_thread: root gone"
-    );
+    assert!(latest(saver, &t).await.is_none(), "delete_thread: root gone");
     assert!(
         saver.get_tuple(&child).await.unwrap().is_none(),
         "delete_thread: namespaces gone"
     );
     assert!(
-        saver
-            .get_tuple(&CheckpointRef::latest(&other))
-            .await
-            .unwrap()
-            .is_some(),
+        latest(saver, &other).await.is_some(),
         "delete_thread: others stay"
     );
     // A deleted thread starts again from nothing.
@@ -607,14 +579,7 @@ pub async fn prune_cases(saver: &dyn Checkpointer) {
         .prune(std::slice::from_ref(&gone), PruneStrategy::Delete)
         .await
         .unwrap();
-    assert!(
-        saver
-            .get_tuple(&CheckpointRef::latest(&gone))
-            .await
-            .unwrap()
-            .is_none(),
-        "prune: delete"
-    );
+    assert!(latest(saver, &gone).await.is_none(), "prune: delete");
 }
 
 /// copy_thread: the copy reads the same; copying onto a used thread is a conflict.
@@ -629,11 +594,7 @@ pub async fn copy_thread_cases(saver: &dyn Checkpointer) {
         .await
         .unwrap();
     saver.copy_thread(&source, &target).await.unwrap();
-    let copied = saver
-        .get_tuple(&CheckpointRef::latest(&target))
-        .await
-        .unwrap()
-        .unwrap();
+    let copied = latest(saver, &target).await.unwrap();
     assert_eq!(copied.checkpoint.id, ids[1], "copy_thread: same checkpoints");
     assert_eq!(copied.pending_writes.len(), 1, "copy_thread: with writes");
     assert_eq!(
@@ -647,14 +608,7 @@ pub async fn copy_thread_cases(saver: &dyn Checkpointer) {
     );
     // The copy is independent.
     saver.delete_thread(&source).await.unwrap();
-    assert!(
-        saver
-            .get_tuple(&CheckpointRef::latest(&target))
-            .await
-            .unwrap()
-            .is_some(),
-        "copy_thread: independent"
-    );
+    assert!(latest(saver, &target).await.is_some(), "copy_thread: independent");
 }
 
 /// put: append fields stored as deltas read back as their last snapshot followed by the deltas,
