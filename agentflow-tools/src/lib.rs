@@ -65,9 +65,21 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod breaker;
+#[cfg(feature = "fetch")]
+pub mod fetch;
+#[cfg(feature = "http-client")]
+pub mod http;
+#[cfg(feature = "jira")]
+pub mod jira;
 pub mod message;
 pub mod model;
 pub mod react;
+#[cfg(feature = "rig")]
+pub mod rig;
+#[cfg(feature = "slack")]
+pub mod slack;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod tool;
 pub mod tool_node;
 

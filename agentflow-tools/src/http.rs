@@ -1,0 +1,174 @@
+//! HTTP plumbing shared by the network backends: secrets that never print, one client per
+//! backend with a timeout, bounded response bodies, and the mapping of HTTP failures onto
+//! [`ToolError`] (429 and 5xx retryable, honouring `Retry-After`; everything else terminal).
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+
+use crate::tool::ToolError;
+
+/// A credential (bot token, API token, API key). Its `Debug` and `Display` never show the
+/// value, so a config can be logged safely.
+///
+/// ```
+/// use agentflow_tools::http::Secret;
+///
+/// let token = Secret::new("xoxb-123");
+/// assert_eq!(format!("{token:?}"), "Secret(***)");
+/// assert_eq!(token.expose(), "xoxb-123");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The credential itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret(value.to_owned())
+    }
+}
+
+/// Builds a client with a whole-request `timeout`, no redirects followed (a backend that
+/// redirects is misconfigured, and following would forward credentials elsewhere).
+pub fn client(timeout: Duration) -> Result<reqwest::Client, ToolError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("agentflow-tools/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ToolError::terminal(format!("could not build the HTTP client: {e}")))
+}
+
+/// The delay a `Retry-After` header asks for: delta-seconds or an HTTP date (in the past
+/// means now). `None` when absent or unreadable.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The error for a response with a failing `status`: 429, 408 and 5xx are retryable (with
+/// the `Retry-After` delay when given), anything else terminal. `detail` is what the body said.
+pub fn status_error(backend: &str, status: StatusCode, headers: &HeaderMap, detail: &str) -> ToolError {
+    let message = if detail.is_empty() {
+        format!("{backend} answered HTTP {status}")
+    } else {
+        format!("{backend} answered HTTP {status}: {detail}")
+    };
+    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error();
+    match (retryable, retry_after(headers)) {
+        (true, Some(delay)) => ToolError::retry_after(message, delay),
+        (true, None) => ToolError::retryable(message),
+        (false, _) => ToolError::terminal(message),
+    }
+}
+
+/// The error for a request that got no response: timeouts and connection failures are
+/// retryable, anything else (a malformed URL, a body that cannot be built) terminal.
+pub fn send_error(backend: &str, error: reqwest::Error) -> ToolError {
+    // reqwest's Display includes the URL, never headers, so no credential leaks here.
+    let message = format!("{backend} request failed: {error}");
+    if error.is_timeout() || error.is_connect() || error.is_request() {
+        ToolError::retryable(message)
+    } else {
+        ToolError::terminal(message)
+    }
+}
+
+/// Reads a response body, refusing one larger than `limit` bytes (checked while streaming, so
+/// a lying or absent `Content-Length` cannot make it buffer more).
+pub async fn read_limited(backend: &str, mut response: Response, limit: usize) -> Result<Vec<u8>, ToolError> {
+    if let Some(length) = response.content_length()
+        && length > limit as u64
+    {
+        return Err(too_large(backend, limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| send_error(backend, e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(backend, limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(backend: &str, limit: usize) -> ToolError {
+    ToolError::terminal(format!("{backend} response is larger than the {limit}-byte limit"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        let delay = retry_after(&headers).unwrap();
+        assert!(delay > Duration::from_secs(100) && delay <= Duration::from_secs(120), "{delay:?}");
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn statuses_map_to_retryable_or_terminal() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        let limited = status_error("slack", StatusCode::TOO_MANY_REQUESTS, &headers, "");
+        assert_eq!(limited, ToolError::retry_after("slack answered HTTP 429 Too Many Requests", Duration::from_secs(3)));
+        let down = status_error("jira", StatusCode::BAD_GATEWAY, &HeaderMap::new(), "upstream");
+        assert!(down.is_retryable());
+        let denied = status_error("jira", StatusCode::FORBIDDEN, &headers, "no permission");
+        assert_eq!(denied, ToolError::terminal("jira answered HTTP 403 Forbidden: no permission"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::from("hunter2");
+        assert!(!format!("{secret:?} {secret}").contains("hunter2"));
+    }
+}
