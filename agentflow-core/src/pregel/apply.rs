@@ -9,24 +9,22 @@ use crate::control::Route;
 use crate::error::GraphError;
 use crate::state::{Applied, State};
 
-use super::{Run, Task, TaskOutput, Triggers};
+use super::{Run, TaskOutput, Triggers};
 
 /// The writer name of a resume command's update.
 const COMMAND_WRITER: &str = "__command__";
 
 impl<S: State, C> Run<S, C> {
-    /// Merges `outputs` (one per task, in task order, then a resume command's, if any) into the
-    /// state, sets the next superstep's triggers and returns the fields that changed.
-    pub(crate) fn apply(
-        &mut self,
-        tasks: &[Task<S>],
-        outputs: Vec<TaskOutput<S>>,
-    ) -> Result<Applied, GraphError> {
+    /// Merges `outputs` (one per task of nodes `ran`, in task order, then a resume command's,
+    /// if any) into the state, sets the next superstep's triggers and returns the fields that
+    /// changed. The caller drops the step's tasks first: they hold the snapshot, and while
+    /// anything does, merging has to copy the whole state.
+    pub(crate) fn apply(&mut self, ran: &[usize], outputs: Vec<TaskOutput<S>>) -> Result<Applied, GraphError> {
         let graph = self.graph.clone();
         let mut triggers = Triggers::default();
         let mut writes = Vec::with_capacity(outputs.len() + 1);
-        for (task, output) in tasks.iter().zip(outputs) {
-            let node = &graph.nodes[task.node];
+        for (&node, output) in ran.iter().zip(outputs) {
+            let node = &graph.nodes[node];
             triggers.nodes.extend_from_slice(&node.out.next);
             for &(join, bit) in &node.joins {
                 let seen = &mut self.join_seen[join];

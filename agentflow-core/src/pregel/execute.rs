@@ -9,7 +9,8 @@ use futures::FutureExt;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{PendingWrite, channels};
+use crate::checkpoint::{Codec, PendingWrite, channels};
+use crate::ids::TaskId;
 use crate::compiled::GraphCore;
 use crate::config::Durability;
 use crate::context::{Context, Scratch, TaskInfo};
@@ -19,7 +20,7 @@ use crate::node::TaskInput;
 use crate::state::State;
 use crate::stream::{RawData, StreamMode};
 
-use super::persist::{LazyWrites, decode_output, encode_result};
+use super::persist::{decode_output, encode_result};
 use super::{JournalSink, Run, SavedTask, Task, apply::check_routes};
 
 /// What a finished task hands to the barrier.
@@ -75,8 +76,10 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             let (outcome, deferred) = run.run().await?;
             self.deferred = deferred;
             outcomes[index] = Some(outcome);
+            self.keep_for_exit(tasks, &outcomes, &[index], false)?;
             return Ok(outcomes.into_iter().flatten().collect());
         }
+        let ran_now: Vec<usize> = runs.iter().map(|r| r.0).collect();
         let step_cancel = self.env.cancel.child_token();
         // Cancel the step's token however this function ends (error or the run being dropped);
         // the JoinSet aborts its tasks when dropped.
@@ -100,9 +103,13 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             running -= 1;
             match joined {
                 Ok((index, Ok(outcome))) => outcomes[index] = Some(outcome),
-                Ok((_, Err(error))) => return Err(error),
+                Ok((_, Err(error))) => {
+                    self.keep_for_exit(tasks, &outcomes, &ran_now, true)?;
+                    return Err(error);
+                }
                 // Tasks catch their own panics, and only this function aborts them.
                 Err(join_error) => {
+                    self.keep_for_exit(tasks, &outcomes, &ran_now, true)?;
                     return Err(GraphError::Panicked {
                         node: "<unknown>".into(),
                         step: self.step,
@@ -111,7 +118,37 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 }
             }
         }
+        self.keep_for_exit(tasks, &outcomes, &ran_now, false)?;
         Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Exit mode saves nothing per task. A step that does not complete (a task failed, or was
+    /// interrupted) keeps the writes of the tasks that finished in this run of it, for the end
+    /// of the run, so that resuming the step does not run them again.
+    fn keep_for_exit(
+        &self,
+        tasks: &[Task<S>],
+        outcomes: &[Option<TaskOutcome<S>>],
+        ran_now: &[usize],
+        failed: bool,
+    ) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_ref().filter(|d| d.persister.durability == Durability::Exit) else {
+            return Ok(());
+        };
+        let interrupted = || outcomes.iter().any(|o| matches!(o, Some(TaskOutcome::Interrupted(_))));
+        if !failed && !interrupted() {
+            return Ok(());
+        }
+        let mut writes = Vec::new();
+        for &index in ran_now {
+            if let Some(outcome) = &outcomes[index] {
+                let task = &tasks[index];
+                let node = &self.graph.nodes[task.node].name;
+                writes.extend(outcome_writes(task.id, node, outcome, d.codec())?);
+            }
+        }
+        d.persister.keep_for_exit(writes);
+        Ok(())
     }
 
     fn task_run(&self, task: &Task<S>, saved: SavedTask, cancel: CancellationToken) -> TaskRun<S, C> {
@@ -157,6 +194,35 @@ fn task_of<S>(tasks: &[Task<S>], index: usize) -> &Task<S> {
     &tasks[index]
 }
 
+/// The pending writes that record a task's outcome: its result (update and routes), or its
+/// interrupt.
+fn outcome_writes<S: State>(
+    task_id: TaskId,
+    node: &str,
+    outcome: &TaskOutcome<S>,
+    codec: &dyn Codec,
+) -> Result<Vec<PendingWrite>, GraphError> {
+    let (channel, idx, value) = match outcome {
+        TaskOutcome::Done(output) => (
+            channels::RESULT,
+            0,
+            encode_result(&output.update, &output.routes, codec)?,
+        ),
+        TaskOutcome::Interrupted(interrupt) => (
+            channels::INTERRUPT,
+            channels::INTERRUPT_IDX,
+            codec.to_bytes(&vec![interrupt])?,
+        ),
+    };
+    Ok(vec![PendingWrite {
+        task_id: task_id.to_string(),
+        task_path: node.to_owned(),
+        channel: channel.to_owned(),
+        idx,
+        value,
+    }])
+}
+
 impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
     /// Runs the task; returns its outcome and, when deferring, the writes to save with the next
     /// checkpoint.
@@ -191,54 +257,19 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         result
     }
 
-    /// The writes that record `outcome`, encoded on demand.
-    fn writes(&self, outcome: &TaskOutcome<S>) -> LazyWrites {
-        let info = &self.ctx.inner;
-        let (task_id, node) = (info.task_id, info.node.clone());
-        let saved: (S::Update, Vec<Route>, Option<Interrupt>) = match outcome {
-            TaskOutcome::Done(output) => (output.update.clone(), output.routes.clone(), None),
-            TaskOutcome::Interrupted(interrupt) => {
-                (S::Update::default(), Vec::new(), Some(interrupt.clone()))
-            }
-        };
-        Box::new(move |codec| {
-            let write = |channel: &str, idx: i64, value: Vec<u8>| PendingWrite {
-                task_id: task_id.to_string(),
-                task_path: node.to_string(),
-                channel: channel.to_owned(),
-                idx,
-                value,
-            };
-            let (update, routes, interrupt) = saved;
-            Ok(match interrupt {
-                None => vec![write(
-                    channels::RESULT,
-                    0,
-                    encode_result(&update, &routes, codec)?,
-                )],
-                Some(interrupt) => {
-                    vec![write(
-                        channels::INTERRUPT,
-                        channels::INTERRUPT_IDX,
-                        codec.to_bytes(&vec![interrupt])?,
-                    )]
-                }
-            })
-        })
-    }
-
     /// Saves the task's result (or its interrupt) as pending writes of the step's checkpoint, or
-    /// hands a result's writes back when deferring.
+    /// hands a result's writes back when deferring. In exit mode nothing is saved here: the run
+    /// keeps the writes of a step only if it ends there (see [`Run::keep_for_exit`]).
     async fn save(&self, outcome: TaskOutcome<S>) -> Result<(TaskOutcome<S>, Vec<PendingWrite>), GraphError> {
         let info = &self.ctx.inner;
-        let Some(sink) = &info.journal_sink else {
+        let Some(sink) = info.journal_sink.as_ref().filter(|s| !s.is_exit()) else {
             return Ok((outcome, Vec::new()));
         };
-        let writes = self.writes(&outcome);
+        let writes = outcome_writes(info.task_id, &info.node, &outcome, &*info.codec)?;
         if self.defer && matches!(outcome, TaskOutcome::Done(_)) {
-            return Ok((outcome, writes(&*info.codec)?));
+            return Ok((outcome, writes));
         }
-        sink.save_lazy(writes).await?;
+        sink.save(writes).await?;
         Ok((outcome, Vec::new()))
     }
 

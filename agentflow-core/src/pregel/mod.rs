@@ -218,8 +218,9 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
                 return Ok(Stop::Paused(interrupts, Some(shown)));
             }
             let ran: Vec<usize> = tasks.iter().map(|t| t.node).collect();
+            drop(tasks);
             let outputs = outputs.into_iter().flatten().collect();
-            let applied = self.apply(&tasks, outputs)?;
+            let applied = self.apply(&ran, outputs)?;
             self.step += 1;
             if self.durable.is_some() {
                 self.commit_step(applied, &ran).await?;

@@ -2,11 +2,12 @@
 //! it is rebuilt from a checkpoint.
 
 mod durable;
+mod parallel;
 mod persister;
 mod restore;
 mod snapshot;
 
 pub(crate) use durable::{Durable, SavedTask, StoredField, seen_from};
-pub(crate) use persister::{JournalSink, LazyWrites, Persister};
+pub(crate) use persister::{JournalSink, Persister};
 pub(crate) use restore::{Restored, decode_output, encode_result, restore};
 pub(crate) use snapshot::Snapshot;

@@ -12,7 +12,6 @@ use crate::checkpoint::{
     PutMode,
 };
 use crate::config::Durability;
-use crate::error::GraphError;
 
 /// How many operations the async durability queue holds before the run waits for the saver.
 const ASYNC_QUEUE: usize = 32;
@@ -42,19 +41,8 @@ pub(crate) struct Persister {
     pub(crate) durability: Durability,
     queue: Mutex<Option<AsyncQueue>>,
     /// Exit mode: the writes made against the current checkpoint, saved only at the end.
-    exit_writes: Mutex<Vec<Buffered>>,
+    exit_writes: Mutex<Vec<PendingWrite>>,
 }
-
-/// A write kept for the end of an exit-mode run.
-enum Buffered {
-    Ready(PendingWrite),
-    /// Encoded only if the run ends at this checkpoint: most steps' results never are.
-    Lazy(LazyWrites),
-}
-
-/// Writes encoded on demand.
-pub(crate) type LazyWrites =
-    Box<dyn FnOnce(&dyn Codec) -> Result<Vec<PendingWrite>, GraphError> + std::marker::Send>;
 
 impl Persister {
     pub(crate) fn new(saver: Arc<dyn Checkpointer>, codec: Arc<dyn Codec>, durability: Durability) -> Self {
@@ -126,29 +114,10 @@ impl Persister {
             Durability::Sync => self.saver.put_writes(target, &writes).await,
             Durability::Async => self.enqueue(Op::Writes(target.clone(), writes)).await,
             Durability::Exit => {
-                if let Ok(mut buffer) = self.exit_writes.lock() {
-                    buffer.extend(writes.into_iter().map(Buffered::Ready));
-                }
+                self.keep_for_exit(writes);
                 Ok(())
             }
         }
-    }
-
-    /// Like [`save_writes`](Self::save_writes), encoding only when the writes must be stored:
-    /// in exit mode, only if the run ends at this checkpoint.
-    pub(crate) async fn save_lazy(
-        &self,
-        target: &CheckpointRef,
-        writes: LazyWrites,
-    ) -> Result<(), GraphError> {
-        if self.durability == Durability::Exit {
-            if let Ok(mut buffer) = self.exit_writes.lock() {
-                buffer.push(Buffered::Lazy(writes));
-            }
-            return Ok(());
-        }
-        let writes = writes(&*self.codec)?;
-        Ok(self.save_writes(target, writes).await?)
     }
 
     /// Puts a checkpoint now (sync) or in order in the background (async).
@@ -186,20 +155,18 @@ impl Persister {
         Ok(())
     }
 
-    pub(super) fn take_exit_writes(&self) -> Result<Vec<PendingWrite>, GraphError> {
-        let buffered = self
-            .exit_writes
+    /// Exit mode: keeps `writes` for the end of the run.
+    pub(crate) fn keep_for_exit(&self, writes: Vec<PendingWrite>) {
+        if let Ok(mut buffer) = self.exit_writes.lock() {
+            buffer.extend(writes);
+        }
+    }
+
+    pub(super) fn take_exit_writes(&self) -> Vec<PendingWrite> {
+        self.exit_writes
             .lock()
             .map(|mut w| std::mem::take(&mut *w))
-            .unwrap_or_default();
-        let mut writes = Vec::with_capacity(buffered.len());
-        for item in buffered {
-            match item {
-                Buffered::Ready(write) => writes.push(write),
-                Buffered::Lazy(encode) => writes.extend(encode(&*self.codec)?),
-            }
-        }
-        Ok(writes)
+            .unwrap_or_default()
     }
 
     pub(super) fn clear_exit_writes(&self) {
@@ -228,7 +195,8 @@ impl JournalSink {
         self.persister.save_writes(&self.target, writes).await
     }
 
-    pub(crate) async fn save_lazy(&self, writes: LazyWrites) -> Result<(), GraphError> {
-        self.persister.save_lazy(&self.target, writes).await
+    /// True when writes are kept for the end of the run (exit mode).
+    pub(crate) fn is_exit(&self) -> bool {
+        self.persister.durability == Durability::Exit
     }
 }

@@ -13,6 +13,7 @@ use crate::state::{FieldSet, State};
 
 use super::super::{Run, Triggers};
 use super::Durable;
+use super::parallel::map_items;
 use super::persister::PutOp;
 
 /// A new full snapshot of an append field is written once its deltas outweigh the last snapshot
@@ -21,7 +22,15 @@ use super::persister::PutOp;
 const SNAPSHOT_FACTOR: usize = 4;
 
 /// A checkpoint ready to put: the checkpoint, its new versions, and how each field was written.
-type Built = (Checkpoint, BTreeMap<String, u64>, Vec<FieldWrite>);
+type Built = (Checkpoint, BTreeMap<String, u64>, Vec<Written>);
+
+/// What a put wrote of one field, for the bookkeeping of deltas and snapshots.
+struct Written {
+    index: usize,
+    len: usize,
+    /// As in [`FieldWrite`].
+    base: Option<u64>,
+}
 
 /// How one field is written in a checkpoint.
 struct FieldWrite {
@@ -41,40 +50,46 @@ pub(crate) struct Snapshot<'a, S: State, C> {
 
 impl<S: State, C> Snapshot<'_, S, C> {
     /// How each of `fields` is written: as the items appended since the stored version when it
-    /// is an append field that was not overwritten, else whole.
+    /// is an append field that was not overwritten, else whole. Large checkpoints are encoded
+    /// on two cores (see [`map_items`]).
     fn encode(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
         let codec = d.codec();
-        let mut out = Vec::with_capacity(fields.len());
-        for index in fields.iter() {
-            let stored = d.stored.get(index).copied().unwrap_or_default();
-            let base_len = match (stored.len, self.state.append_len(index)) {
-                (Some(base), Some(now)) if base <= now => Some(base),
-                _ => None,
-            };
-            let delta_ok = stored.version > 0
-                && !d.replaced.contains(index)
-                && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
-            if let (true, Some(from)) = (delta_ok, base_len)
-                && let Some(bytes) = self.state.encode_tail(index, from, codec)?
+        // (field, Some((stored version, items already stored)) when a delta may do)
+        let plan: Vec<(usize, Option<(u64, usize)>)> = fields
+            .iter()
+            .map(|index| {
+                let stored = d.stored.get(index).copied().unwrap_or_default();
+                let base_len = match (stored.len, self.state.append_len(index)) {
+                    (Some(base), Some(now)) if base <= now => Some(base),
+                    _ => None,
+                };
+                let delta_ok = stored.version > 0
+                    && !d.replaced.contains(index)
+                    && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
+                (index, base_len.filter(|_| delta_ok).map(|from| (stored.version, from)))
+            })
+            .collect();
+        let state = self.state;
+        let writes = map_items(&plan, |&(index, delta)| -> Result<Option<FieldWrite>, GraphError> {
+            if let Some((base, from)) = delta
+                && let Some(bytes) = state.encode_tail(index, from, codec)?
             {
-                out.push(FieldWrite {
+                return Ok(Some(FieldWrite {
                     index,
                     bytes,
-                    base: Some(stored.version),
-                });
-                continue;
+                    base: Some(base),
+                }));
             }
             let mut only = FieldSet::EMPTY;
             only.insert(index);
-            for (_, bytes) in self.state.encode_fields(only, codec)? {
-                out.push(FieldWrite {
-                    index,
-                    bytes,
-                    base: None,
-                });
-            }
-        }
-        Ok(out)
+            // A field the type does not store (serde `skip`) encodes to nothing.
+            Ok(state.encode_fields(only, codec)?.into_iter().next().map(|(_, bytes)| FieldWrite {
+                index,
+                bytes,
+                base: None,
+            }))
+        })?;
+        Ok(writes.into_iter().flatten().collect())
     }
 
     /// The current checkpoint, with the values of `fields` encoded.
@@ -83,12 +98,18 @@ impl<S: State, C> Snapshot<'_, S, C> {
         let writes = self.encode(d, fields)?;
         let mut values = BTreeMap::new();
         let mut deltas = BTreeMap::new();
-        for w in &writes {
+        let mut written = Vec::with_capacity(writes.len());
+        for w in writes {
             let name = S::FIELDS.get(w.index).copied().unwrap_or_default().to_owned();
             if let Some(base) = w.base {
                 deltas.insert(name.clone(), base);
             }
-            values.insert(name, w.bytes.clone());
+            written.push(Written {
+                index: w.index,
+                len: w.bytes.len(),
+                base: w.base,
+            });
+            values.insert(name, w.bytes);
         }
         let new_versions = fields
             .iter()
@@ -150,7 +171,7 @@ impl<S: State, C> Snapshot<'_, S, C> {
             joins,
             codec: codec.name().to_owned(),
         };
-        Ok((checkpoint, new_versions, writes))
+        Ok((checkpoint, new_versions, written))
     }
 
     /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted;
@@ -186,9 +207,9 @@ impl<S: State, C> Snapshot<'_, S, C> {
             stored.version = d.versions.get(w.index).copied().unwrap_or(0);
             stored.len = self.state.append_len(w.index);
             match w.base {
-                Some(_) => stored.delta_bytes += w.bytes.len(),
+                Some(_) => stored.delta_bytes += w.len,
                 None => {
-                    stored.snapshot_bytes = w.bytes.len();
+                    stored.snapshot_bytes = w.len;
                     stored.delta_bytes = 0;
                 }
             }
@@ -221,7 +242,7 @@ impl<S: State, C> Run<S, C> {
         let persister = d.persister.clone();
         match persister.durability {
             Durability::Exit => {
-                let writes = persister.take_exit_writes()?;
+                let writes = persister.take_exit_writes();
                 if d.persisted.as_deref() != Some(d.checkpoint_id.as_str()) {
                     self.put_current().await?;
                 }
