@@ -86,6 +86,7 @@ pub mod tool_node;
 pub use breaker::{BreakerConfig, CircuitBreakers, CircuitState};
 pub use message::{Message, ToolCall, add_messages};
 pub use model::{ChatModel, ChatRequest, ChatResponse, ModelError, ScriptedModel, Usage};
+pub use model::{Cost, Price, PriceTable, TokenChunk};
 pub use react::{AgentState, AgentStateUpdate, ReactOptions, ToolInvocation, react_agent};
 pub use tool::{DynTool, Tool, ToolContext, ToolError, ToolRegistry, ToolSpec};
 pub use tool_node::{ToolNode, ToolNodeOptions};

@@ -4,16 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::{
-    BuildError, CompiledGraph, Context, END, NodeError, Route, START, Send, State, StateGraph,
+    BuildError, CompiledGraph, Context, END, MessageChunk, NodeError, Route, START, Send, State, StateGraph,
+    StreamMode, StreamWriter,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Message, ToolCall, add_messages};
-use crate::model::{ChatModel, ChatRequest, ChatResponse, ModelError, Usage};
+use crate::message::{Message, ToolCall, add_messages, new_id};
+use crate::model::{ChatModel, ChatRequest, ChatResponse, Cost, ModelError, PriceTable, TokenChunk, Usage};
 use crate::tool::ToolRegistry;
 use crate::tool_node::{ToolNode, ToolNodeOptions};
 
-/// The agent's state: the conversation (merged with [`add_messages`]) and the tokens used.
+/// The agent's state: the conversation (merged with [`add_messages`]), the tokens used and what
+/// they cost.
 #[derive(State, Clone, Default, Debug, Serialize, Deserialize)]
 pub struct AgentState {
     /// The conversation.
@@ -22,6 +24,10 @@ pub struct AgentState {
     /// Tokens used by every model call of the thread.
     #[state(reducer = Usage::accumulate)]
     pub usage: Usage,
+    /// What every model call of the thread cost, priced with [`ReactOptions::prices`].
+    #[state(reducer = Cost::accumulate)]
+    #[serde(default)]
+    pub cost: Cost,
 }
 
 /// The payload of the `Send` that runs one tool call in the `tools` node.
@@ -43,33 +49,148 @@ pub struct ReactOptions {
     pub model_max_attempts: u32,
     /// The wait before retrying a model call when the provider gives no `retry_after`.
     pub model_backoff: Duration,
+    /// How model calls are priced into [`AgentState::cost`].
+    pub prices: PriceTable,
+    /// The most tokens (input + output, [`AgentState::usage`]) the thread may use: once
+    /// reached, the next model call fails the run with [`BudgetExceeded`].
+    pub max_total_tokens: Option<u64>,
+    /// The most USD ([`AgentState::cost`]) the thread may spend: once reached, the next model
+    /// call fails the run with [`BudgetExceeded`]. Unpriced calls count as free.
+    pub max_cost_usd: Option<f64>,
 }
 
 impl Default for ReactOptions {
-    /// No system prompt, default tool options, 3 model attempts 1 s apart.
+    /// No system prompt, default tool options, 3 model attempts 1 s apart, catalog prices, no
+    /// budget.
     fn default() -> Self {
         ReactOptions {
             system_prompt: None,
             tools: ToolNodeOptions::default(),
             model_max_attempts: 3,
             model_backoff: Duration::from_secs(1),
+            prices: PriceTable::default(),
+            max_total_tokens: None,
+            max_cost_usd: None,
         }
     }
 }
 
-/// Calls the model, retrying retryable errors (honouring `retry_after`).
-async fn call_model(
+/// The agent's budget ([`ReactOptions::max_total_tokens`], [`ReactOptions::max_cost_usd`]) is
+/// spent; the `agent` node fails with this terminal error instead of calling the model again.
+/// Find it with `NodeError::downcast_ref` or in the `source` of `GraphError::Node`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BudgetExceeded {
+    /// The token budget is spent.
+    #[error("token budget exceeded: the thread used {used} tokens of the {limit} allowed")]
+    Tokens {
+        /// Tokens used so far.
+        used: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// The cost budget is spent.
+    #[error("cost budget exceeded: the thread spent ${used_usd:.6} of the ${limit_usd:.6} allowed")]
+    Cost {
+        /// USD spent so far.
+        used_usd: f64,
+        /// The budget.
+        limit_usd: f64,
+    },
+}
+
+/// The budget error if `state` has reached `max_tokens` or `max_usd`.
+fn check_budget(
+    state: &AgentState,
+    max_tokens: Option<u64>,
+    max_usd: Option<f64>,
+) -> Result<(), BudgetExceeded> {
+    let used = state.usage.total_tokens();
+    if let Some(limit) = max_tokens
+        && used >= limit
+    {
+        return Err(BudgetExceeded::Tokens { used, limit });
+    }
+    let used_usd = state.cost.usd();
+    if let Some(limit_usd) = max_usd
+        && used_usd >= limit_usd
+    {
+        return Err(BudgetExceeded::Cost { used_usd, limit_usd });
+    }
+    Ok(())
+}
+
+/// Where a streamed attempt goes: the run's writer, under the attempt's own message id (the
+/// stored message takes the id of the attempt that succeeded).
+struct TokenSink<'a> {
+    writer: &'a StreamWriter,
+    message_id: String,
+}
+
+impl TokenSink<'_> {
+    fn chunk(&self, content: String, metadata: serde_json::Value) {
+        self.writer.message(MessageChunk {
+            message_id: Some(self.message_id.clone()),
+            content,
+            metadata,
+        });
+    }
+
+    /// The closing chunk of a successful attempt: no text, the call's model, usage, cost and
+    /// tool calls as metadata.
+    fn finish(&self, response: &ChatResponse, cost: &Cost) {
+        let metadata = serde_json::json!({
+            "finished": true,
+            "model": response.model,
+            "usage": response.usage,
+            "cached_input_tokens": response.cached_input_tokens,
+            "cost_usd": (cost.unpriced_calls == 0).then(|| cost.usd()),
+            "tool_calls": response.message.tool_calls(),
+        });
+        self.chunk(String::new(), metadata);
+    }
+
+    /// The closing chunk of a failed attempt, so that listeners drop what it streamed.
+    fn fail(&self, error: &ModelError) {
+        let metadata = serde_json::json!({
+            "finished": true,
+            "error": error.to_string(),
+            "retryable": error.is_retryable(),
+        });
+        self.chunk(String::new(), metadata);
+    }
+}
+
+/// Calls the model, retrying retryable errors (honouring `retry_after`). With a `writer`, each
+/// attempt streams under a fresh message id, returned with the answer.
+async fn call_model<'w>(
     model: &dyn ChatModel,
     request: &ChatRequest,
     max_attempts: u32,
     backoff: Duration,
-) -> Result<ChatResponse, NodeError> {
+    writer: Option<&'w StreamWriter>,
+) -> Result<(ChatResponse, Option<TokenSink<'w>>), NodeError> {
     let max_attempts = max_attempts.max(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match model.chat(request).await {
-            Ok(response) => return Ok(response),
+        let sink = writer.map(|writer| TokenSink {
+            writer,
+            message_id: new_id(),
+        });
+        let result = match &sink {
+            Some(sink) => {
+                let mut on_token = |chunk: TokenChunk| sink.chunk(chunk.text, serde_json::json!({}));
+                let result = model.chat_stream(request, &mut on_token).await;
+                if let Err(error) = &result {
+                    sink.fail(error);
+                }
+                result
+            }
+            None => model.chat(request).await,
+        };
+        match result {
+            Ok(response) => return Ok((response, sink)),
             Err(ModelError::Retryable { message, retry_after }) if attempt < max_attempts => {
                 let wait = retry_after.unwrap_or(backoff);
                 tracing::debug!(attempt, ?wait, "retrying model call: {message}");
@@ -96,6 +217,15 @@ fn pending_calls(state: &AgentState) -> &[ToolCall] {
 /// call. Model failures that stay retryable after `model_max_attempts` fail the run with a
 /// retryable error (resume it with `RunInput::Continue`).
 ///
+/// Each model call's tokens and cost (priced with [`ReactOptions::prices`]) are added to
+/// [`AgentState::usage`] and [`AgentState::cost`]; a spent budget fails the run with
+/// [`BudgetExceeded`] before the next call. When the run is streamed in
+/// [`StreamMode::Messages`], the model streams its answer: one [`MessageChunk`] per token chunk
+/// under the id the stored message gets, then a closing chunk with no text whose metadata holds
+/// `"finished": true` and the model, usage, cost and tool calls. Each attempt of a retried call
+/// streams under its own id, and a failed attempt ends with a closing chunk whose metadata has
+/// `"error"`: joined by id, the chunks of the stored message are exactly its text.
+///
 /// ```
 /// use std::sync::Arc;
 /// use agentflow_core::{RunConfig, checkpoint::InMemorySaver};
@@ -119,14 +249,18 @@ pub fn react_agent(
     let specs = Arc::new(tools.specs());
     let system = options.system_prompt.map(Message::system);
     let (max_attempts, backoff) = (options.model_max_attempts, options.model_backoff);
+    let (max_tokens, max_usd) = (options.max_total_tokens, options.max_cost_usd);
+    let prices = Arc::new(options.prices);
     let tool_node = Arc::new(ToolNode::new(tools, options.tools));
 
     let mut graph = StateGraph::<AgentState>::new();
-    graph.add_node("agent", move |state: Arc<AgentState>, _ctx: Context| {
+    graph.add_node("agent", move |state: Arc<AgentState>, ctx: Context| {
         let model = model.clone();
         let specs = specs.clone();
         let system = system.clone();
+        let prices = prices.clone();
         async move {
+            check_budget(&state, max_tokens, max_usd).map_err(NodeError::terminal)?;
             let mut messages = Vec::with_capacity(state.messages.len() + 1);
             messages.extend(system);
             messages.extend(state.messages.iter().cloned());
@@ -134,15 +268,27 @@ pub fn react_agent(
                 messages,
                 tools: specs.to_vec(),
             };
-            let response = call_model(&*model, &request, max_attempts, backoff).await?;
+            let writer = ctx.writer();
+            // Without a listener the model is called plainly: no id, no chunks, no overhead.
+            let streaming = writer.is_streaming(StreamMode::Messages).then_some(&writer);
+            let (response, sink) = call_model(&*model, &request, max_attempts, backoff, streaming).await?;
             if !response.message.is_assistant() {
                 return Err(NodeError::terminal(ModelError::Terminal(
                     "the model answered with a message that is not an assistant message".into(),
                 )));
             }
+            let cost = prices.cost(&response);
+            let (message, usage) = match &sink {
+                Some(sink) => {
+                    sink.finish(&response, &cost);
+                    (response.message.with_id(sink.message_id.as_str()), response.usage)
+                }
+                None => (response.message, response.usage),
+            };
             Ok(AgentStateUpdate::default()
-                .messages(vec![response.message])
-                .usage(response.usage))
+                .messages(vec![message])
+                .usage(usage)
+                .cost(cost))
         }
     });
     graph.add_send_node("tools", move |invocation: ToolInvocation, ctx: Context| {

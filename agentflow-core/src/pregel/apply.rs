@@ -19,7 +19,11 @@ impl<S: State, C> Run<S, C> {
     /// if any) into the state, sets the next superstep's triggers and returns the fields that
     /// changed. The caller drops the step's tasks first: they hold the snapshot, and while
     /// anything does, merging has to copy the whole state.
-    pub(crate) fn apply(&mut self, ran: &[usize], outputs: Vec<TaskOutput<S>>) -> Result<Applied, GraphError> {
+    pub(crate) fn apply(
+        &mut self,
+        ran: &[usize],
+        outputs: Vec<TaskOutput<S>>,
+    ) -> Result<Applied, GraphError> {
         let graph = self.graph.clone();
         let mut triggers = Triggers::default();
         let mut writes = Vec::with_capacity(outputs.len() + 1);

@@ -10,12 +10,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{Codec, PendingWrite, channels};
-use crate::ids::TaskId;
 use crate::compiled::GraphCore;
 use crate::config::Durability;
 use crate::context::{Context, Scratch, TaskInfo};
 use crate::control::{Command, Interrupt, Route};
 use crate::error::{GraphError, NodeError};
+use crate::ids::TaskId;
 use crate::node::TaskInput;
 use crate::state::State;
 use crate::stream::{RawData, StreamMode};
@@ -132,10 +132,18 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         ran_now: &[usize],
         failed: bool,
     ) -> Result<(), GraphError> {
-        let Some(d) = self.durable.as_ref().filter(|d| d.persister.durability == Durability::Exit) else {
+        let Some(d) = self
+            .durable
+            .as_ref()
+            .filter(|d| d.persister.durability == Durability::Exit)
+        else {
             return Ok(());
         };
-        let interrupted = || outcomes.iter().any(|o| matches!(o, Some(TaskOutcome::Interrupted(_))));
+        let interrupted = || {
+            outcomes
+                .iter()
+                .any(|o| matches!(o, Some(TaskOutcome::Interrupted(_))))
+        };
         if !failed && !interrupted() {
             return Ok(());
         }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use agentflow_core::RunConfig;
 use agentflow_example_tool::ConvertUnits;
-use agentflow_tools::{AgentStateUpdate, Message, ReactOptions, ScriptedModel, ToolCall, ToolRegistry, react_agent};
+use agentflow_tools::{
+    AgentStateUpdate, Message, ReactOptions, ScriptedModel, ToolCall, ToolRegistry, react_agent,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,7 +43,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{role:>9}: calls {}", calls.join(", "));
         }
     }
-    let tool_result = out.state.messages.get(2).map(Message::content).unwrap_or_default();
+    let tool_result = out
+        .state
+        .messages
+        .get(2)
+        .map(Message::content)
+        .unwrap_or_default();
     if !tool_result.contains("26.2188") {
         return Err(format!("unexpected tool result: {tool_result}").into());
     }

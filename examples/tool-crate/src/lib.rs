@@ -95,7 +95,9 @@ impl Tool for ConvertUnits {
 
     async fn call(&self, args: ConvertArgs, _ctx: ToolContext) -> Result<Converted, ToolError> {
         if !args.value.is_finite() {
-            return Err(ToolError::InvalidArguments("value must be a finite number".into()));
+            return Err(ToolError::InvalidArguments(
+                "value must be a finite number".into(),
+            ));
         }
         let value = convert(args.value, args.from, args.to).ok_or_else(|| {
             ToolError::InvalidArguments(format!(
@@ -107,7 +109,13 @@ impl Tool for ConvertUnits {
         let value = (value * 10_000.0).round() / 10_000.0;
         Ok(Converted {
             value,
-            text: format!("{} {} = {} {}", args.value, args.from.name(), value, args.to.name()),
+            text: format!(
+                "{} {} = {} {}",
+                args.value,
+                args.from.name(),
+                value,
+                args.to.name()
+            ),
         })
     }
 }
@@ -141,9 +149,13 @@ mod tests {
 
     #[tokio::test]
     async fn converts_within_a_dimension() {
-        let out = run(serde_json::json!({"value": 100, "from": "c", "to": "f"})).await.unwrap();
+        let out = run(serde_json::json!({"value": 100, "from": "c", "to": "f"}))
+            .await
+            .unwrap();
         assert_eq!(out["value"], 212.0);
-        let out = run(serde_json::json!({"value": 1, "from": "lb", "to": "kg"})).await.unwrap();
+        let out = run(serde_json::json!({"value": 1, "from": "lb", "to": "kg"}))
+            .await
+            .unwrap();
         assert_eq!(out["value"], 0.4536);
     }
 
@@ -152,7 +164,9 @@ mod tests {
         let across = run(serde_json::json!({"value": 1, "from": "km", "to": "kg"})).await;
         assert_eq!(
             across,
-            Err(ToolError::InvalidArguments("cannot convert km to kg: they measure different things".into()))
+            Err(ToolError::InvalidArguments(
+                "cannot convert km to kg: they measure different things".into()
+            ))
         );
         let unknown = run(serde_json::json!({"value": 1, "from": "parsec", "to": "km"})).await;
         assert!(matches!(unknown, Err(ToolError::InvalidArguments(m)) if m.contains("parsec")));
@@ -168,6 +182,9 @@ mod tests {
             t
         };
         let schema = serde_json::to_string(&tools.specs()[0].parameters).unwrap();
-        assert!(schema.contains("\"km\"") && schema.contains("The unit to convert to"), "{schema}");
+        assert!(
+            schema.contains("\"km\"") && schema.contains("The unit to convert to"),
+            "{schema}"
+        );
     }
 }

@@ -66,29 +66,39 @@ impl<S: State, C> Snapshot<'_, S, C> {
                 let delta_ok = stored.version > 0
                     && !d.replaced.contains(index)
                     && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
-                (index, base_len.filter(|_| delta_ok).map(|from| (stored.version, from)))
+                (
+                    index,
+                    base_len.filter(|_| delta_ok).map(|from| (stored.version, from)),
+                )
             })
             .collect();
         let state = self.state;
-        let writes = map_items(&plan, |&(index, delta)| -> Result<Option<FieldWrite>, GraphError> {
-            if let Some((base, from)) = delta
-                && let Some(bytes) = state.encode_tail(index, from, codec)?
-            {
-                return Ok(Some(FieldWrite {
-                    index,
-                    bytes,
-                    base: Some(base),
-                }));
-            }
-            let mut only = FieldSet::EMPTY;
-            only.insert(index);
-            // A field the type does not store (serde `skip`) encodes to nothing.
-            Ok(state.encode_fields(only, codec)?.into_iter().next().map(|(_, bytes)| FieldWrite {
-                index,
-                bytes,
-                base: None,
-            }))
-        })?;
+        let writes = map_items(
+            &plan,
+            |&(index, delta)| -> Result<Option<FieldWrite>, GraphError> {
+                if let Some((base, from)) = delta
+                    && let Some(bytes) = state.encode_tail(index, from, codec)?
+                {
+                    return Ok(Some(FieldWrite {
+                        index,
+                        bytes,
+                        base: Some(base),
+                    }));
+                }
+                let mut only = FieldSet::EMPTY;
+                only.insert(index);
+                // A field the type does not store (serde `skip`) encodes to nothing.
+                Ok(state
+                    .encode_fields(only, codec)?
+                    .into_iter()
+                    .next()
+                    .map(|(_, bytes)| FieldWrite {
+                        index,
+                        bytes,
+                        base: None,
+                    }))
+            },
+        )?;
         Ok(writes.into_iter().flatten().collect())
     }
 
