@@ -130,7 +130,9 @@ pub async fn read_limited(backend: &str, mut response: Response, limit: usize) -
 }
 
 fn too_large(backend: &str, limit: usize) -> ToolError {
-    ToolError::terminal(format!("{backend} response is larger than the {limit}-byte limit"))
+    ToolError::terminal(format!(
+        "{backend} response is larger than the {limit}-byte limit"
+    ))
 }
 
 #[cfg(test)]
@@ -144,12 +146,18 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         headers.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
         let delay = retry_after(&headers).unwrap();
-        assert!(delay > Duration::from_secs(100) && delay <= Duration::from_secs(120), "{delay:?}");
+        assert!(
+            delay > Duration::from_secs(100) && delay <= Duration::from_secs(120),
+            "{delay:?}"
+        );
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
     }
@@ -159,11 +167,20 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         let limited = status_error("slack", StatusCode::TOO_MANY_REQUESTS, &headers, "");
-        assert_eq!(limited, ToolError::retry_after("slack answered HTTP 429 Too Many Requests", Duration::from_secs(3)));
+        assert_eq!(
+            limited,
+            ToolError::retry_after(
+                "slack answered HTTP 429 Too Many Requests",
+                Duration::from_secs(3)
+            )
+        );
         let down = status_error("jira", StatusCode::BAD_GATEWAY, &HeaderMap::new(), "upstream");
         assert!(down.is_retryable());
         let denied = status_error("jira", StatusCode::FORBIDDEN, &headers, "no permission");
-        assert_eq!(denied, ToolError::terminal("jira answered HTTP 403 Forbidden: no permission"));
+        assert_eq!(
+            denied,
+            ToolError::terminal("jira answered HTTP 403 Forbidden: no permission")
+        );
     }
 
     #[test]
