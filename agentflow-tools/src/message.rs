@@ -29,9 +29,9 @@ impl ToolCall {
 /// A chat message. `id` is optional: [`add_messages`] gives a message without one a fresh UUID,
 /// and replaces the message with the same id when there is one.
 ///
-/// Texts are `Arc<str>`: a conversation is cloned at every turn (the model's request, the
-/// router's view of the state), and sharing the texts makes that cost independent of their
-/// length.
+/// Every part is shared (`Arc`): a conversation is cloned at every turn (the model's request,
+/// the router's view of the state), and sharing makes a message's clone a few reference-count
+/// bumps, whatever the length of its text and tool-call arguments.
 ///
 /// ```
 /// use agentflow_tools::{Message, ToolCall};
@@ -54,7 +54,7 @@ pub enum Message {
     System {
         /// The message's id.
         #[serde(default)]
-        id: Option<String>,
+        id: Option<Arc<str>>,
         /// The text.
         content: Arc<str>,
     },
@@ -62,7 +62,7 @@ pub enum Message {
     User {
         /// The message's id.
         #[serde(default)]
-        id: Option<String>,
+        id: Option<Arc<str>>,
         /// The text.
         content: Arc<str>,
     },
@@ -70,20 +70,20 @@ pub enum Message {
     Assistant {
         /// The message's id.
         #[serde(default)]
-        id: Option<String>,
+        id: Option<Arc<str>>,
         /// The text.
         content: Arc<str>,
         /// The tools the model wants to call.
         #[serde(default)]
-        tool_calls: Vec<ToolCall>,
+        tool_calls: Arc<[ToolCall]>,
     },
     /// A tool's result (or its error, as text starting with `error: `).
     Tool {
         /// The message's id.
         #[serde(default)]
-        id: Option<String>,
+        id: Option<Arc<str>>,
         /// The call this answers.
-        tool_call_id: String,
+        tool_call_id: Arc<str>,
         /// The result, as text.
         content: Arc<str>,
         /// True when the call failed and `content` describes the error.
@@ -111,20 +111,23 @@ impl Message {
 
     /// An assistant message without tool calls.
     pub fn assistant(content: impl Into<Arc<str>>) -> Self {
-        Message::assistant_with_calls(content, Vec::new())
+        Message::assistant_with_calls(content, Vec::<ToolCall>::new())
     }
 
     /// An assistant message with tool calls.
-    pub fn assistant_with_calls(content: impl Into<Arc<str>>, tool_calls: Vec<ToolCall>) -> Self {
+    pub fn assistant_with_calls(
+        content: impl Into<Arc<str>>,
+        tool_calls: impl Into<Arc<[ToolCall]>>,
+    ) -> Self {
         Message::Assistant {
             id: None,
             content: content.into(),
-            tool_calls,
+            tool_calls: tool_calls.into(),
         }
     }
 
     /// A successful tool result.
-    pub fn tool(tool_call_id: impl Into<String>, content: impl Into<Arc<str>>) -> Self {
+    pub fn tool(tool_call_id: impl Into<Arc<str>>, content: impl Into<Arc<str>>) -> Self {
         Message::Tool {
             id: None,
             tool_call_id: tool_call_id.into(),
@@ -135,7 +138,7 @@ impl Message {
 
     /// A failed tool call, as the model reads it: `content` is the error's text, prefixed with
     /// `error: `.
-    pub fn tool_error(tool_call_id: impl Into<String>, error: impl std::fmt::Display) -> Self {
+    pub fn tool_error(tool_call_id: impl Into<Arc<str>>, error: impl std::fmt::Display) -> Self {
         Message::Tool {
             id: None,
             tool_call_id: tool_call_id.into(),
@@ -145,7 +148,7 @@ impl Message {
     }
 
     /// The same message with `id`.
-    pub fn with_id(mut self, new_id: impl Into<String>) -> Self {
+    pub fn with_id(mut self, new_id: impl Into<Arc<str>>) -> Self {
         *self.id_mut() = Some(new_id.into());
         self
     }
@@ -160,7 +163,7 @@ impl Message {
         }
     }
 
-    fn id_mut(&mut self) -> &mut Option<String> {
+    fn id_mut(&mut self) -> &mut Option<Arc<str>> {
         match self {
             Message::System { id, .. }
             | Message::User { id, .. }
@@ -226,7 +229,7 @@ pub fn add_messages(current: &mut Vec<Message>, incoming: Vec<Message>) {
     for mut message in incoming {
         let Some(id) = message.id() else {
             // A new id matches nothing: append without searching.
-            *message.id_mut() = Some(new_id());
+            *message.id_mut() = Some(new_id().into());
             current.push(message);
             continue;
         };

@@ -127,7 +127,7 @@ impl ToolNode {
         let Some(tool) = self.tools.get(name) else {
             let known: Vec<&str> = self.tools.names().collect();
             return Message::tool_error(
-                &call.id,
+                call.id.as_str(),
                 format!(
                     "unknown tool `{name}`; the available tools are: {}",
                     known.join(", ")
@@ -142,7 +142,7 @@ impl ToolNode {
             attempt += 1;
             if let Err(wait) = breakers.try_acquire(name) {
                 return Message::tool_error(
-                    &call.id,
+                    call.id.as_str(),
                     format!(
                         "tool `{name}` is unavailable (circuit open after repeated failures; try again in {wait:?})"
                     ),
@@ -166,13 +166,13 @@ impl ToolNode {
             match result {
                 Ok(value) => {
                     breakers.record_success(name);
-                    return Message::tool(&call.id, into_text(value));
+                    return Message::tool(call.id.as_str(), into_text(value));
                 }
                 Err(ToolError::Retryable { message, retry_after }) => {
                     breakers.record_failure(name);
                     if attempt >= max_attempts {
                         return Message::tool_error(
-                            &call.id,
+                            call.id.as_str(),
                             format!("{message} (gave up after {attempt} attempt(s))"),
                         );
                     }
@@ -181,20 +181,20 @@ impl ToolNode {
                     tokio::select! {
                         () = tokio::time::sleep(wait) => {}
                         () = cancellation.cancelled() => {
-                            return Message::tool_error(&call.id, format!("{message} (cancelled while waiting to retry)"));
+                            return Message::tool_error(call.id.as_str(), format!("{message} (cancelled while waiting to retry)"));
                         }
                     }
                 }
                 Err(ToolError::InvalidArguments(message)) => {
                     breakers.record_neutral(name);
                     return Message::tool_error(
-                        &call.id,
+                        call.id.as_str(),
                         format!("invalid arguments for tool `{name}`: {message}"),
                     );
                 }
                 Err(ToolError::Terminal(message)) => {
                     breakers.record_neutral(name);
-                    return Message::tool_error(&call.id, message);
+                    return Message::tool_error(call.id.as_str(), message);
                 }
             }
         }

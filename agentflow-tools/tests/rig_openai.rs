@@ -354,7 +354,7 @@ async fn react_agent_runs_a_tool_over_the_rig_http_path() {
         ("call_1", "get_weather")
     );
     assert_eq!(calls[0].arguments, json!({"city": "Paris"}));
-    assert!(matches!(&messages[2], Message::Tool { tool_call_id, .. } if tool_call_id == "call_1"));
+    assert!(matches!(&messages[2], Message::Tool { tool_call_id, .. } if &**tool_call_id == "call_1"));
     assert_eq!(messages[2].content(), "sunny, 21 C in Paris");
     assert_eq!(messages[3].content(), "It is sunny in Paris.");
 

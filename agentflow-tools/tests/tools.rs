@@ -128,7 +128,7 @@ async fn invalid_arguments_become_a_readable_error() {
     else {
         panic!("a tool message")
     };
-    assert_eq!(tool_call_id, "c1");
+    assert_eq!(&**tool_call_id, "c1");
     assert!(is_error);
     assert_eq!(
         &**content,
@@ -197,7 +197,7 @@ async fn tool_node_runs_calls_in_parallel_and_keeps_their_order() {
                 tool_call_id,
                 content,
                 ..
-            } => (tool_call_id.clone(), &**content),
+            } => (tool_call_id.to_string(), &**content),
             other => panic!("not a tool message: {other:?}"),
         })
         .collect();

@@ -89,7 +89,7 @@ fn to_rig_messages(messages: &[Message]) -> Result<Vec<RigMessage>, ModelError> 
                 if !content.is_empty() {
                     parts.push(AssistantContent::text(content.as_ref()));
                 }
-                for call in tool_calls {
+                for call in tool_calls.iter() {
                     names.insert(&call.id, &call.name);
                     parts.push(AssistantContent::ToolCall(
                         rig_core::message::ToolCall::from_wire(
@@ -110,12 +110,9 @@ fn to_rig_messages(messages: &[Message]) -> Result<Vec<RigMessage>, ModelError> 
                 is_error,
                 ..
             } => {
-                let name = names
-                    .get(tool_call_id.as_str())
-                    .copied()
-                    .unwrap_or("unknown_tool");
+                let name = names.get(&**tool_call_id).copied().unwrap_or("unknown_tool");
                 results.push(UserContent::ToolResult(ToolResult {
-                    call: CallId::from_wire(tool_call_id.clone()),
+                    call: CallId::from_wire(tool_call_id.to_string()),
                     name: tool_name(name)?,
                     content: vec![ToolResultContent::text(content.as_ref())],
                     is_error: *is_error,
@@ -141,7 +138,7 @@ pub(crate) fn from_rig_response(
             "{provider} reported a failed turn: {error}"
         )));
     }
-    let calls = response
+    let calls: Vec<ToolCall> = response
         .tool_calls()
         .map(|call| {
             // Arguments that are not a JSON object are passed on as the text the model wrote,
