@@ -2,7 +2,6 @@
 //! it is rebuilt from a checkpoint.
 
 mod durable;
-mod parallel;
 mod persister;
 mod restore;
 mod snapshot;

@@ -13,7 +13,6 @@ use crate::state::{FieldSet, State};
 
 use super::super::{Run, Triggers};
 use super::Durable;
-use super::parallel::map_items;
 use super::persister::PutOp;
 
 /// A new full snapshot of an append field is written once its deltas outweigh the last snapshot
@@ -50,56 +49,40 @@ pub(crate) struct Snapshot<'a, S: State, C> {
 
 impl<S: State, C> Snapshot<'_, S, C> {
     /// How each of `fields` is written: as the items appended since the stored version when it
-    /// is an append field that was not overwritten, else whole. Large checkpoints are encoded
-    /// on two cores (see [`map_items`]).
+    /// is an append field that was not overwritten, else whole.
     fn encode(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
         let codec = d.codec();
-        // (field, Some((stored version, items already stored)) when a delta may do)
-        let plan: Vec<(usize, Option<(u64, usize)>)> = fields
-            .iter()
-            .map(|index| {
-                let stored = d.stored.get(index).copied().unwrap_or_default();
-                let base_len = match (stored.len, self.state.append_len(index)) {
-                    (Some(base), Some(now)) if base <= now => Some(base),
-                    _ => None,
-                };
-                let delta_ok = stored.version > 0
-                    && !d.replaced.contains(index)
-                    && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
-                (
+        let mut out = Vec::with_capacity(fields.len());
+        for index in fields.iter() {
+            let stored = d.stored.get(index).copied().unwrap_or_default();
+            let base_len = match (stored.len, self.state.append_len(index)) {
+                (Some(base), Some(now)) if base <= now => Some(base),
+                _ => None,
+            };
+            let delta_ok = stored.version > 0
+                && !d.replaced.contains(index)
+                && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
+            if let (true, Some(from)) = (delta_ok, base_len)
+                && let Some(bytes) = self.state.encode_tail(index, from, codec)?
+            {
+                out.push(FieldWrite {
                     index,
-                    base_len.filter(|_| delta_ok).map(|from| (stored.version, from)),
-                )
-            })
-            .collect();
-        let state = self.state;
-        let writes = map_items(
-            &plan,
-            |&(index, delta)| -> Result<Option<FieldWrite>, GraphError> {
-                if let Some((base, from)) = delta
-                    && let Some(bytes) = state.encode_tail(index, from, codec)?
-                {
-                    return Ok(Some(FieldWrite {
-                        index,
-                        bytes,
-                        base: Some(base),
-                    }));
-                }
-                let mut only = FieldSet::EMPTY;
-                only.insert(index);
-                // A field the type does not store (serde `skip`) encodes to nothing.
-                Ok(state
-                    .encode_fields(only, codec)?
-                    .into_iter()
-                    .next()
-                    .map(|(_, bytes)| FieldWrite {
-                        index,
-                        bytes,
-                        base: None,
-                    }))
-            },
-        )?;
-        Ok(writes.into_iter().flatten().collect())
+                    bytes,
+                    base: Some(stored.version),
+                });
+                continue;
+            }
+            let mut only = FieldSet::EMPTY;
+            only.insert(index);
+            for (_, bytes) in self.state.encode_fields(only, codec)? {
+                out.push(FieldWrite {
+                    index,
+                    bytes,
+                    base: None,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The current checkpoint, with the values of `fields` encoded.
