@@ -133,6 +133,13 @@ pub trait Tool: Send + Sync + 'static {
     /// What the tool does, for the model.
     fn description(&self) -> &str;
 
+    /// The service the tool calls (`"slack"`, `"jira"`, ...): the tool node keeps one circuit
+    /// breaker per backend, so that tools sharing a failing service stop calling it together.
+    /// Defaults to the tool's own name.
+    fn backend(&self) -> &str {
+        self.name()
+    }
+
     /// Runs the tool.
     fn call(
         &self,
@@ -161,6 +168,10 @@ pub trait DynTool: Send + Sync + 'static {
     fn description(&self) -> &str;
     /// The JSON schema of the arguments.
     fn parameters(&self) -> &serde_json::Value;
+    /// The service the tool calls (see [`Tool::backend`]).
+    fn backend(&self) -> &str {
+        self.name()
+    }
     /// Deserializes `args` (a [`ToolError::InvalidArguments`] with serde's message if they do
     /// not fit), runs the tool and serializes its output.
     fn call_json(
@@ -201,6 +212,10 @@ impl<T: Tool> DynTool for Erased<T> {
 
     fn parameters(&self) -> &serde_json::Value {
         &self.parameters
+    }
+
+    fn backend(&self) -> &str {
+        self.tool.backend()
     }
 
     fn call_json(

@@ -28,7 +28,8 @@ pub struct ToolNodeOptions {
     pub initial_backoff: Duration,
     /// The longest computed wait (a tool's own `retry_after` is honoured as given).
     pub max_backoff: Duration,
-    /// The circuit breakers, one per tool name (clone it first to read their states).
+    /// The circuit breakers, one per backend ([`Tool::backend`](crate::Tool::backend), the
+    /// tool's name unless it says otherwise; clone it first to read their states).
     pub breakers: CircuitBreakers,
 }
 
@@ -135,16 +136,17 @@ impl ToolNode {
             );
         };
         let breakers = &self.options.breakers;
+        let circuit = tool.backend();
         let timeout = self.options.timeouts.get(name).copied().or(self.options.timeout);
         let max_attempts = self.options.max_attempts.max(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if let Err(wait) = breakers.try_acquire(name) {
+            if let Err(wait) = breakers.try_acquire(circuit) {
                 return Message::tool_error(
                     call.id.as_str(),
                     format!(
-                        "tool `{name}` is unavailable (circuit open after repeated failures; try again in {wait:?})"
+                        "tool `{name}` is unavailable (circuit open for `{circuit}` after repeated failures; try again in {wait:?})"
                     ),
                 );
             }
@@ -165,11 +167,11 @@ impl ToolNode {
             };
             match result {
                 Ok(value) => {
-                    breakers.record_success(name);
+                    breakers.record_success(circuit);
                     return Message::tool(call.id.as_str(), into_text(value));
                 }
                 Err(ToolError::Retryable { message, retry_after }) => {
-                    breakers.record_failure(name);
+                    breakers.record_failure(circuit);
                     if attempt >= max_attempts {
                         return Message::tool_error(
                             call.id.as_str(),
@@ -186,14 +188,14 @@ impl ToolNode {
                     }
                 }
                 Err(ToolError::InvalidArguments(message)) => {
-                    breakers.record_neutral(name);
+                    breakers.record_neutral(circuit);
                     return Message::tool_error(
                         call.id.as_str(),
                         format!("invalid arguments for tool `{name}`: {message}"),
                     );
                 }
                 Err(ToolError::Terminal(message)) => {
-                    breakers.record_neutral(name);
+                    breakers.record_neutral(circuit);
                     return Message::tool_error(call.id.as_str(), message);
                 }
             }

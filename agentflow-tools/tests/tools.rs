@@ -50,6 +50,7 @@ struct NoArgs {}
 /// Fails with the scripted errors in order, then succeeds.
 struct Flaky {
     name: &'static str,
+    backend: Option<&'static str>,
     errors: std::sync::Mutex<Vec<ToolError>>,
     calls: Arc<AtomicU32>,
 }
@@ -59,6 +60,7 @@ impl Flaky {
         let calls = Arc::new(AtomicU32::new(0));
         let tool = Flaky {
             name,
+            backend: None,
             errors: std::sync::Mutex::new(errors.into_iter().rev().collect()),
             calls: calls.clone(),
         };
@@ -74,6 +76,9 @@ impl Tool for Flaky {
     }
     fn description(&self) -> &str {
         "Fails, then works."
+    }
+    fn backend(&self) -> &str {
+        self.backend.unwrap_or(self.name)
     }
     async fn call(&self, _args: NoArgs, _ctx: ToolContext) -> Result<serde_json::Value, ToolError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -323,6 +328,48 @@ async fn circuit_breaker_opens_fails_fast_and_half_opens_after_the_cool_down() {
     assert_eq!(run().await.content(), r#"{"ok":true}"#);
     assert_eq!(breakers.state("jira"), CircuitState::Closed { failures: 0 });
     assert_eq!(breakers.states().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tools_of_one_backend_share_its_circuit() {
+    let (mut create, created) = Flaky::new("crm_create", vec![ToolError::retryable("503"); 2]);
+    let (mut read, reads) = Flaky::new("crm_read", vec![]);
+    (create.backend, read.backend) = (Some("crm"), Some("crm"));
+    let (other, others) = Flaky::new("weather", vec![]);
+    let mut tools = ToolRegistry::new();
+    tools.add(create).add(read).add(other);
+    let breakers = CircuitBreakers::new(BreakerConfig {
+        failure_threshold: 2,
+        cool_down: Duration::from_secs(10),
+    });
+    let options = ToolNodeOptions {
+        max_attempts: 1,
+        breakers: breakers.clone(),
+        ..Default::default()
+    };
+    let node = ToolNode::new(tools, options);
+    let calls: Vec<ToolCall> = ["crm_create", "crm_read", "weather"]
+        .iter()
+        .map(|name| call("c", name, json!({})))
+        .collect();
+    let run = |i: usize| node.execute(&calls[i], "k".into(), Default::default());
+    run(0).await;
+    run(0).await;
+    assert!(matches!(breakers.state("crm"), CircuitState::Open { .. }));
+    // The backend is down for every tool that calls it, not only for the one that failed.
+    let answer = run(1).await;
+    assert!(
+        answer.content().contains("circuit open for `crm`"),
+        "{}",
+        answer.content()
+    );
+    assert_eq!(
+        (created.load(Ordering::SeqCst), reads.load(Ordering::SeqCst)),
+        (2, 0)
+    );
+    // Another backend is not affected.
+    assert_eq!(run(2).await.content(), r#"{"ok":true}"#);
+    assert_eq!(others.load(Ordering::SeqCst), 1);
 }
 
 fn scripted(turns: Vec<Vec<ToolCall>>, answer: &str) -> ScriptedModel {

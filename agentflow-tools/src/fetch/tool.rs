@@ -337,6 +337,10 @@ impl Tool for FetchTool {
         &self.description
     }
 
+    fn backend(&self) -> &str {
+        "fetch"
+    }
+
     async fn call(&self, args: FetchArgs, _ctx: ToolContext) -> Result<FetchOutput, ToolError> {
         self.fetch(&args.url).await
     }

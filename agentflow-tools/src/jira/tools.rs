@@ -204,6 +204,10 @@ impl Tool for CreateIssueTool {
          issue, so do not repeat a call that succeeded."
     }
 
+    fn backend(&self) -> &str {
+        "jira"
+    }
+
     async fn call(&self, args: CreateIssueArgs, ctx: ToolContext) -> Result<CreatedIssueView, ToolError> {
         let summary = args.summary.trim();
         if summary.is_empty() {
@@ -293,6 +297,10 @@ impl Tool for AddCommentTool {
         "Adds a comment to a Jira issue. Each call adds a new comment."
     }
 
+    fn backend(&self) -> &str {
+        "jira"
+    }
+
     async fn call(&self, args: AddCommentArgs, ctx: ToolContext) -> Result<CommentAdded, ToolError> {
         if args.body.trim().is_empty() {
             return Err(invalid("body must not be empty"));
@@ -364,6 +372,10 @@ impl Tool for ListTransitionsTool {
         "Lists the workflow transitions (id, name, target status) that can be taken on a Jira issue now."
     }
 
+    fn backend(&self) -> &str {
+        "jira"
+    }
+
     async fn call(&self, args: IssueKeyArgs, ctx: ToolContext) -> Result<Vec<TransitionView>, ToolError> {
         let transitions = run(&ctx, self.client.transitions(args.issue_key.trim())).await?;
         Ok(transitions.into_iter().map(TransitionView::from).collect())
@@ -416,6 +428,10 @@ impl Tool for TransitionIssueTool {
     fn description(&self) -> &str {
         "Moves a Jira issue to another workflow status by taking a transition, given by name, \
          target status or id."
+    }
+
+    fn backend(&self) -> &str {
+        "jira"
     }
 
     async fn call(&self, args: TransitionIssueArgs, ctx: ToolContext) -> Result<TransitionDone, ToolError> {
@@ -512,6 +528,10 @@ impl Tool for SearchIssuesTool {
          next_page_token when more match."
     }
 
+    fn backend(&self) -> &str {
+        "jira"
+    }
+
     async fn call(&self, args: SearchArgs, ctx: ToolContext) -> Result<SearchOutput, ToolError> {
         if args.jql.trim().is_empty() {
             return Err(invalid("jql must not be empty"));
@@ -576,6 +596,10 @@ impl Tool for GetIssueTool {
 
     fn description(&self) -> &str {
         "Reads a Jira issue: its fields, with description and comments as plain text."
+    }
+
+    fn backend(&self) -> &str {
+        "jira"
     }
 
     async fn call(&self, args: GetIssueArgs, ctx: ToolContext) -> Result<IssueView, ToolError> {

@@ -186,6 +186,10 @@ impl Tool for PostMessageTool {
          Returns the channel and the new message's `ts`."
     }
 
+    fn backend(&self) -> &str {
+        "slack"
+    }
+
     async fn call(&self, args: PostMessageArgs, _ctx: ToolContext) -> Result<MessageRef, ToolError> {
         check_channel(&args.channel)?;
         let blocks = blocks_value(args.blocks);
@@ -247,6 +251,10 @@ impl Tool for UpdateMessageTool {
     fn description(&self) -> &str {
         "Replaces the text of a message the bot posted earlier in Slack, e.g. to mark a request \
          as approved."
+    }
+
+    fn backend(&self) -> &str {
+        "slack"
     }
 
     async fn call(&self, args: UpdateMessageArgs, _ctx: ToolContext) -> Result<MessageRef, ToolError> {
@@ -373,6 +381,10 @@ impl Tool for ChannelHistoryTool {
          `reply_count` start threads: read those with slack_thread_replies."
     }
 
+    fn backend(&self) -> &str {
+        "slack"
+    }
+
     async fn call(&self, args: ChannelHistoryArgs, _ctx: ToolContext) -> Result<Messages, ToolError> {
         check_channel(&args.channel)?;
         let limit = check_limit(args.limit, &self.options)?;
@@ -436,6 +448,10 @@ impl Tool for ThreadRepliesTool {
 
     fn description(&self) -> &str {
         "Reads a Slack thread: its parent message first, then the replies, oldest first."
+    }
+
+    fn backend(&self) -> &str {
+        "slack"
     }
 
     async fn call(&self, args: ThreadRepliesArgs, _ctx: ToolContext) -> Result<Messages, ToolError> {
@@ -517,6 +533,10 @@ impl Tool for UserInfoTool {
 
     fn description(&self) -> &str {
         "Looks up a Slack user by ID: name, display name, title, time zone, and whether it is a bot."
+    }
+
+    fn backend(&self) -> &str {
+        "slack"
     }
 
     async fn call(&self, args: UserInfoArgs, _ctx: ToolContext) -> Result<UserSummary, ToolError> {

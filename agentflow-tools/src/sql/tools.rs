@@ -73,6 +73,10 @@ impl Tool for QueryTool {
         &self.description
     }
 
+    fn backend(&self) -> &str {
+        "sql"
+    }
+
     async fn call(&self, args: QueryArgs, ctx: ToolContext) -> Result<QueryResult, ToolError> {
         let max_rows = args.max_rows.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
         Ok(self
@@ -112,6 +116,10 @@ impl Tool for SchemaTool {
 
     fn description(&self) -> &str {
         &self.description
+    }
+
+    fn backend(&self) -> &str {
+        "sql"
     }
 
     async fn call(&self, args: SchemaArgs, ctx: ToolContext) -> Result<SchemaInfo, ToolError> {
