@@ -31,6 +31,9 @@ fn saver(env: &Env, connections: u32) -> Result<PostgresSaver, BenchError> {
         .ok_or_else(|| BenchError::new("this shape needs --database-url"))?;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(connections)
+        // No ping before each checkout: a dead connection fails its statement, which the saver
+        // reports as retryable, and the pool replaces it (psycopg's pool does not check either).
+        .test_before_acquire(false)
         .connect_lazy(url)
         .map_err(|e| BenchError::new(format!("database url: {e}")))?;
     PostgresSaver::new(pool)
