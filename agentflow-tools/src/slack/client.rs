@@ -12,7 +12,7 @@ use url::Url;
 
 use super::error::{ApiError, BACKEND, SlackError};
 use super::types::{
-    AuthTest, HistoryRequest, MessagePage, PostMessage, PostedMessage, RepliesRequest, SlackMessage,
+    AuthTest, HistoryRequest, MessagePage, Paged, PostMessage, PostedMessage, RepliesRequest, SlackMessage,
     UpdateMessage, UpdatedMessage, User,
 };
 use crate::http::{self, Secret};
@@ -185,11 +185,7 @@ impl SlackClient {
 
     /// One page of `conversations.history` (newest first); continue with its `next_cursor`.
     pub async fn conversations_history(&self, request: &HistoryRequest) -> Result<MessagePage, SlackError> {
-        let mut query = request.query();
-        if let Some(cursor) = &request.cursor {
-            query.push(("cursor", cursor.clone()));
-        }
-        self.page("conversations.history", &query).await
+        self.one_page(request).await
     }
 
     /// `conversations.history`, following cursors until `max_messages` messages are collected
@@ -199,24 +195,12 @@ impl SlackClient {
         request: &HistoryRequest,
         max_messages: usize,
     ) -> Result<MessagePage, SlackError> {
-        let query = request.query();
-        self.collect(
-            "conversations.history",
-            query,
-            request.limit,
-            request.cursor.clone(),
-            max_messages,
-        )
-        .await
+        self.all_pages(request, max_messages).await
     }
 
     /// One page of `conversations.replies`: the parent first, then replies oldest first.
     pub async fn conversations_replies(&self, request: &RepliesRequest) -> Result<MessagePage, SlackError> {
-        let mut query = request.query();
-        if let Some(cursor) = &request.cursor {
-            query.push(("cursor", cursor.clone()));
-        }
-        self.page("conversations.replies", &query).await
+        self.one_page(request).await
     }
 
     /// `conversations.replies`, following cursors until `max_messages` messages are collected
@@ -226,15 +210,21 @@ impl SlackClient {
         request: &RepliesRequest,
         max_messages: usize,
     ) -> Result<MessagePage, SlackError> {
-        let query = request.query();
-        self.collect(
-            "conversations.replies",
-            query,
-            request.limit,
-            request.cursor.clone(),
-            max_messages,
-        )
-        .await
+        self.all_pages(request, max_messages).await
+    }
+
+    async fn one_page<R: Paged>(&self, request: &R) -> Result<MessagePage, SlackError> {
+        let mut query = request.query();
+        if let Some(cursor) = request.cursor() {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        self.page(R::METHOD, &query).await
+    }
+
+    async fn all_pages<R: Paged>(&self, request: &R, max_messages: usize) -> Result<MessagePage, SlackError> {
+        let cursor = request.cursor().map(str::to_owned);
+        self.collect(R::METHOD, request.query(), request.limit(), cursor, max_messages)
+            .await
     }
 
     /// `users.info` (scope `users:read`; the email needs `users:read.email`).

@@ -6,6 +6,57 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// The setters of the range fields both paged requests have (`cursor`, `limit`, `oldest`,
+/// `latest`, `inclusive`), and the query they make.
+macro_rules! range_setters {
+    () => {
+        /// Continues from `cursor`.
+        pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+            self.cursor = Some(cursor.into());
+            self
+        }
+
+        /// Sets the page size.
+        pub fn limit(mut self, limit: u32) -> Self {
+            self.limit = Some(limit);
+            self
+        }
+
+        /// Only messages after `ts`.
+        pub fn oldest(mut self, ts: impl Into<String>) -> Self {
+            self.oldest = Some(ts.into());
+            self
+        }
+
+        /// Only messages before `ts`.
+        pub fn latest(mut self, ts: impl Into<String>) -> Self {
+            self.latest = Some(ts.into());
+            self
+        }
+
+        /// Include messages exactly at `oldest`/`latest`.
+        pub fn inclusive(mut self, inclusive: bool) -> Self {
+            self.inclusive = Some(inclusive);
+            self
+        }
+
+        fn range_query(&self, query: &mut Vec<(&'static str, String)>) {
+            if let Some(limit) = self.limit {
+                query.push(("limit", limit.to_string()));
+            }
+            if let Some(oldest) = &self.oldest {
+                query.push(("oldest", oldest.clone()));
+            }
+            if let Some(latest) = &self.latest {
+                query.push(("latest", latest.clone()));
+            }
+            if let Some(inclusive) = self.inclusive {
+                query.push(("inclusive", inclusive.to_string()));
+            }
+        }
+    };
+}
+
 /// The arguments of `chat.postMessage`.
 ///
 /// ```
@@ -146,46 +197,21 @@ impl HistoryRequest {
         }
     }
 
-    /// Continues from `cursor`.
-    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
-        self.cursor = Some(cursor.into());
-        self
-    }
+    range_setters!();
+}
 
-    /// Sets the page size.
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Only messages after `ts`.
-    pub fn oldest(mut self, ts: impl Into<String>) -> Self {
-        self.oldest = Some(ts.into());
-        self
-    }
-
-    /// Only messages before `ts`.
-    pub fn latest(mut self, ts: impl Into<String>) -> Self {
-        self.latest = Some(ts.into());
-        self
-    }
-
-    /// Include messages exactly at `oldest`/`latest`.
-    pub fn inclusive(mut self, inclusive: bool) -> Self {
-        self.inclusive = Some(inclusive);
-        self
-    }
-
-    pub(crate) fn query(&self) -> Vec<(&'static str, String)> {
+impl Paged for HistoryRequest {
+    const METHOD: &'static str = "conversations.history";
+    fn query(&self) -> Vec<(&'static str, String)> {
         let mut query = vec![("channel", self.channel.clone())];
-        range_query(
-            &mut query,
-            self.limit,
-            self.oldest.as_deref(),
-            self.latest.as_deref(),
-            self.inclusive,
-        );
+        self.range_query(&mut query);
         query
+    }
+    fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+    fn limit(&self) -> Option<u32> {
+        self.limit
     }
 }
 
@@ -219,68 +245,31 @@ impl RepliesRequest {
         }
     }
 
-    /// Continues from `cursor`.
-    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
-        self.cursor = Some(cursor.into());
-        self
-    }
+    range_setters!();
+}
 
-    /// Sets the page size.
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Only messages after `ts`.
-    pub fn oldest(mut self, ts: impl Into<String>) -> Self {
-        self.oldest = Some(ts.into());
-        self
-    }
-
-    /// Only messages before `ts`.
-    pub fn latest(mut self, ts: impl Into<String>) -> Self {
-        self.latest = Some(ts.into());
-        self
-    }
-
-    /// Include messages exactly at `oldest`/`latest`.
-    pub fn inclusive(mut self, inclusive: bool) -> Self {
-        self.inclusive = Some(inclusive);
-        self
-    }
-
-    pub(crate) fn query(&self) -> Vec<(&'static str, String)> {
+impl Paged for RepliesRequest {
+    const METHOD: &'static str = "conversations.replies";
+    fn query(&self) -> Vec<(&'static str, String)> {
         let mut query = vec![("channel", self.channel.clone()), ("ts", self.ts.clone())];
-        range_query(
-            &mut query,
-            self.limit,
-            self.oldest.as_deref(),
-            self.latest.as_deref(),
-            self.inclusive,
-        );
+        self.range_query(&mut query);
         query
+    }
+    fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+    fn limit(&self) -> Option<u32> {
+        self.limit
     }
 }
 
-fn range_query(
-    query: &mut Vec<(&'static str, String)>,
-    limit: Option<u32>,
-    oldest: Option<&str>,
-    latest: Option<&str>,
-    inclusive: Option<bool>,
-) {
-    if let Some(limit) = limit {
-        query.push(("limit", limit.to_string()));
-    }
-    if let Some(oldest) = oldest {
-        query.push(("oldest", oldest.to_owned()));
-    }
-    if let Some(latest) = latest {
-        query.push(("latest", latest.to_owned()));
-    }
-    if let Some(inclusive) = inclusive {
-        query.push(("inclusive", inclusive.to_string()));
-    }
+/// A paged read of messages (`conversations.history`, `conversations.replies`): its method, its
+/// query without the cursor, the cursor to start from and the page size.
+pub(crate) trait Paged {
+    const METHOD: &'static str;
+    fn query(&self) -> Vec<(&'static str, String)>;
+    fn cursor(&self) -> Option<&str>;
+    fn limit(&self) -> Option<u32>;
 }
 
 /// What `auth.test` says about the token: who the bot is (use `user_id` and `bot_id` to ignore
