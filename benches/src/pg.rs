@@ -60,6 +60,21 @@ pub fn build_loop(saver: PostgresSaver, limit: u64) -> Result<CompiledGraph<Coun
         .with_durability(Durability::Sync))
 }
 
+/// Migrates the bench schema and empties its tables, as the Python side truncates its own: runs
+/// of earlier sessions would otherwise grow the indexes every insert goes through.
+async fn fresh_tables(saver: &PostgresSaver) -> Result<(), BenchError> {
+    saver
+        .migrate()
+        .await
+        .map_err(|e| BenchError::new(e.to_string()))?;
+    let truncate = format!("TRUNCATE {SCHEMA}.checkpoints, {SCHEMA}.blobs, {SCHEMA}.writes");
+    sqlx::query(&truncate)
+        .execute(saver.pool())
+        .await
+        .map_err(|e| BenchError::new(e.to_string()))?;
+    Ok(())
+}
+
 struct Loop {
     graph: CompiledGraph<Counter>,
     saver: PostgresSaver,
@@ -104,10 +119,7 @@ impl Loop {
 impl Bench for Loop {
     fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
         async move {
-            self.saver
-                .migrate()
-                .await
-                .map_err(|e| BenchError::new(e.to_string()))?;
+            fresh_tables(&self.saver).await?;
             let results = self.run_all().await?;
             for (thread, count) in &results {
                 expect_eq("final count", count, &200)?;
@@ -204,10 +216,7 @@ impl Growth {
 impl Bench for Growth {
     fn verify(&self) -> BoxFuture<'_, Result<String, BenchError>> {
         async move {
-            self.saver
-                .migrate()
-                .await
-                .map_err(|e| BenchError::new(e.to_string()))?;
+            fresh_tables(&self.saver).await?;
             let (small, checkpoints) = self.ratio(100).await?;
             expect_eq("checkpoints per turn", &checkpoints, &100)?;
             Ok(format!(
