@@ -89,13 +89,38 @@ pub fn status_error(backend: &str, status: StatusCode, headers: &HeaderMap, deta
     } else {
         format!("{backend} answered HTTP {status}: {detail}")
     };
-    let retryable = status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
-        || status.is_server_error();
-    match (retryable, retry_after(headers)) {
+    match (is_retryable_status(status), retry_after(headers)) {
         (true, Some(delay)) => ToolError::retry_after(message, delay),
         (true, None) => ToolError::retryable(message),
         (false, _) => ToolError::terminal(message),
+    }
+}
+
+/// True for the statuses worth retrying: 429, 408 and 5xx.
+pub fn is_retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+/// A body as one line for an error message: whitespace collapsed, cut after `max_chars`
+/// characters (marked with `…`).
+pub fn snippet(body: &[u8], max_chars: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((cut, _)) = out.char_indices().nth(max_chars) {
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// What a failing response's body says: at most `max_bytes` of it, as a [`snippet`] of
+/// `max_chars`; empty when the body cannot be read (the status says enough then).
+pub async fn error_detail(backend: &str, response: Response, max_bytes: usize, max_chars: usize) -> String {
+    match read_limited(backend, response, max_bytes).await {
+        Ok(body) => snippet(&body, max_chars),
+        Err(_) => String::new(),
     }
 }
 

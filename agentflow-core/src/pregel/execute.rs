@@ -219,7 +219,7 @@ fn outcome_writes<S: State>(
         TaskOutcome::Interrupted(interrupt) => (
             channels::INTERRUPT,
             channels::INTERRUPT_IDX,
-            codec.to_bytes(&vec![interrupt])?,
+            codec.to_bytes(&std::slice::from_ref(interrupt))?,
         ),
     };
     Ok(vec![PendingWrite {

@@ -242,18 +242,10 @@ impl FetchTool {
                 url = next;
                 continue;
             }
-            if status == StatusCode::TOO_MANY_REQUESTS
-                || status == StatusCode::REQUEST_TIMEOUT
-                || status.is_server_error()
-            {
+            if http::is_retryable_status(status) {
                 let headers = response.headers().clone();
-                let detail = match http::read_limited(BACKEND, response, DETAIL_BYTES).await {
-                    Ok(body) => String::from_utf8_lossy(&body)
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    Err(_) => String::new(),
-                };
+                // At most DETAIL_BYTES bytes, so never more characters: nothing is cut.
+                let detail = http::error_detail(BACKEND, response, DETAIL_BYTES, DETAIL_BYTES).await;
                 return Err(http::status_error(
                     &format!("{BACKEND} {url}"),
                     status,

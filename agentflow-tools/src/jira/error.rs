@@ -62,13 +62,8 @@ impl ErrorCollection {
                 }
             }
             _ => {
-                let text = String::from_utf8_lossy(body);
-                let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !text.is_empty() {
-                    let mut short: String = text.chars().take(RAW_DETAIL_CHARS).collect();
-                    if short.len() < text.len() {
-                        short.push('…');
-                    }
+                let short = http::snippet(body, RAW_DETAIL_CHARS);
+                if !short.is_empty() {
                     collection.error_messages.push(short);
                 }
             }

@@ -146,18 +146,14 @@ impl RigChatModel {
         &self.name
     }
 
-    fn provider_name(&self) -> &str {
-        &self.provider
-    }
-
     async fn call(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let rig_request = to_rig_request(request, self.sampling)?;
         let response = self
             .model
             .call(rig_request)
             .await
-            .map_err(|e| model_error(self.provider_name(), &e))?;
-        from_rig_response(self.provider_name(), &response)
+            .map_err(|e| model_error(self.provider(), &e))?;
+        from_rig_response(self.provider(), &response)
     }
 
     async fn stream(
@@ -165,7 +161,7 @@ impl RigChatModel {
         request: &ChatRequest,
         on_token: &mut (dyn FnMut(TokenChunk) + Send),
     ) -> Result<ChatResponse, ModelError> {
-        let provider = self.provider_name();
+        let provider = self.provider();
         let rig_request = to_rig_request(request, self.sampling)?;
         let mut stream = self
             .model
@@ -192,7 +188,7 @@ impl ChatModel for RigChatModel {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         tokio::time::timeout(self.timeout, self.call(request))
             .await
-            .unwrap_or_else(|_| Err(timed_out(self.provider_name(), self.timeout)))
+            .unwrap_or_else(|_| Err(timed_out(self.provider(), self.timeout)))
     }
 
     async fn chat_stream(
@@ -202,6 +198,6 @@ impl ChatModel for RigChatModel {
     ) -> Result<ChatResponse, ModelError> {
         tokio::time::timeout(self.timeout, self.stream(request, on_token))
             .await
-            .unwrap_or_else(|_| Err(timed_out(self.provider_name(), self.timeout)))
+            .unwrap_or_else(|_| Err(timed_out(self.provider(), self.timeout)))
     }
 }

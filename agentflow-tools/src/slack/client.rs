@@ -375,10 +375,7 @@ impl SlackClient {
         }
         if !status.is_success() {
             let retry_after = http::retry_after(response.headers());
-            let detail = match http::read_limited(BACKEND, response, DETAIL_BYTES).await {
-                Ok(body) => snippet(&body),
-                Err(_) => String::new(),
-            };
+            let detail = http::error_detail(BACKEND, response, DETAIL_BYTES, DETAIL_CHARS).await;
             return Err(SlackError::Status {
                 method: method.to_owned(),
                 status,
@@ -394,7 +391,7 @@ impl SlackClient {
             })?;
         let value: Value = serde_json::from_slice(&body).map_err(|e| SlackError::Malformed {
             method: method.to_owned(),
-            detail: format!("not JSON ({e}): {}", snippet(&body)),
+            detail: format!("not JSON ({e}): {}", http::snippet(&body, DETAIL_CHARS)),
         })?;
         let Some(ok) = value.get("ok").and_then(Value::as_bool) else {
             return Err(SlackError::Malformed {
@@ -457,17 +454,6 @@ fn strings(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The start of a body as one line of text, for error messages.
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if let Some((cut, _)) = out.char_indices().nth(DETAIL_CHARS) {
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,10 +500,13 @@ mod tests {
     #[test]
     fn snippets_are_short_and_single_line() {
         assert_eq!(
-            snippet(b"<html>\n  <body>oops</body>\n</html>"),
+            http::snippet(b"<html>\n  <body>oops</body>\n</html>", DETAIL_CHARS),
             "<html> <body>oops</body> </html>"
         );
         let long = "x".repeat(500);
-        assert_eq!(snippet(long.as_bytes()).chars().count(), DETAIL_CHARS + 1);
+        assert_eq!(
+            http::snippet(long.as_bytes(), DETAIL_CHARS).chars().count(),
+            DETAIL_CHARS + 1
+        );
     }
 }

@@ -120,24 +120,7 @@ async fn an_abandoned_sqlite_statement_is_interrupted_at_once() {
 
 #[tokio::test]
 async fn the_read_only_sqlite_connection_refuses_writes_without_the_parser() {
-    let dir = std::env::temp_dir().join(format!("agentflow-sql-bypass-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("db.sqlite");
-    {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let writer = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
-            .execute(&writer)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t VALUES (1), (2)")
-            .execute(&writer)
-            .await
-            .unwrap();
-        writer.close().await;
-    }
+    let (dir, path) = sqlite_fixture("bypass").await;
     let db = SqlDatabase::connect_sqlite(&path).await.unwrap();
     let other = dir.join("other.sqlite");
     for sql in [

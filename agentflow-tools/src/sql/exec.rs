@@ -146,6 +146,20 @@ impl Collector {
 
 type TypeInfoOf<R> = <<R as Row>::Database as sqlx::Database>::TypeInfo;
 
+/// The result's columns, from a row or a prepared statement's description.
+fn describe_columns<C: sqlx::Column>(
+    columns: &[C],
+    type_name: impl Fn(&<C::Database as sqlx::Database>::TypeInfo) -> String,
+) -> Vec<ColumnInfo> {
+    columns
+        .iter()
+        .map(|c| ColumnInfo {
+            name: c.name().to_owned(),
+            type_name: type_name(c.type_info()),
+        })
+        .collect()
+}
+
 /// Reads rows from `stream` into `out` until it ends or a limit is reached; the stream is
 /// dropped then, which stops the statement (SQLite) or leaves the rest of the batch unread
 /// (PostgreSQL: at most `limit + 1` rows were asked for).
@@ -162,14 +176,7 @@ where
     let mut stream = std::pin::pin!(stream);
     while let Some(row) = stream.try_next().await? {
         if out.columns.is_empty() {
-            out.columns = row
-                .columns()
-                .iter()
-                .map(|c| ColumnInfo {
-                    name: c.name().to_owned(),
-                    type_name: type_name(c.type_info()),
-                })
-                .collect();
+            out.columns = describe_columns(row.columns(), &type_name);
         }
         let values = (0..row.len()).map(|i| value(&row, i)).collect();
         if !out.push(values) {
@@ -353,16 +360,9 @@ async fn run_postgres_in(
                 // No rows, hence no row description: describe the cursor (prepared, not run). The
                 // text is unique so that sqlx's statement cache never hands back another
                 // cursor's columns.
-                let describe = format!("FETCH NEXT FROM {CURSOR} /* {} */", uuid::Uuid::new_v4().simple());
-                let statement = (&mut **tx).prepare(&describe).await.map_err(err)?;
-                out.columns = statement
-                    .columns()
-                    .iter()
-                    .map(|c| ColumnInfo {
-                        name: c.name().to_owned(),
-                        type_name: pg_type_name(c.type_info()),
-                    })
-                    .collect();
+                let peek = format!("FETCH NEXT FROM {CURSOR} /* {} */", uuid::Uuid::new_v4().simple());
+                let statement = (&mut **tx).prepare(&peek).await.map_err(err)?;
+                out.columns = describe_columns(statement.columns(), pg_type_name);
             }
         }
     }
@@ -483,17 +483,10 @@ async fn run_sqlite_on(
     };
     let type_name = |t: &sqlx::sqlite::SqliteTypeInfo| t.name().to_owned();
     let stream = sqlx::query(sql).persistent(false).fetch(&mut **conn);
-    collect(stream, &mut out, type_name, decode).await.map_err(err)?;
+    collect(stream, &mut out, &type_name, decode).await.map_err(err)?;
     if out.columns.is_empty() {
         let statement = (&mut **conn).prepare(sql).await.map_err(err)?;
-        out.columns = statement
-            .columns()
-            .iter()
-            .map(|c| ColumnInfo {
-                name: c.name().to_owned(),
-                type_name: c.type_info().name().to_owned(),
-            })
-            .collect();
+        out.columns = describe_columns(statement.columns(), type_name);
     }
     Ok(out.finish())
 }
