@@ -372,7 +372,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         config: RunConfig<C>,
         sink: EventSink,
     ) -> Result<RunOutput<S>, GraphError> {
-        let run_id = config.run_id.unwrap_or_else(uuid::Uuid::now_v7);
+        let run_id = config.run_id.unwrap_or_else(crate::ids::uuid_v7);
         let settings = &self.settings;
         let env = RunEnv {
             run_id,

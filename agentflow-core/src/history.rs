@@ -225,7 +225,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             saved: Default::default(),
             skip_before: false,
             extra: tuple.metadata.extra.clone(),
-            run_id: uuid::Uuid::now_v7().to_string(),
+            run_id: crate::ids::uuid_v7().to_string(),
             stored,
             replaced: applied.replaced,
         };

@@ -30,9 +30,9 @@ pub enum Val {
     /// A string.
     Str(Arc<str>),
     /// A list.
-    List(Arc<[Val]>),
+    List(#[serde(serialize_with = "agentflow_core::checkpoint::shared::serialize")] Arc<[Val]>),
     /// A map (a Python dict).
-    Map(Arc<Map>),
+    Map(#[serde(serialize_with = "agentflow_core::checkpoint::shared::serialize")] Arc<Map>),
 }
 
 /// The map inside [`Val::Map`].
@@ -116,6 +116,9 @@ pub struct WideState {
 /// keeps Python references. Decoding restores the sharing. Scalars are written as they are.
 mod shared {
     use std::collections::HashMap;
+    use std::hash::BuildHasherDefault;
+
+    use agentflow_core::checkpoint::shared::AddressHasher;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -144,18 +147,25 @@ mod shared {
     }
 
     pub fn serialize<S: Serializer>(list: &[Val], serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut seen: HashMap<(usize, usize), u32, BuildHasherDefault<AddressHasher>> = HashMap::default();
         let mut out = Out {
             unique: Vec::new(),
             order: Vec::with_capacity(list.len()),
         };
+        // Runs of one item are common (a list re-appended to itself): skip the lookup for them.
+        let mut last: Option<((usize, usize), u32)> = None;
         for value in list {
             let next = out.unique.len() as u32;
             let index = match identity(value) {
-                Some(id) => *seen.entry(id).or_insert_with(|| {
-                    out.unique.push(value);
-                    next
-                }),
+                Some(id) if last.is_some_and(|(last_id, _)| last_id == id) => last.map_or(next, |(_, i)| i),
+                Some(id) => {
+                    let index = *seen.entry(id).or_insert_with(|| {
+                        out.unique.push(value);
+                        next
+                    });
+                    last = Some((id, index));
+                    index
+                }
                 None => {
                     out.unique.push(value);
                     next

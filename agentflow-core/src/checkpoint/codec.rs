@@ -68,7 +68,7 @@ impl dyn Codec {
             Some(Builtin::Json) => serde_json::to_vec(value).map_err(|e| CodecError::new("json", e)),
             #[cfg(feature = "msgpack")]
             Some(Builtin::MsgPack) => {
-                rmp_serde::to_vec_named(value).map_err(|e| CodecError::new("msgpack", e))
+                super::msgpack::to_vec(value).map_err(|e| CodecError::new("msgpack", e))
             }
             None => self.encode(value),
         }
@@ -140,7 +140,7 @@ impl Codec for MsgPackCodec {
     }
 
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
-        rmp_serde::to_vec_named(value).map_err(|e| CodecError::new("msgpack", e))
+        super::msgpack::to_vec(value).map_err(|e| CodecError::new("msgpack", e))
     }
 
     fn decode(

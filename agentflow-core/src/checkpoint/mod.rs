@@ -19,6 +19,9 @@
 
 mod codec;
 mod memory;
+#[cfg(feature = "msgpack")]
+mod msgpack;
+pub mod shared;
 
 use std::collections::BTreeMap;
 
@@ -397,7 +400,7 @@ pub trait Checkpointer: Send + Sync + 'static {
 /// A new checkpoint id: a UUIDv7, forced above `after` so that ids of one thread always sort in
 /// creation order, even within one millisecond or if the clock steps back.
 pub fn next_checkpoint_id(after: Option<&str>) -> String {
-    let fresh = uuid::Uuid::now_v7();
+    let fresh = crate::ids::uuid_v7();
     match after.and_then(|a| uuid::Uuid::parse_str(a).ok()) {
         Some(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
         _ => fresh.to_string(),

@@ -51,6 +51,11 @@ impl<S: State, C> Snapshot<'_, S, C> {
     /// How each of `fields` is written: as the items appended since the stored version when it
     /// is an append field that was not overwritten, else whole.
     fn encode(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
+        // One memo for all fields: a value they share is encoded once.
+        crate::checkpoint::shared::scope(|| self.encode_each(d, fields))
+    }
+
+    fn encode_each(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
         let codec = d.codec();
         let mut out = Vec::with_capacity(fields.len());
         for index in fields.iter() {
