@@ -16,13 +16,17 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use agentflow_benches::registry::{self, Env, NOT_YET_IMPLEMENTED, Shape};
+use agentflow_benches::registry::{self, Bench, Env, NOT_YET_IMPLEMENTED, Shape};
 
-const USAGE: &str = "usage: shapes [--runs N] [--only name1,name2] [--database-url URL]
+const USAGE: &str = "usage: shapes [--runs N] [--only name1,name2] [--interleave] [--database-url URL]
 
   --runs N             timed runs per shape, after one warm-up (default 5; BENCHMARKS.md asks
                        for at least 5)
   --only a,b           run only these shapes (comma-separated)
+  --interleave         time the shapes in rounds (one run of each per round) rather than one
+                       shape after the other, so that a ratio between two shapes sees the same
+                       machine noise on both sides (shapes that report their own figure, the
+                       PostgreSQL ones, still run alone)
   --database-url URL   PostgreSQL for the persistence shapes (pg_loop_200, pg_concurrent_8x200,
                        storage_growth_1000), which run only when it is given
   -h, --help           this help
@@ -31,6 +35,7 @@ Prints name<TAB>median_ms<TAB>min_ms per shape on stdout; verified counts go to 
 
 struct Args {
     runs: usize,
+    interleave: bool,
     only: Option<Vec<String>>,
     database_url: Option<String>,
 }
@@ -39,6 +44,7 @@ struct Args {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         runs: 5,
+        interleave: false,
         only: None,
         database_url: None,
     };
@@ -74,6 +80,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 }
                 parsed.only = Some(names);
             }
+            "--interleave" => parsed.interleave = true,
             "--database-url" => parsed.database_url = Some(value("--database-url")?),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -124,22 +131,70 @@ fn median_min(mut times: Vec<f64>) -> (f64, f64) {
     (median, times[0])
 }
 
-async fn bench(shape: Shape, runs: usize, env: Env) -> Result<(f64, f64), String> {
+/// A shape compiled, verified and warmed up, or the figure it measured itself.
+enum Ready {
+    Timed(Box<dyn Bench>),
+    Measured(f64),
+}
+
+async fn prepare(shape: Shape, env: Env) -> Result<Ready, String> {
     let fail = |e: agentflow_benches::BenchError| format!("{}: {e}", shape.name);
     let bench = (shape.prepare)(&env).map_err(fail)?;
     let description = bench.verify().await.map_err(fail)?;
     eprintln!("# {}: verified {description}", shape.name);
     if let Some(figure) = bench.measure().await.map_err(fail)? {
-        return Ok((figure, figure));
+        return Ok(Ready::Measured(figure));
     }
     bench.run().await.map_err(fail)?; // warm-up
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = Instant::now();
-        bench.run().await.map_err(fail)?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    Ok(Ready::Timed(bench))
+}
+
+/// One timed run, in milliseconds.
+async fn time_one(name: &str, bench: &dyn Bench) -> Result<f64, String> {
+    let started = Instant::now();
+    bench.run().await.map_err(|e| format!("{name}: {e}"))?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Times `shapes`: each one's runs in a row, or, interleaved, one run of each per round.
+/// Returns (median, min) per shape, in order.
+async fn bench_all(shapes: Vec<Shape>, runs: usize, interleave: bool, env: Env) -> Result<Vec<(f64, f64)>, String> {
+    let mut results = Vec::with_capacity(shapes.len());
+    if !interleave {
+        for shape in shapes {
+            results.push(match prepare(shape, env.clone()).await? {
+                Ready::Measured(figure) => (figure, figure),
+                Ready::Timed(bench) => {
+                    let mut times = Vec::with_capacity(runs);
+                    for _ in 0..runs {
+                        times.push(time_one(shape.name, &*bench).await?);
+                    }
+                    median_min(times)
+                }
+            });
+        }
+        return Ok(results);
     }
-    Ok(median_min(times))
+    let mut ready = Vec::with_capacity(shapes.len());
+    for shape in &shapes {
+        ready.push(prepare(*shape, env.clone()).await?);
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); shapes.len()];
+    for _ in 0..runs {
+        for ((shape, bench), times) in shapes.iter().zip(&ready).zip(&mut times) {
+            if let Ready::Timed(bench) = bench {
+                times.push(time_one(shape.name, &**bench).await?);
+            }
+        }
+    }
+    Ok(ready
+        .iter()
+        .zip(times)
+        .map(|(bench, times)| match bench {
+            Ready::Measured(figure) => (*figure, *figure),
+            Ready::Timed(_) => median_min(times),
+        })
+        .collect())
 }
 
 fn main() -> ExitCode {
@@ -192,25 +247,25 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let mut stdout = std::io::stdout();
-        for &shape in &selected {
-            // On a worker thread, as a graph runs inside a server's task (and as LangGraph's bench
-            // runs on its event loop), not on the thread blocked in `block_on`.
-            let result = match tokio::spawn(bench(shape, args.runs, env.clone())).await {
-                Ok(result) => result,
-                Err(e) => Err(format!("{}: the benchmark task failed: {e}", shape.name)),
-            };
-            match result {
-                Ok((median, min)) => {
-                    let _ = writeln!(stdout, "{}\t{median:.3}\t{min:.3}", shape.name);
-                    let _ = stdout.flush();
-                }
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return ExitCode::FAILURE;
-                }
+        let names: Vec<&str> = selected.iter().map(|s| s.name).collect();
+        // On a worker thread, as a graph runs inside a server's task (and as LangGraph's bench
+        // runs on its event loop), not on the thread blocked in `block_on`.
+        let results = match tokio::spawn(bench_all(selected, args.runs, args.interleave, env)).await {
+            Ok(Ok(results)) => results,
+            Ok(Err(message)) => {
+                eprintln!("error: {message}");
+                return ExitCode::FAILURE;
             }
+            Err(e) => {
+                eprintln!("error: the benchmark task failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut stdout = std::io::stdout();
+        for (name, (median, min)) in names.iter().zip(results) {
+            let _ = writeln!(stdout, "{name}\t{median:.3}\t{min:.3}");
         }
+        let _ = stdout.flush();
         ExitCode::SUCCESS
     })
 }
@@ -242,6 +297,7 @@ mod tests {
         assert_eq!(args.database_url.as_deref(), Some("pg://x"));
         assert_eq!(parse(&[]).expect("valid").expect("not help").runs, 5);
         assert!(parse(&["--help"]).expect("valid").is_none());
+        assert!(parse(&["--interleave"]).expect("valid").expect("not help").interleave);
     }
 
     #[test]
