@@ -130,6 +130,13 @@ impl Encoder {
         Ok(())
     }
 
+    /// The start of an enum variant with data: `{variant: data}`, as `rmp_serde` writes it.
+    fn variant(&mut self, variant: &str) -> Result<&mut Self, Error> {
+        self.map_len(1);
+        self.str(variant)?;
+        Ok(self)
+    }
+
     /// A container whose length is known now, or counted and written in front at the end.
     fn compound(&mut self, len: Option<usize>, map: bool) -> Result<Compound<'_>, Error> {
         let unknown = match len {
@@ -283,6 +290,15 @@ macro_rules! fields {
 
 fields!(SerializeStruct, SerializeStructVariant);
 
+/// Narrow integers are written as their widened value (MessagePack picks the smallest form).
+macro_rules! widen {
+    ($($method:ident($ty:ty) => $wide_method:ident($wide:ty)),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<(), Error> {
+            self.$wide_method(<$wide>::from(v))
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for &'a mut Encoder {
     type Ok = ();
     type Error = Error;
@@ -303,16 +319,13 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         Ok(())
     }
 
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.serialize_i64(i64::from(v))
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.serialize_i64(i64::from(v))
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.serialize_i64(i64::from(v))
+    widen! {
+        serialize_i8(i8) => serialize_i64(i64),
+        serialize_i16(i16) => serialize_i64(i64),
+        serialize_i32(i32) => serialize_i64(i64),
+        serialize_u8(u8) => serialize_u64(u64),
+        serialize_u16(u16) => serialize_u64(u64),
+        serialize_u32(u32) => serialize_u64(u64),
     }
 
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
@@ -322,18 +335,6 @@ impl<'a> ser::Serializer for &'a mut Encoder {
 
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
         self.bin(&v.to_be_bytes())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.serialize_u64(u64::from(v))
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.serialize_u64(u64::from(v))
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.serialize_u64(u64::from(v))
     }
 
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
@@ -417,9 +418,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         variant: &'static str,
         value: &T,
     ) -> Result<(), Error> {
-        self.map_len(1);
-        self.str(variant)?;
-        value.serialize(self)
+        value.serialize(self.variant(variant)?)
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
@@ -441,9 +440,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        self.map_len(1);
-        self.str(variant)?;
-        self.compound(Some(len), false)
+        self.variant(variant)?.compound(Some(len), false)
     }
 
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'a>, Error> {
@@ -461,9 +458,7 @@ impl<'a> ser::Serializer for &'a mut Encoder {
         variant: &'static str,
         len: usize,
     ) -> Result<Compound<'a>, Error> {
-        self.map_len(1);
-        self.str(variant)?;
-        self.compound(Some(len), true)
+        self.variant(variant)?.compound(Some(len), true)
     }
 }
 

@@ -158,7 +158,12 @@ async fn time_one(name: &str, bench: &dyn Bench) -> Result<f64, String> {
 
 /// Times `shapes`: each one's runs in a row, or, interleaved, one run of each per round.
 /// Returns (median, min) per shape, in order.
-async fn bench_all(shapes: Vec<Shape>, runs: usize, interleave: bool, env: Env) -> Result<Vec<(f64, f64)>, String> {
+async fn bench_all(
+    shapes: Vec<Shape>,
+    runs: usize,
+    interleave: bool,
+    env: Env,
+) -> Result<Vec<(f64, f64)>, String> {
     let mut results = Vec::with_capacity(shapes.len());
     if !interleave {
         for shape in shapes {
@@ -297,7 +302,12 @@ mod tests {
         assert_eq!(args.database_url.as_deref(), Some("pg://x"));
         assert_eq!(parse(&[]).expect("valid").expect("not help").runs, 5);
         assert!(parse(&["--help"]).expect("valid").is_none());
-        assert!(parse(&["--interleave"]).expect("valid").expect("not help").interleave);
+        assert!(
+            parse(&["--interleave"])
+                .expect("valid")
+                .expect("not help")
+                .interleave
+        );
     }
 
     #[test]
