@@ -175,9 +175,8 @@ impl Encoder {
         }
         let start = self.out.len();
         value.serialize(&mut *self)?;
-        let bytes = self.out[start..].to_vec();
         if let Some(memo) = self.memo.as_mut() {
-            memo.insert(probe, bytes);
+            memo.insert(probe, &self.out[start..]);
         }
         Ok(())
     }

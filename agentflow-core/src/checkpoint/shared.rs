@@ -105,19 +105,25 @@ where
 /// The encoded bytes of the shared values met so far in one checkpoint.
 #[derive(Default)]
 pub(crate) struct Memo {
-    bytes: HashMap<(usize, usize), Vec<u8>, BuildHasherDefault<AddressHasher>>,
+    /// Where each value's bytes are in `arena`.
+    ranges: HashMap<(usize, usize), (usize, usize), BuildHasherDefault<AddressHasher>>,
+    /// The bytes of every value met, one after the other (one buffer, not one per value).
+    arena: Vec<u8>,
     pins: Vec<Box<dyn Any>>,
 }
 
 impl Memo {
     /// The bytes of a value already encoded.
     pub(crate) fn get(&self, probe: &Probe) -> Option<&[u8]> {
-        self.bytes.get(&probe.key).map(Vec::as_slice)
+        let &(start, end) = self.ranges.get(&probe.key)?;
+        self.arena.get(start..end)
     }
 
     /// Remembers a value's bytes.
-    pub(crate) fn insert(&mut self, probe: Probe, bytes: Vec<u8>) {
-        self.bytes.insert(probe.key, bytes);
+    pub(crate) fn insert(&mut self, probe: Probe, bytes: &[u8]) {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(bytes);
+        self.ranges.insert(probe.key, (start, self.arena.len()));
         self.pins.push(probe.pin);
     }
 }

@@ -110,11 +110,16 @@ impl Durable {
         if changed.is_empty() {
             return;
         }
-        let hash = crate::ids::StableHasher::new()
-            .field(self.checkpoint_id.as_bytes())
-            .finish();
+        // FNV-1a, 64 bits: versions only need to differ between the checkpoints of a thread,
+        // and this runs every superstep (the 128-bit id hasher cost more than the step).
+        let hash = self
+            .checkpoint_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
         // Positive and non-zero (0 means "no version"; PostgreSQL's BIGINT is signed).
-        let next = ((hash as u64) & (i64::MAX as u64)).max(1);
+        let next = (hash & (i64::MAX as u64)).max(1);
         for i in changed.iter() {
             if let Some(v) = self.versions.get_mut(i) {
                 *v = next;
