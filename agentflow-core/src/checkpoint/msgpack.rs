@@ -95,6 +95,7 @@ impl Encoder {
 
     /// A length header: the fix form below `fix_limit`, else the 8-bit form if there is one
     /// (`m8`), else 16 or 32 bits.
+    #[inline]
     fn header(&mut self, len: u32, fix: u8, fix_limit: u32, m8: Option<u8>, m16: u8) {
         if len < fix_limit {
             self.out.push(fix | len as u8);
@@ -117,9 +118,18 @@ impl Encoder {
         self.header(len, 0x80, 16, None, 0xde);
     }
 
+    #[inline]
     fn str(&mut self, s: &str) -> Result<(), Error> {
-        self.header(len32(s.len())?, 0xa0, 32, Some(0xd9), 0xda);
-        self.out.extend_from_slice(s.as_bytes());
+        let bytes = s.as_bytes();
+        if bytes.len() < 32 {
+            // The common case (keys, short values) without the general header's branches.
+            self.out.reserve(1 + bytes.len());
+            self.out.push(0xa0 | bytes.len() as u8);
+            self.out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        self.header(len32(bytes.len())?, 0xa0, 32, Some(0xd9), 0xda);
+        self.out.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -191,6 +201,7 @@ struct Compound<'a> {
 }
 
 impl Compound<'_> {
+    #[inline]
     fn item<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), Error> {
         if let Some((_, count)) = &mut self.unknown {
             *count = count
