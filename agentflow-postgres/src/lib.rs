@@ -18,6 +18,7 @@ mod error;
 mod migrate;
 mod saver;
 pub mod store;
+mod warm;
 
 pub use error::PostgresError;
 pub use saver::PostgresSaver;

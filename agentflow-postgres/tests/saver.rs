@@ -302,3 +302,60 @@ async fn passes_the_conformance_kit_without_prepared_statements(pool: PgPool) {
     saver.migrate().await.unwrap();
     agentflow_core::testing::run_all(Arc::new(saver)).await;
 }
+
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Ticks {
+    #[state(add)]
+    n: u32,
+}
+
+/// The saver keeps the connection of its last write for the next one (sqlx pings every
+/// connection handed back to its pool), but never all of the pool's connections, and hands
+/// them back once idle.
+#[sqlx::test(migrations = false)]
+async fn kept_connections_leave_one_for_others_and_go_back_when_idle(pool: PgPool) {
+    let small = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let saver = saver(small.clone()).await;
+    let mut g = StateGraph::<Ticks>::new();
+    g.add_node("tick", |_: Arc<Ticks>, _: Context| async {
+        Ok::<_, NodeError>(TicksUpdate::default().n(1))
+    });
+    g.add_edge(START, "tick");
+    g.add_conditional_edges(
+        "tick",
+        |s: &Ticks| if s.n < 20 { "tick" } else { agentflow_core::END },
+        ["tick", agentflow_core::END],
+    );
+    let g = g
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver)
+        .with_durability(Durability::Sync);
+    let out = g
+        .invoke(TicksUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(out.state.n, 20);
+    // Right after the run, someone else sharing the pool gets a connection at once.
+    let other = tokio::time::timeout(std::time::Duration::from_millis(500), small.acquire())
+        .await
+        .expect("the saver leaves a connection to others")
+        .unwrap();
+    drop(other);
+    // Once idle, the kept connection goes back to the pool.
+    let mut back = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if small.num_idle() as u32 == small.size() {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "idle: {} of {}", small.num_idle(), small.size());
+    // The graph (and its saver) is still alive: the connection was returned, not dropped.
+    assert!(g.get_state(&CheckpointRef::latest("t")).await.unwrap().is_some());
+}
