@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use agentflow_core::testing::crash::{Worker, kill_and_resume};
-use agentflow_core::{Context, Durability, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use agentflow_core::{Context, Durability, NodeError, RunConfig, RunInput, State};
 use agentflow_postgres::PostgresSaver;
 use sqlx::PgPool;
+
+mod common;
 
 /// The URL of the database `#[sqlx::test]` made for this test.
 async fn url_of(pool: &PgPool) -> String {
@@ -52,8 +54,7 @@ async fn a_killed_connection_fails_retryably_and_loses_nothing(pool: PgPool) {
     let ran = Arc::new(AtomicU32::new(0));
     let killer_pool = pool.clone();
     let r = ran.clone();
-    let mut g = StateGraph::<Steps>::new();
-    g.add_node("tick", move |s: Arc<Steps>, _: Context| {
+    let tick = move |s: Arc<Steps>, _: Context| {
         let (ran, killer) = (r.clone(), killer_pool.clone());
         async move {
             ran.fetch_add(1, Ordering::SeqCst);
@@ -69,13 +70,8 @@ async fn a_killed_connection_fails_retryably_and_loses_nothing(pool: PgPool) {
             }
             Ok::<_, NodeError>(StepsUpdate::default().n(1))
         }
-    });
-    g.add_edge(START, "tick");
-    g.add_conditional_edges(
-        "tick",
-        |s: &Steps| if s.n < 10 { "tick" } else { agentflow_core::END },
-        ["tick", agentflow_core::END],
-    );
+    };
+    let g = common::tick_until(tick, |s: &Steps| s.n >= 10);
     let g = g
         .compile()
         .unwrap()

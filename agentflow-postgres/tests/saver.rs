@@ -11,6 +11,8 @@ use agentflow_core::{
 use agentflow_postgres::{PostgresError, PostgresSaver};
 use sqlx::PgPool;
 
+mod common;
+
 async fn saver(pool: PgPool) -> PostgresSaver {
     let saver = PostgresSaver::new(pool);
     saver.migrate().await.expect("migrates");
@@ -320,15 +322,9 @@ async fn kept_connections_leave_one_for_others_and_go_back_when_idle(pool: PgPoo
         .await
         .unwrap();
     let saver = saver(small.clone()).await;
-    let mut g = StateGraph::<Ticks>::new();
-    g.add_node("tick", |_: Arc<Ticks>, _: Context| async {
-        Ok::<_, NodeError>(TicksUpdate::default().n(1))
-    });
-    g.add_edge(START, "tick");
-    g.add_conditional_edges(
-        "tick",
-        |s: &Ticks| if s.n < 20 { "tick" } else { agentflow_core::END },
-        ["tick", agentflow_core::END],
+    let g = common::tick_until(
+        |_: Arc<Ticks>, _: Context| async { Ok::<_, NodeError>(TicksUpdate::default().n(1)) },
+        |s: &Ticks| s.n >= 20,
     );
     let g = g
         .compile()
