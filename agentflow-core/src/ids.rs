@@ -58,6 +58,14 @@ impl StableHasher {
     }
 }
 
+/// FNV-1a with 64 bits: [`StableHasher`]'s algorithm at half the width, for hashes taken every
+/// superstep that need not be persisted ids (a 128-bit multiply per byte costs more there).
+pub(crate) fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// What made a task run: the triggers of a node task, or the index of a `Send`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum TaskOrigin {

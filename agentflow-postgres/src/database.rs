@@ -3,8 +3,7 @@
 
 use std::sync::Arc;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::PostgresError;
 use crate::migrate;
@@ -39,21 +38,25 @@ impl Database {
         Ok(self)
     }
 
-    /// A connection for a write: one kept from the last write if there is one, else the pool's.
-    pub(crate) async fn connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
-        match self.warm.take() {
-            Some(conn) => Ok(conn),
-            None => self.pool.acquire().await,
-        }
-    }
-
-    /// Keeps a connection whose statement completed for the next write. At most all but one of
-    /// the pool's connections are kept, so that others sharing the pool always find one.
-    pub(crate) fn keep(&self, conn: PoolConnection<Postgres>) {
+    /// Runs one write statement on the connection kept from the last write, if there is one,
+    /// else on one from the pool, and keeps the connection for the next write if the statement
+    /// completed. On an error (or if this future is dropped) the connection goes back to the
+    /// pool, which checks it. At most all but one of the pool's connections are kept, so that
+    /// others sharing the pool always find one.
+    pub(crate) async fn write<T>(
+        &self,
+        statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut conn = match self.warm.take() {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        let out = statement(&mut conn).await?;
         let cap = (self.pool.options().get_max_connections() as usize)
             .saturating_sub(1)
             .max(1);
         self.warm.keep(conn, cap);
+        Ok(out)
     }
 
     /// Applies the missing migrations of the schema.

@@ -458,12 +458,11 @@ impl Checkpointer for PostgresSaver {
             .bind(sqlx::types::Json(metadata))
             .bind(&bases)
             .persistent(self.db.persistent);
-        let error = |e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref());
-        let mut conn = self.db.connection().await.map_err(error)?;
-        // On an error (or if this future is dropped) the connection goes back to the pool,
-        // which checks it; only one whose statement completed is kept.
-        let inserted = inserted.fetch_optional(&mut *conn).await.map_err(error)?;
-        self.db.keep(conn);
+        let inserted = self
+            .db
+            .write(async |conn| inserted.fetch_optional(conn).await)
+            .await
+            .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
         if inserted.is_none() {
             return Err(CheckpointError::NotFound {
                 thread_id: parent.thread_id.clone(),
@@ -495,10 +494,11 @@ impl Checkpointer for PostgresSaver {
             .bind(&w.channels)
             .bind(&w.blobs)
             .persistent(self.db.persistent);
-        let error = |e| classify(e, &target.thread_id, Some(id));
-        let mut conn = self.db.connection().await.map_err(error)?;
-        let written = written.fetch_all(&mut *conn).await.map_err(error)?;
-        self.db.keep(conn);
+        let written = self
+            .db
+            .write(async |conn| written.fetch_all(conn).await)
+            .await
+            .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
         if written.is_empty() {
             return Err(CheckpointError::NotFound {
                 thread_id: target.thread_id.clone(),

@@ -66,7 +66,8 @@ impl Warm {
     /// stops when the saver (and every clone of it) is gone.
     fn start_sweeper(self: &Arc<Self>) {
         use std::sync::atomic::Ordering;
-        if self.sweeping.swap(true, Ordering::Relaxed) {
+        // A plain load first: this runs on every write, and the swap only once.
+        if self.sweeping.load(Ordering::Relaxed) || self.sweeping.swap(true, Ordering::Relaxed) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

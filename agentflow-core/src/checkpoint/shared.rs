@@ -155,8 +155,8 @@ pub(crate) fn give_back(memo: Option<Memo>) {
 }
 
 /// A hasher for allocation addresses (for maps keyed by `Arc` identity), which are unique and
-/// well spread already: one multiply mixes
-/// them, where SipHash's flood resistance would buy nothing.
+/// well spread already: one multiply mixes them, where SipHash's flood resistance would buy
+/// nothing.
 #[derive(Default)]
 pub struct AddressHasher(u64);
 

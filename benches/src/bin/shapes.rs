@@ -164,42 +164,32 @@ async fn bench_all(
     interleave: bool,
     env: Env,
 ) -> Result<Vec<(f64, f64)>, String> {
-    let mut results = Vec::with_capacity(shapes.len());
-    if !interleave {
-        for shape in shapes {
-            results.push(match prepare(shape, env.clone()).await? {
-                Ready::Measured(figure) => (figure, figure),
-                Ready::Timed(bench) => {
-                    let mut times = Vec::with_capacity(runs);
-                    for _ in 0..runs {
-                        times.push(time_one(shape.name, &*bench).await?);
-                    }
-                    median_min(times)
-                }
-            });
+    // Shapes timed together, in rounds: all of them, or one at a time.
+    let groups: Vec<Vec<Shape>> = if interleave {
+        vec![shapes]
+    } else {
+        shapes.into_iter().map(|shape| vec![shape]).collect()
+    };
+    let mut results = Vec::new();
+    for group in groups {
+        let mut ready = Vec::with_capacity(group.len());
+        for shape in &group {
+            ready.push(prepare(*shape, env.clone()).await?);
         }
-        return Ok(results);
-    }
-    let mut ready = Vec::with_capacity(shapes.len());
-    for shape in &shapes {
-        ready.push(prepare(*shape, env.clone()).await?);
-    }
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); shapes.len()];
-    for _ in 0..runs {
-        for ((shape, bench), times) in shapes.iter().zip(&ready).zip(&mut times) {
-            if let Ready::Timed(bench) = bench {
-                times.push(time_one(shape.name, &**bench).await?);
+        let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); group.len()];
+        for _ in 0..runs {
+            for ((shape, bench), times) in group.iter().zip(&ready).zip(&mut times) {
+                if let Ready::Timed(bench) = bench {
+                    times.push(time_one(shape.name, &**bench).await?);
+                }
             }
         }
-    }
-    Ok(ready
-        .iter()
-        .zip(times)
-        .map(|(bench, times)| match bench {
+        results.extend(ready.iter().zip(times).map(|(bench, times)| match bench {
             Ready::Measured(figure) => (*figure, *figure),
             Ready::Timed(_) => median_min(times),
-        })
-        .collect())
+        }));
+    }
+    Ok(results)
 }
 
 fn main() -> ExitCode {

@@ -111,9 +111,9 @@ pub(super) mod shared {
         let mut last: Option<((usize, usize), u32)> = None;
         for value in list {
             let next = out.unique.len() as u32;
-            let index = match identity(value) {
-                Some(id) if last.is_some_and(|(last_id, _)| last_id == id) => last.map_or(next, |(_, i)| i),
-                Some(id) => {
+            let index = match (identity(value), last) {
+                (Some(id), Some((last_id, index))) if last_id == id => index,
+                (Some(id), _) => {
                     let index = *seen.entry(id).or_insert_with(|| {
                         out.unique.push(value);
                         next
@@ -121,7 +121,7 @@ pub(super) mod shared {
                     last = Some((id, index));
                     index
                 }
-                None => {
+                (None, _) => {
                     out.unique.push(value);
                     next
                 }

@@ -110,14 +110,9 @@ impl Durable {
         if changed.is_empty() {
             return;
         }
-        // FNV-1a, 64 bits: versions only need to differ between the checkpoints of a thread,
-        // and this runs every superstep (the 128-bit id hasher cost more than the step).
-        let hash = self
-            .checkpoint_id
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
+        // Versions only need to differ between the checkpoints of a thread, and this runs every
+        // superstep: 64 bits of hash, not the 128 of the persisted ids.
+        let hash = crate::ids::fnv64(self.checkpoint_id.as_bytes());
         // Positive and non-zero (0 means "no version"; PostgreSQL's BIGINT is signed).
         let next = (hash & (i64::MAX as u64)).max(1);
         for i in changed.iter() {
