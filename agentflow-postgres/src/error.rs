@@ -30,7 +30,7 @@ pub enum PostgresError {
 }
 
 /// SQLSTATE codes this backend acts on.
-mod sqlstate {
+pub(crate) mod sqlstate {
     pub const UNIQUE_VIOLATION: &str = "23505";
     pub const FOREIGN_KEY_VIOLATION: &str = "23503";
     pub const SERIALIZATION_FAILURE: &str = "40001";

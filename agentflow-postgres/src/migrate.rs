@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_blob_deltas.sql"),
     ),
     (3, "store", include_str!("../migrations/0003_store.sql")),
+    (
+        4,
+        "bytewise keys",
+        include_str!("../migrations/0004_bytewise_keys.sql"),
+    ),
 ];
 
 /// Checks that `schema` is a plain lowercase identifier (it is interpolated into SQL).

@@ -45,7 +45,9 @@ pub struct PostgresSaver {
 #[derive(Clone, Debug)]
 struct Statements {
     put_step: String,
+    put_step_upsert: String,
     put_writes: String,
+    put_writes_upsert: String,
     get_latest: String,
     get_by_id: String,
     blobs: String,
@@ -60,41 +62,10 @@ impl Statements {
             // checkpoint row commit together, or not at all.
             // `parent` is an index lookup standing in for foreign keys: nothing is written unless
             // the parent exists (or there is none), and no row comes back then.
-            put_step: format!(
-                "WITH parent AS (
-                    SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3
-                ), w AS (
-                    INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
-                    SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
-                    FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
-                        AS t(task_id, idx, task_path, channel, blob)
-                    WHERE EXISTS (SELECT 1 FROM parent)
-                    ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
-                        SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob
-                ), b AS (
-                    INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob, base_version)
-                    SELECT $1, $2, c.channel, c.version, c.blob, c.base
-                    FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
-                        AS c(channel, version, blob, base)
-                    WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
-                    ON CONFLICT DO NOTHING
-                )
-                INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata)
-                SELECT $1, $2, $12, $3, $13, $14, $15
-                WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
-                RETURNING 1"
-            ),
-            put_writes: format!(
-                "INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
-                 SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
-                 FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
-                     AS t(task_id, idx, task_path, channel, blob)
-                 WHERE EXISTS (SELECT 1 FROM {s}.checkpoints
-                               WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3)
-                 ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
-                     SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob
-                 RETURNING 1"
-            ),
+            put_step: put_step_sql(s, false),
+            put_step_upsert: put_step_sql(s, true),
+            put_writes: put_writes_sql(s, false),
+            put_writes_upsert: put_writes_sql(s, true),
             get_latest: format!(
                 "SELECT {checkpoint_columns} FROM {s}.checkpoints
                  WHERE thread_id = $1 AND ns = $2 ORDER BY checkpoint_id DESC LIMIT 1"
@@ -123,6 +94,85 @@ impl Statements {
                  WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3 ORDER BY task_id, idx"
             ),
         }
+    }
+}
+
+/// The superstep statement: the previous checkpoint's writes, the new field versions and the
+/// checkpoint row commit together, or not at all. `parent` is an index lookup standing in for
+/// foreign keys: nothing is written unless the parent exists (or there is none), and no row comes
+/// back then.
+///
+/// Plain inserts by default: a speculative insertion (`ON CONFLICT`) costs an index probe and a
+/// WAL record per row. The `upsert` form runs only when a write or field version is already
+/// stored (see [`stored_before`]).
+fn put_step_sql(s: &str, upsert: bool) -> String {
+    let (on_write, on_blob) = on_conflict(upsert);
+    format!(
+        "WITH parent AS (
+            SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3
+        ), w AS (
+            INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
+            SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
+            FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
+                AS t(task_id, idx, task_path, channel, blob)
+            WHERE EXISTS (SELECT 1 FROM parent)
+            {on_write}
+        ), b AS (
+            INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob, base_version)
+            SELECT $1, $2, c.channel, c.version, c.blob, c.base
+            FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
+                AS c(channel, version, blob, base)
+            WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
+            {on_blob}
+        )
+        INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata)
+        SELECT $1, $2, $12, $3, $13, $14, $15
+        WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
+        RETURNING 1"
+    )
+}
+
+/// A batch of pending writes, if their checkpoint exists (no row comes back otherwise). Plain
+/// inserts unless `upsert`, as in [`put_step_sql`].
+fn put_writes_sql(s: &str, upsert: bool) -> String {
+    let (on_write, _) = on_conflict(upsert);
+    format!(
+        "INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
+         SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
+         FROM UNNEST($4::text[], $5::bigint[], $6::text[], $7::text[], $8::bytea[])
+             AS t(task_id, idx, task_path, channel, blob)
+         WHERE EXISTS (SELECT 1 FROM {s}.checkpoints
+                       WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3)
+         {on_write}
+         RETURNING 1"
+    )
+}
+
+/// The conflict clauses of the write and field-version inserts: a task run again replaces its
+/// writes (task ids are deterministic, so a fork re-running a step writes the same keys); a
+/// field version is written once.
+fn on_conflict(upsert: bool) -> (&'static str, &'static str) {
+    if upsert {
+        (
+            "ON CONFLICT (thread_id, ns, checkpoint_id, task_id, idx) DO UPDATE
+                SET task_path = EXCLUDED.task_path, channel = EXCLUDED.channel, blob = EXCLUDED.blob",
+            "ON CONFLICT DO NOTHING",
+        )
+    } else {
+        ("", "")
+    }
+}
+
+/// Whether a plain insert failed only because a pending write or a field version it carries is
+/// already stored: a task run again, or a statement sent again after its reply was lost. The
+/// upsert form of the statement then applies (fencing conflicts are other constraints).
+fn stored_before(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some(crate::error::sqlstate::UNIQUE_VIOLATION)
+                && matches!(db.constraint(), Some("writes_pkey" | "blobs_pkey"))
+        }
+        _ => false,
     }
 }
 
@@ -440,29 +490,40 @@ impl Checkpointer for PostgresSaver {
             PutMode::Fork => None,
         };
         let w = WriteColumns::new(writes);
-        let inserted = sqlx::query(&self.sql.put_step)
-            .bind(&parent.thread_id)
-            .bind(&parent.namespace)
-            .bind(parent.checkpoint_id.as_deref())
-            .bind(&w.task_ids)
-            .bind(&w.idxs)
-            .bind(&w.paths)
-            .bind(&w.channels)
-            .bind(&w.blobs)
-            .bind(&channels)
-            .bind(&versions)
-            .bind(&blobs)
-            .bind(&checkpoint.id)
-            .bind(extends)
-            .bind(sqlx::types::Json(&row))
-            .bind(sqlx::types::Json(metadata))
-            .bind(&bases)
-            .persistent(self.db.persistent);
-        let inserted = self
+        let statement = |sql| {
+            sqlx::query(sql)
+                .bind(&parent.thread_id)
+                .bind(&parent.namespace)
+                .bind(parent.checkpoint_id.as_deref())
+                .bind(&w.task_ids)
+                .bind(&w.idxs)
+                .bind(&w.paths)
+                .bind(&w.channels)
+                .bind(&w.blobs)
+                .bind(&channels)
+                .bind(&versions)
+                .bind(&blobs)
+                .bind(&checkpoint.id)
+                .bind(extends.as_deref())
+                .bind(sqlx::types::Json(&row))
+                .bind(sqlx::types::Json(metadata))
+                .bind(&bases)
+                .persistent(self.db.persistent)
+        };
+        let inserted = match self
             .db
-            .write(async |conn| inserted.fetch_optional(conn).await)
+            .write(async |conn| statement(&self.sql.put_step).fetch_optional(conn).await)
             .await
-            .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
+        {
+            Err(e) if stored_before(&e) => {
+                let upsert = statement(&self.sql.put_step_upsert);
+                self.db
+                    .write(async |conn| upsert.fetch_optional(conn).await)
+                    .await
+            }
+            done => done,
+        }
+        .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
         if inserted.is_none() {
             return Err(CheckpointError::NotFound {
                 thread_id: parent.thread_id.clone(),
@@ -484,21 +545,30 @@ impl Checkpointer for PostgresSaver {
             return Err(backend("writes need the checkpoint they belong to"));
         };
         let w = WriteColumns::new(writes);
-        let written = sqlx::query(&self.sql.put_writes)
-            .bind(&target.thread_id)
-            .bind(&target.namespace)
-            .bind(id)
-            .bind(&w.task_ids)
-            .bind(&w.idxs)
-            .bind(&w.paths)
-            .bind(&w.channels)
-            .bind(&w.blobs)
-            .persistent(self.db.persistent);
-        let written = self
+        let statement = |sql| {
+            sqlx::query(sql)
+                .bind(&target.thread_id)
+                .bind(&target.namespace)
+                .bind(id)
+                .bind(&w.task_ids)
+                .bind(&w.idxs)
+                .bind(&w.paths)
+                .bind(&w.channels)
+                .bind(&w.blobs)
+                .persistent(self.db.persistent)
+        };
+        let written = match self
             .db
-            .write(async |conn| written.fetch_all(conn).await)
+            .write(async |conn| statement(&self.sql.put_writes).fetch_all(conn).await)
             .await
-            .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
+        {
+            Err(e) if stored_before(&e) => {
+                let upsert = statement(&self.sql.put_writes_upsert);
+                self.db.write(async |conn| upsert.fetch_all(conn).await).await
+            }
+            done => done,
+        }
+        .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
         if written.is_empty() {
             return Err(CheckpointError::NotFound {
                 thread_id: target.thread_id.clone(),
@@ -547,7 +617,7 @@ impl Checkpointer for PostgresSaver {
                     // Field versions no kept checkpoint needs (directly, or as the base of a delta).
                     format!(
                         "WITH RECURSIVE keep AS (
-                            SELECT c.thread_id, c.ns, v.key AS channel, v.value::bigint AS version
+                            SELECT c.thread_id, c.ns, v.key COLLATE \"C\" AS channel, v.value::bigint AS version
                             FROM {s}.checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
                             WHERE c.thread_id = ANY($1)
                           UNION

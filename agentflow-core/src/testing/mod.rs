@@ -388,6 +388,71 @@ pub async fn put_writes_roundtrip(saver: &dyn Checkpointer) {
     );
 }
 
+/// put_step: a step's writes replace writes already stored for the same (task, idx) (a task run
+/// again), and a fork may carry a field version that is already stored.
+pub async fn put_step_over_stored_writes(saver: &dyn Checkpointer) {
+    let t = thread();
+    let ids = chain(saver, &t, 1).await;
+    let at = CheckpointRef::at(&t, &ids[0]);
+    saver
+        .put_writes(&at, &[write("task-a", "__result__", 0, "first")])
+        .await
+        .unwrap();
+    let values = [("a", 60, "60")];
+    let step = |id: &str, value: &str, mode| {
+        let (id, value) = (id.to_owned(), value.to_owned());
+        let at = at.clone();
+        async move {
+            saver
+                .put_step(
+                    &[write("task-a", "__result__", 0, &value)],
+                    &at,
+                    &checkpoint(&id, &values),
+                    &metadata(CheckpointSource::Loop, 1),
+                    &versions(&values),
+                    mode,
+                )
+                .await
+        }
+    };
+    let extended = next_checkpoint_id(Some(&ids[0]));
+    step(&extended, "second", PutMode::Extend)
+        .await
+        .expect("put_step_over_stored_writes: a stored write is replaced");
+    let writes_of = |tuple: CheckpointTuple| {
+        tuple
+            .pending_writes
+            .into_iter()
+            .map(|w| (w.task_id, w.value))
+            .collect::<Vec<_>>()
+    };
+    let parent = saver.get_tuple(&at).await.unwrap().unwrap();
+    assert_eq!(
+        writes_of(parent),
+        [("task-a".to_owned(), b"second".to_vec())],
+        "put_step_over_stored_writes: the step's write replaced the stored one"
+    );
+    let fork = next_checkpoint_id(Some(&extended));
+    step(&fork, "third", PutMode::Fork)
+        .await
+        .expect("put_step_over_stored_writes: a stored field version is kept");
+    let forked = saver
+        .get_tuple(&CheckpointRef::at(&t, &fork))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        forked.checkpoint.channel_values["a"], b"60",
+        "put_step_over_stored_writes: the fork reads the stored version"
+    );
+    let parent = saver.get_tuple(&at).await.unwrap().unwrap();
+    assert_eq!(
+        writes_of(parent),
+        [("task-a".to_owned(), b"third".to_vec())],
+        "put_step_over_stored_writes: the fork's write replaced the stored one"
+    );
+}
+
 async fn chain_on(saver: &dyn Checkpointer, t: &str, parent: &str) -> String {
     let id = next_checkpoint_id(Some(parent));
     let values = [("a", 50, "50")];
@@ -700,6 +765,7 @@ pub async fn run_all(saver: Arc<dyn Checkpointer>) {
     put_fencing(&*saver).await;
     put_fencing_concurrent(saver.clone()).await;
     put_writes_roundtrip(&*saver).await;
+    put_step_over_stored_writes(&*saver).await;
     get_tuple_cases(&*saver).await;
     list_cases(&*saver).await;
     delete_thread_cases(&*saver).await;
