@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "bytewise keys",
         include_str!("../migrations/0004_bytewise_keys.sql"),
     ),
+    (
+        5,
+        "inline values",
+        include_str!("../migrations/0005_inline_values.sql"),
+    ),
 ];
 
 /// Checks that `schema` is a plain lowercase identifier (it is interpolated into SQL).

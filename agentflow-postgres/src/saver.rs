@@ -13,6 +13,7 @@ use sqlx::{PgPool, Row};
 
 use crate::database::Database;
 use crate::error::{PostgresError, classify};
+use crate::inline;
 
 /// Checkpoints in PostgreSQL, through a connection pool.
 ///
@@ -56,7 +57,7 @@ struct Statements {
 
 impl Statements {
     fn new(s: &str) -> Self {
-        let checkpoint_columns = "checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns";
+        let checkpoint_columns = "checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns, inline";
         Statements {
             // One statement: the previous checkpoint's writes, the new field versions and the
             // checkpoint row commit together, or not at all.
@@ -102,6 +103,10 @@ impl Statements {
 /// foreign keys: nothing is written unless the parent exists (or there is none), and no row comes
 /// back then.
 ///
+/// Small values ($17) join the parent's inline values, minus the fields this step versions again
+/// ($9), in the new row (see [`crate::inline`]). A delta whose base the parent holds inline moves
+/// that base to `blobs`, where delta chains are read.
+///
 /// Plain inserts by default: a speculative insertion (`ON CONFLICT`) costs an index probe and a
 /// WAL record per row. The `upsert` form runs only when a write or field version is already
 /// stored (see [`stored_before`]).
@@ -109,7 +114,8 @@ fn put_step_sql(s: &str, upsert: bool) -> String {
     let (on_write, on_blob) = on_conflict(upsert);
     format!(
         "WITH parent AS (
-            SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3
+            SELECT inline FROM {s}.checkpoints
+            WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3
         ), w AS (
             INSERT INTO {s}.writes (thread_id, ns, checkpoint_id, task_id, idx, task_path, channel, blob)
             SELECT $1, $2, $3, t.task_id, t.idx, t.task_path, t.channel, t.blob
@@ -122,11 +128,16 @@ fn put_step_sql(s: &str, upsert: bool) -> String {
             SELECT $1, $2, c.channel, c.version, c.blob, c.base
             FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
                 AS c(channel, version, blob, base)
-            WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
+            WHERE c.blob IS NOT NULL AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM parent))
+            UNION ALL
+            SELECT $1, $2, c.channel, c.base, decode(split_part(p.inline ->> c.channel, ':', 2), 'hex'), NULL
+            FROM UNNEST($9::text[], $16::bigint[]) AS c(channel, base), parent p
+            WHERE c.base IS NOT NULL AND split_part(p.inline ->> c.channel, ':', 1) = c.base::text
             {on_blob}
         )
-        INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata)
-        SELECT $1, $2, $12, $3, $13, $14, $15
+        INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, inline)
+        SELECT $1, $2, $12, $3, $13, $14, $15,
+               nullif((coalesce((SELECT inline FROM parent), '{{}}') - $9::text[]) || $17::jsonb, '{{}}')
         WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM parent)
         RETURNING 1"
     )
@@ -197,7 +208,7 @@ impl WriteColumns {
     }
 }
 
-fn backend(error: impl Into<agentflow_core::BoxError>) -> CheckpointError {
+pub(crate) fn backend(error: impl Into<agentflow_core::BoxError>) -> CheckpointError {
     CheckpointError::Backend {
         retryable: false,
         source: error.into(),
@@ -265,13 +276,14 @@ impl PostgresSaver {
     }
 
     /// Total bytes stored for a thread: field values, pending writes, and the checkpoint rows'
-    /// JSON (checkpoint and metadata), for storage measurements.
+    /// JSON (checkpoint, metadata and inline values), for storage measurements.
     pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
         let s = &self.db.schema;
         sqlx::query_scalar(&format!(
             "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
                   + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
-                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text))
+                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text)
+                                         + coalesce(length(inline::text), 0))
                               FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
         ))
         .bind(thread_id)
@@ -288,35 +300,40 @@ impl PostgresSaver {
         let parent: Option<String> = row.try_get("parent_id").map_err(backend)?;
         let checkpoint: sqlx::types::Json<Checkpoint> = row.try_get("checkpoint").map_err(backend)?;
         let metadata: sqlx::types::Json<CheckpointMetadata> = row.try_get("metadata").map_err(backend)?;
+        let inline: Option<serde_json::Value> = row.try_get("inline").map_err(backend)?;
         let mut checkpoint = checkpoint.0;
+        checkpoint.channel_values = inline::read(inline, &checkpoint.channel_versions)?;
         let (channels, versions): (Vec<String>, Vec<i64>) = checkpoint
             .channel_versions
             .iter()
+            .filter(|(c, _)| !checkpoint.channel_values.contains_key(*c))
             .map(|(c, v)| (c.clone(), *v as i64))
             .unzip();
-        let blobs = sqlx::query(&self.sql.blobs)
-            .bind(&thread_id)
-            .bind(&ns)
-            .bind(&channels)
-            .bind(&versions)
-            .persistent(self.db.persistent)
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(|e| classify(e, &thread_id, Some(&id)))?;
-        // Rows come per field, oldest segment first: the snapshot, then its deltas.
-        for row in blobs {
-            let channel: String = row.try_get(0).map_err(backend)?;
-            let blob: Vec<u8> = row.try_get(1).map_err(backend)?;
-            match checkpoint.channel_values.entry(channel) {
-                std::collections::btree_map::Entry::Occupied(first) => {
-                    checkpoint
-                        .channel_appends
-                        .entry(first.key().clone())
-                        .or_default()
-                        .push(blob);
-                }
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(blob);
+        if !channels.is_empty() {
+            let blobs = sqlx::query(&self.sql.blobs)
+                .bind(&thread_id)
+                .bind(&ns)
+                .bind(&channels)
+                .bind(&versions)
+                .persistent(self.db.persistent)
+                .fetch_all(&self.db.pool)
+                .await
+                .map_err(|e| classify(e, &thread_id, Some(&id)))?;
+            // Rows come per field, oldest segment first: the snapshot, then its deltas.
+            for row in blobs {
+                let channel: String = row.try_get(0).map_err(backend)?;
+                let blob: Vec<u8> = row.try_get(1).map_err(backend)?;
+                match checkpoint.channel_values.entry(channel) {
+                    std::collections::btree_map::Entry::Occupied(first) => {
+                        checkpoint
+                            .channel_appends
+                            .entry(first.key().clone())
+                            .or_default()
+                            .push(blob);
+                    }
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(blob);
+                    }
                 }
             }
         }
@@ -419,7 +436,7 @@ impl Checkpointer for PostgresSaver {
     ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
         let s = &self.db.schema;
         let sql = format!(
-            "SELECT checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns FROM {s}.checkpoints
+            "SELECT checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns, inline FROM {s}.checkpoints
              WHERE ($1::text IS NULL OR (thread_id = $1 AND ns = $2))
                AND metadata @> $3
                AND ($4::text IS NULL OR checkpoint_id < $4)
@@ -472,17 +489,25 @@ impl Checkpointer for PostgresSaver {
         }
         let mut channels = Vec::with_capacity(new_versions.len());
         let mut versions = Vec::with_capacity(new_versions.len());
-        let mut blobs = Vec::with_capacity(new_versions.len());
+        // None where the value rides in the row instead.
+        let mut blobs: Vec<Option<&[u8]>> = Vec::with_capacity(new_versions.len());
         let mut bases: Vec<Option<i64>> = Vec::with_capacity(new_versions.len());
+        let mut small = BTreeMap::new();
         for (channel, version) in new_versions {
-            bases.push(checkpoint.channel_deltas.get(channel).map(|b| *b as i64));
-            let blob = checkpoint
+            let base = checkpoint.channel_deltas.get(channel).map(|b| *b as i64);
+            let value = checkpoint
                 .channel_values
                 .get(channel)
                 .ok_or_else(|| backend(format!("new version of `{channel}` has no value")))?;
+            if inline::fits(value, base.is_some()) {
+                small.insert(channel.as_str(), inline::entry(*version, value));
+                blobs.push(None);
+            } else {
+                blobs.push(Some(value.as_slice()));
+            }
             channels.push(channel.as_str());
             versions.push(*version as i64);
-            blobs.push(blob.as_slice());
+            bases.push(base);
         }
         let row = checkpoint.without_values();
         let extends = match mode {
@@ -508,6 +533,7 @@ impl Checkpointer for PostgresSaver {
                 .bind(sqlx::types::Json(&row))
                 .bind(sqlx::types::Json(metadata))
                 .bind(&bases)
+                .bind(sqlx::types::Json(&small))
                 .persistent(self.db.persistent)
         };
         let inserted = match self
@@ -667,8 +693,8 @@ impl Checkpointer for PostgresSaver {
         }
         let statements = [
             format!(
-                "INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at)
-                 SELECT $2, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at
+                "INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at, inline)
+                 SELECT $2, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at, inline
                  FROM {s}.checkpoints WHERE thread_id = $1"
             ),
             format!(

@@ -35,7 +35,7 @@ async fn migrations_are_idempotent_and_safe_when_processes_race(pool: PgPool) {
     for task in tasks {
         applied += task.await.unwrap().expect("every racer succeeds");
     }
-    assert_eq!(applied, 4, "each migration applied once, by one of the racers");
+    assert_eq!(applied, 5, "each migration applied once, by one of the racers");
     let again = PostgresSaver::new(pool.clone()).schema("raced").unwrap();
     assert_eq!(again.migrate().await.unwrap(), 0);
     sqlx::query("INSERT INTO raced.migrations (version, name) VALUES (999, 'future')")
@@ -354,4 +354,93 @@ async fn kept_connections_leave_one_for_others_and_go_back_when_idle(pool: PgPoo
     assert!(back, "idle: {} of {}", small.num_idle(), small.size());
     // The graph (and its saver) is still alive: the connection was returned, not dropped.
     assert!(g.get_state(&CheckpointRef::latest("t")).await.unwrap().is_some());
+}
+
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    #[state(add)]
+    n: u32,
+    #[state(append)]
+    log: Vec<String>,
+}
+
+/// Reads every checkpoint of `thread` and checks each state is whole: `n` entries in the log.
+async fn history_is_whole(g: &agentflow_core::CompiledGraph<Journal>, thread: &str) -> usize {
+    let history = g
+        .get_state_history(thread, &ListOptions::default())
+        .await
+        .unwrap();
+    for snapshot in &history {
+        let Journal { n, log } = &snapshot.values;
+        assert_eq!(log.len(), *n as usize, "{:?}", snapshot.config);
+        assert!(
+            log.iter()
+                .enumerate()
+                .all(|(i, entry)| *entry == format!("entry {i:>10}"))
+        );
+    }
+    history.len()
+}
+
+/// Small values ride in the checkpoint row (no `blobs` row per version of a counter); an append
+/// field that starts small moves to `blobs` for its delta chain; rows written before the
+/// `inline` column existed still read.
+#[sqlx::test(migrations = false)]
+async fn small_values_ride_in_the_checkpoint_row(pool: PgPool) {
+    let g = common::tick_until(
+        |s: Arc<Journal>, _: Context| async move {
+            Ok::<_, NodeError>(
+                JournalUpdate::default()
+                    .n(1)
+                    .log(vec![format!("entry {:>10}", s.n)]),
+            )
+        },
+        |s: &Journal| s.n >= 12,
+    );
+    let g = g
+        .compile()
+        .unwrap()
+        .with_checkpointer(saver(pool.clone()).await)
+        .with_durability(Durability::Sync);
+    let out = g
+        .invoke(JournalUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(out.state.n, 12);
+    let counted = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(
+        counted("SELECT count(*) FROM agentflow.blobs WHERE channel = 'n'").await,
+        0
+    );
+    assert!(counted("SELECT count(*) FROM agentflow.blobs WHERE channel = 'log'").await > 0);
+    assert!(counted("SELECT count(*) FROM agentflow.checkpoints WHERE inline ? 'n'").await >= 12);
+    let checkpoints = history_is_whole(&g, "t").await;
+    assert!(checkpoints >= 13, "{checkpoints}");
+
+    // The layout before the `inline` column: every value in `blobs`.
+    sqlx::query(
+        "INSERT INTO agentflow.blobs (thread_id, ns, channel, version, blob)
+         SELECT c.thread_id, c.ns, e.key, split_part(e.value, ':', 1)::bigint,
+                decode(split_part(e.value, ':', 2), 'hex')
+         FROM agentflow.checkpoints c, jsonb_each_text(c.inline) e
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE agentflow.checkpoints SET inline = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(history_is_whole(&g, "t").await, checkpoints);
+    // And a run goes on from such a row.
+    let out = g
+        .invoke(JournalUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(out.state.n, 13);
+    history_is_whole(&g, "t").await;
 }
