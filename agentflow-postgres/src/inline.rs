@@ -50,7 +50,7 @@ pub(crate) fn from_hex(field: &str, hex: &str) -> Result<Vec<u8>, CheckpointErro
     };
     let damaged = || backend(format!("the inline value of field `{field}` is not valid hex"));
     let bytes = hex.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(damaged());
     }
     bytes
