@@ -46,6 +46,8 @@ pub struct PostgresSaver {
 #[derive(Clone, Debug)]
 struct Statements {
     put_step: String,
+    /// For a step with no value bound for `blobs` (all small, no delta): one insert fewer.
+    put_step_inline: String,
     put_step_upsert: String,
     put_writes: String,
     put_writes_upsert: String,
@@ -63,8 +65,9 @@ impl Statements {
             // checkpoint row commit together, or not at all.
             // `parent` is an index lookup standing in for foreign keys: nothing is written unless
             // the parent exists (or there is none), and no row comes back then.
-            put_step: put_step_sql(s, false),
-            put_step_upsert: put_step_sql(s, true),
+            put_step: put_step_sql(s, false, true),
+            put_step_inline: put_step_sql(s, false, false),
+            put_step_upsert: put_step_sql(s, true, true),
             put_writes: put_writes_sql(s, false),
             put_writes_upsert: put_writes_sql(s, true),
             get_latest: format!(
@@ -109,9 +112,28 @@ impl Statements {
 ///
 /// Plain inserts by default: a speculative insertion (`ON CONFLICT`) costs an index probe and a
 /// WAL record per row. The `upsert` form runs only when a write or field version is already
-/// stored (see [`stored_before`]).
-fn put_step_sql(s: &str, upsert: bool) -> String {
+/// stored (see [`stored_before`]). Without `blobs`, the statement has no `blobs` insert at all,
+/// for the common step whose new values are all inline.
+fn put_step_sql(s: &str, upsert: bool, blobs: bool) -> String {
     let (on_write, on_blob) = on_conflict(upsert);
+    let blobs = if blobs {
+        format!(
+            ", b AS (
+            INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob, base_version)
+            SELECT $1, $2, c.channel, c.version, c.blob, c.base
+            FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
+                AS c(channel, version, blob, base)
+            WHERE c.blob IS NOT NULL AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM parent))
+            UNION ALL
+            SELECT $1, $2, c.channel, c.base, decode(split_part(p.inline ->> c.channel, ':', 2), 'hex'), NULL
+            FROM UNNEST($9::text[], $16::bigint[]) AS c(channel, base), parent p
+            WHERE c.base IS NOT NULL AND split_part(p.inline ->> c.channel, ':', 1) = c.base::text
+            {on_blob}
+        )"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "WITH parent AS (
             SELECT inline FROM {s}.checkpoints
@@ -123,18 +145,7 @@ fn put_step_sql(s: &str, upsert: bool) -> String {
                 AS t(task_id, idx, task_path, channel, blob)
             WHERE EXISTS (SELECT 1 FROM parent)
             {on_write}
-        ), b AS (
-            INSERT INTO {s}.blobs (thread_id, ns, channel, version, blob, base_version)
-            SELECT $1, $2, c.channel, c.version, c.blob, c.base
-            FROM UNNEST($9::text[], $10::bigint[], $11::bytea[], $16::bigint[])
-                AS c(channel, version, blob, base)
-            WHERE c.blob IS NOT NULL AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM parent))
-            UNION ALL
-            SELECT $1, $2, c.channel, c.base, decode(split_part(p.inline ->> c.channel, ':', 2), 'hex'), NULL
-            FROM UNNEST($9::text[], $16::bigint[]) AS c(channel, base), parent p
-            WHERE c.base IS NOT NULL AND split_part(p.inline ->> c.channel, ':', 1) = c.base::text
-            {on_blob}
-        )
+        ){blobs}
         INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, inline)
         SELECT $1, $2, $12, $3, $13, $14, $15,
                nullif((coalesce((SELECT inline FROM parent), '{{}}') - $9::text[]) || $17::jsonb, '{{}}')
@@ -515,6 +526,11 @@ impl Checkpointer for PostgresSaver {
             PutMode::Fork => None,
         };
         let w = WriteColumns::new(writes);
+        let first = if blobs.iter().all(Option::is_none) && bases.iter().all(Option::is_none) {
+            &self.sql.put_step_inline
+        } else {
+            &self.sql.put_step
+        };
         let statement = |sql| {
             sqlx::query(sql)
                 .bind(&parent.thread_id)
@@ -538,7 +554,7 @@ impl Checkpointer for PostgresSaver {
         };
         let inserted = match self
             .db
-            .write(async |conn| statement(&self.sql.put_step).fetch_optional(conn).await)
+            .write(async |conn| statement(first).fetch_optional(conn).await)
             .await
         {
             Err(e) if stored_before(&e) => {
