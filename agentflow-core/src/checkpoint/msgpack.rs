@@ -120,15 +120,25 @@ impl Encoder {
 
     #[inline]
     fn str(&mut self, s: &str) -> Result<(), Error> {
-        let bytes = s.as_bytes();
+        // Lists of one-letter strings are common: their path is a fixed-size copy, inlined into
+        // the caller, with no call to memcpy or to the general header.
+        match *s.as_bytes() {
+            [a] => self.out.extend_from_slice(&[0xa1, a]),
+            [a, b] => self.out.extend_from_slice(&[0xa2, a, b]),
+            _ => return self.any_str(s.as_bytes()),
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn any_str(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if bytes.len() < 32 {
-            // The common case (keys, short values) without the general header's branches.
+            // Keys and short values, without the general header's branches.
             self.out.reserve(1 + bytes.len());
             self.out.push(0xa0 | bytes.len() as u8);
-            self.out.extend_from_slice(bytes);
-            return Ok(());
+        } else {
+            self.header(len32(bytes.len())?, 0xa0, 32, Some(0xd9), 0xda);
         }
-        self.header(len32(bytes.len())?, 0xa0, 32, Some(0xd9), 0xda);
         self.out.extend_from_slice(bytes);
         Ok(())
     }

@@ -97,7 +97,8 @@ fn integers_at_every_marker_boundary() {
 
 #[test]
 fn strings_bytes_and_containers_at_every_length_boundary() {
-    for len in [0, 15, 16, 31, 32, 255, 256, 65_535, 65_536] {
+    // 1 and 2 have their own fast path.
+    for len in [0, 1, 2, 3, 15, 16, 31, 32, 255, 256, 65_535, 65_536] {
         same_as_rmp(&"x".repeat(len));
         same_as_rmp(&Bytes(vec![7; len]));
         same_as_rmp(&vec![true; len]);
@@ -105,6 +106,7 @@ fn strings_bytes_and_containers_at_every_length_boundary() {
         same_as_rmp(&map);
     }
     same_as_rmp(&'é');
+    same_as_rmp(&vec!["a", "é", "bc", "", "xyz"]);
 }
 
 #[test]
