@@ -271,7 +271,16 @@ impl FieldSet {
 
     /// Field indices in ascending order.
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..128).filter(move |i| self.contains(*i))
+        // One step per member, not per possible index: this runs for every write of every step.
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            if rest == 0 {
+                return None;
+            }
+            let index = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            Some(index)
+        })
     }
 
     /// The names of the fields in the set, for state type `S`.
@@ -389,4 +398,20 @@ pub fn apply_field_with<'w, T>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FieldSet;
+
+    #[test]
+    fn a_field_set_iterates_its_members_in_ascending_order() {
+        let mut set = FieldSet::EMPTY;
+        assert_eq!(set.iter().count(), 0);
+        for index in [127, 0, 64, 5, 63] {
+            set.insert(index);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 5, 63, 64, 127]);
+        assert!(set.iter().all(|i| set.contains(i)));
+    }
 }

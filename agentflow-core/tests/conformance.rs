@@ -8,3 +8,29 @@ use agentflow_core::checkpoint::InMemorySaver;
 async fn in_memory_saver_passes_the_conformance_kit() {
     agentflow_core::testing::run_all(Arc::new(InMemorySaver::new())).await;
 }
+
+#[derive(agentflow_core::State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Counter {
+    #[state(add)]
+    n: u32,
+}
+
+/// A graph can share its saver: through an `Arc`, the caller sees what the graph stored.
+#[tokio::test]
+async fn a_saver_behind_an_arc_is_shared_with_the_caller() {
+    use agentflow_core::checkpoint::{CheckpointRef, Checkpointer};
+    use agentflow_core::{Context, NodeError, RunConfig, START, StateGraph};
+    let saver = Arc::new(InMemorySaver::new());
+    let mut g = StateGraph::<Counter>::new();
+    g.add_node("inc", |_: Arc<Counter>, _: Context| async {
+        Ok::<_, NodeError>(CounterUpdate::default().n(1))
+    });
+    g.add_edge(START, "inc");
+    let g = g.compile().unwrap().with_checkpointer(saver.clone());
+    g.invoke(CounterUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    let latest = saver.get_tuple(&CheckpointRef::latest("t")).await.unwrap();
+    assert_eq!(latest.unwrap().checkpoint.channel_values["n"], b"1");
+    assert!(saver.stored_bytes() > 0);
+}

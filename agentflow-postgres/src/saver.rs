@@ -520,7 +520,7 @@ impl Checkpointer for PostgresSaver {
             versions.push(*version as i64);
             bases.push(base);
         }
-        let row = checkpoint.without_values();
+        let row = checkpoint.head();
         let extends = match mode {
             PutMode::Extend => Some(parent.checkpoint_id.clone().unwrap_or_default()),
             PutMode::Fork => None,

@@ -626,7 +626,7 @@ async fn put_in(
         (Some(p), PutMode::Extend) => Some(p.as_str()),
         (Some(_), PutMode::Fork) => None,
     };
-    let stored = checkpoint.without_values();
+    let stored = checkpoint.head();
     sqlx::query(
         "INSERT INTO checkpoints
              (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, channel_refs,

@@ -37,11 +37,29 @@ struct Namespace {
 
 #[derive(Debug, Clone)]
 struct Stored {
-    checkpoint: Checkpoint,
+    /// The checkpoint without its values, serialized: one allocation, where a clone of its maps
+    /// of field names would be a hundred.
+    head: Vec<u8>,
     metadata: CheckpointMetadata,
     parent: Option<String>,
     /// Checkpoints that extend this one (forks excluded).
     children: usize,
+}
+
+/// A stored checkpoint's head ([`Checkpoint::head`]), serialized.
+fn encode_head(c: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
+    serde_json::to_vec(&c.head()).map_err(damaged)
+}
+
+fn decode_head(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    serde_json::from_slice(bytes).map_err(damaged)
+}
+
+fn damaged(error: serde_json::Error) -> CheckpointError {
+    CheckpointError::Backend {
+        retryable: false,
+        source: Box::new(error),
+    }
 }
 
 impl InMemorySaver {
@@ -104,8 +122,13 @@ fn referenced(ns: &Namespace, versions: &BTreeMap<String, u64>) -> Vec<(String, 
     out
 }
 
-fn tuple(thread_id: &str, namespace: &str, ns: &Namespace, stored: &Stored) -> CheckpointTuple {
-    let mut checkpoint = stored.checkpoint.clone();
+fn tuple(
+    thread_id: &str,
+    namespace: &str,
+    ns: &Namespace,
+    stored: &Stored,
+) -> Result<CheckpointTuple, CheckpointError> {
+    let mut checkpoint = decode_head(&stored.head)?;
     for (channel, version) in &checkpoint.channel_versions.clone() {
         let Some(mut segments) = chain(ns, channel, *version) else {
             continue;
@@ -128,13 +151,13 @@ fn tuple(thread_id: &str, namespace: &str, ns: &Namespace, stored: &Stored) -> C
         .get(id)
         .map(|w| w.values().cloned().collect())
         .unwrap_or_default();
-    CheckpointTuple {
+    Ok(CheckpointTuple {
         config,
         checkpoint,
         metadata: stored.metadata.clone(),
         parent,
         pending_writes,
-    }
+    })
 }
 
 #[async_trait]
@@ -151,7 +174,9 @@ impl Checkpointer for InMemorySaver {
             Some(id) => ns.checkpoints.get(id),
             None => ns.checkpoints.values().next_back(),
         };
-        Ok(stored.map(|s| tuple(&target.thread_id, &target.namespace, ns, s)))
+        stored
+            .map(|s| tuple(&target.thread_id, &target.namespace, ns, s))
+            .transpose()
     }
 
     async fn list(
@@ -169,14 +194,13 @@ impl Checkpointer for InMemorySaver {
                 if thread.is_some_and(|t| &t.namespace != namespace) {
                     continue;
                 }
-                for stored in ns.checkpoints.values() {
-                    let id = &stored.checkpoint.id;
+                for (id, stored) in &ns.checkpoints {
                     if options.before.as_ref().is_some_and(|b| id >= b)
                         || !stored.metadata.matches(&options.filter)
                     {
                         continue;
                     }
-                    out.push(tuple(thread_id, namespace, ns, stored));
+                    out.push(tuple(thread_id, namespace, ns, stored)?);
                 }
             }
         }
@@ -195,6 +219,8 @@ impl Checkpointer for InMemorySaver {
         new_versions: &BTreeMap<String, u64>,
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError> {
+        // Serialized before taking the lock: other threads' puts need not wait for it.
+        let head = encode_head(checkpoint)?;
         let mut threads = self.lock();
         let ns = threads
             .entry(parent.thread_id.clone())
@@ -241,11 +267,10 @@ impl Checkpointer for InMemorySaver {
         {
             s.children += 1;
         }
-        let stored = checkpoint.without_values();
         ns.checkpoints.insert(
             checkpoint.id.clone(),
             Stored {
-                checkpoint: stored,
+                head,
                 metadata: metadata.clone(),
                 parent: parent.checkpoint_id.clone(),
                 children: 0,
@@ -299,7 +324,7 @@ impl Checkpointer for InMemorySaver {
                         latest.parent = None;
                         latest.children = 0;
                         let keep: std::collections::HashSet<(String, u64)> =
-                            referenced(ns, &latest.checkpoint.channel_versions)
+                            referenced(ns, &decode_head(&latest.head)?.channel_versions)
                                 .into_iter()
                                 .collect();
                         ns.blobs.retain(|key, _| keep.contains(key));

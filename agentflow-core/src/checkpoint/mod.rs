@@ -98,6 +98,7 @@ pub struct Checkpoint {
     /// Encoded state fields. In a `put` only the fields of `new_versions` (for a field in
     /// `channel_deltas`, only its new items); from a saver, every field (for a field stored as
     /// deltas, its last full snapshot, followed by `channel_appends`).
+    #[serde(default)]
     pub channel_values: BTreeMap<String, Vec<u8>>,
     /// In a `put`: fields whose value in `channel_values` is a delta (the items appended since
     /// the given version), not a full value. Append fields are stored this way so that a growing
@@ -130,7 +131,55 @@ pub struct Checkpoint {
     pub codec: String,
 }
 
+/// A checkpoint without its field values, borrowed: what a saver keeps in the checkpoint's own
+/// record (values are stored by version). It serializes as [`Checkpoint`] does, minus the values,
+/// and reads back as a `Checkpoint` with none. Unlike [`Checkpoint::without_values`] it copies
+/// nothing: the maps of field names cost a hundred allocations to clone on a wide state.
+///
+/// ```
+/// # use agentflow_core::checkpoint::Checkpoint;
+/// # fn demo(checkpoint: &Checkpoint) -> serde_json::Result<()> {
+/// let row = serde_json::to_vec(&checkpoint.head())?;
+/// let back: Checkpoint = serde_json::from_slice(&row)?;
+/// assert_eq!(back, checkpoint.without_values());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct CheckpointHead<'a> {
+    v: u32,
+    id: &'a str,
+    ts_ms: u64,
+    channel_versions: &'a BTreeMap<String, u64>,
+    #[serde(skip_serializing_if = "is_empty_ref")]
+    versions_seen: &'a BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "is_empty_ref")]
+    updated_channels: &'a Vec<String>,
+    #[serde(skip_serializing_if = "is_empty_ref")]
+    next: &'a Vec<String>,
+    #[serde(skip_serializing_if = "is_empty_ref")]
+    sends: &'a Vec<PendingSend>,
+    #[serde(skip_serializing_if = "is_empty_ref")]
+    joins: &'a BTreeMap<String, Vec<String>>,
+    codec: &'a str,
+}
+
 impl Checkpoint {
+    /// The checkpoint without its values, borrowed ([`CheckpointHead`]).
+    pub fn head(&self) -> CheckpointHead<'_> {
+        CheckpointHead {
+            v: self.v,
+            id: &self.id,
+            ts_ms: self.ts_ms,
+            channel_versions: &self.channel_versions,
+            versions_seen: &self.versions_seen,
+            updated_channels: &self.updated_channels,
+            next: &self.next,
+            sends: &self.sends,
+            joins: &self.joins,
+            codec: &self.codec,
+        }
+    }
+
     /// The checkpoint without its field values (what a saver keeps in the checkpoint's own
     /// record; values are stored by version). Copies no value bytes.
     pub fn without_values(&self) -> Checkpoint {
@@ -257,6 +306,14 @@ where
     for<'a> &'a T: IntoIterator,
 {
     collection.into_iter().next().is_none()
+}
+
+/// [`is_empty`] for a borrowed field of [`CheckpointHead`].
+fn is_empty_ref<T>(collection: &&T) -> bool
+where
+    for<'a> &'a T: IntoIterator,
+{
+    is_empty(*collection)
 }
 
 /// How a put relates to its parent.
@@ -395,6 +452,70 @@ pub trait Checkpointer: Send + Sync + 'static {
 
     /// Copies every checkpoint and write of `source` to `target` (which must be empty).
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError>;
+}
+
+/// A shared saver is a saver: keep an `Arc` to inspect what a graph stored, or give one saver to
+/// several graphs.
+#[async_trait]
+impl<T: Checkpointer + ?Sized> Checkpointer for std::sync::Arc<T> {
+    async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
+        (**self).get_tuple(target).await
+    }
+
+    async fn list(
+        &self,
+        thread: Option<&CheckpointRef>,
+        options: &ListOptions,
+    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
+        (**self).list(thread, options).await
+    }
+
+    async fn put(
+        &self,
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        (**self)
+            .put(parent, checkpoint, metadata, new_versions, mode)
+            .await
+    }
+
+    async fn put_step(
+        &self,
+        writes: &[PendingWrite],
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        (**self)
+            .put_step(writes, parent, checkpoint, metadata, new_versions, mode)
+            .await
+    }
+
+    async fn put_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: &[PendingWrite],
+    ) -> Result<(), CheckpointError> {
+        (**self).put_writes(target, writes).await
+    }
+
+    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
+        (**self).delete_thread(thread_id).await
+    }
+
+    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
+        (**self).prune(thread_ids, strategy).await
+    }
+
+    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
+        (**self).copy_thread(source, target).await
+    }
 }
 
 /// A new checkpoint id: a UUIDv7, forced above `after` so that ids of one thread always sort in
