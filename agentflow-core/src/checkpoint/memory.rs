@@ -1,7 +1,7 @@
 //! [`InMemorySaver`]: checkpoints in process memory, for tests, examples and benchmarks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
@@ -30,10 +30,16 @@ pub struct InMemorySaver {
 #[derive(Debug, Default, Clone)]
 struct Namespace {
     checkpoints: BTreeMap<String, Stored>,
-    /// (field, version) -> (the version it extends, if a delta; bytes).
-    blobs: HashMap<(String, u64), (Option<u64>, Vec<u8>)>,
+    /// (field, version) -> (the version it extends, if a delta; bytes). Fields of one put with
+    /// equal bytes share them.
+    blobs: HashMap<BlobKey, Blob>,
     writes: HashMap<String, BTreeMap<(String, i64), PendingWrite>>,
 }
+
+/// (field, version).
+type BlobKey = (String, u64);
+/// (the version it extends, if a delta; bytes).
+type Blob = (Option<u64>, Arc<[u8]>);
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -76,13 +82,19 @@ impl InMemorySaver {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Total bytes of stored values and writes (for storage-growth measurements).
+    /// Total bytes of stored values and writes (for storage-growth measurements); values that
+    /// fields share count once.
     pub fn stored_bytes(&self) -> usize {
+        let mut seen = std::collections::HashSet::new();
         self.lock()
             .values()
             .flat_map(|t| t.values())
             .map(|ns| {
-                ns.blobs.values().map(|b| b.1.len()).sum::<usize>()
+                ns.blobs
+                    .values()
+                    .filter(|b| seen.insert(b.1.as_ptr()))
+                    .map(|b| b.1.len())
+                    .sum::<usize>()
                     + ns.writes
                         .values()
                         .flat_map(|w| w.values())
@@ -93,13 +105,46 @@ impl InMemorySaver {
     }
 }
 
+/// The new versions of a put, keyed for `blobs`. Fields with equal bytes (a state often holds one
+/// value in several fields) share one copy: memory a long-lived saver would otherwise hold
+/// several times over.
+fn shared_values(
+    checkpoint: &Checkpoint,
+    new_versions: &BTreeMap<String, u64>,
+) -> Result<Vec<(BlobKey, Blob)>, CheckpointError> {
+    let mut distinct: Vec<Arc<[u8]>> = Vec::new();
+    new_versions
+        .iter()
+        .map(|(channel, version)| {
+            let bytes = checkpoint
+                .channel_values
+                .get(channel)
+                .ok_or_else(|| CheckpointError::Backend {
+                    retryable: false,
+                    source: format!("new version of `{channel}` has no value").into(),
+                })?;
+            // Slices compare lengths first: most pairs cost one comparison.
+            let shared = match distinct.iter().find(|d| d[..] == bytes[..]) {
+                Some(d) => d.clone(),
+                None => {
+                    let d: Arc<[u8]> = Arc::from(bytes.as_slice());
+                    distinct.push(d.clone());
+                    d
+                }
+            };
+            let base = checkpoint.channel_deltas.get(channel).copied();
+            Ok(((channel.clone(), *version), (base, shared)))
+        })
+        .collect()
+}
+
 /// The segments of a field's value: a full snapshot, then the deltas after it, oldest first.
 fn chain(ns: &Namespace, channel: &str, version: u64) -> Option<Vec<Vec<u8>>> {
     let mut segments = Vec::new();
     let mut current = version;
     loop {
         let (base, bytes) = ns.blobs.get(&(channel.to_owned(), current))?;
-        segments.push(bytes.clone());
+        segments.push(bytes.to_vec());
         match base {
             Some(base) => current = *base,
             None => break,
@@ -219,8 +264,9 @@ impl Checkpointer for InMemorySaver {
         new_versions: &BTreeMap<String, u64>,
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError> {
-        // Serialized before taking the lock: other threads' puts need not wait for it.
+        // Serialized and copied before taking the lock: other threads' puts need not wait.
         let head = encode_head(checkpoint)?;
+        let values = shared_values(checkpoint, new_versions)?;
         let mut threads = self.lock();
         let ns = threads
             .entry(parent.thread_id.clone())
@@ -248,17 +294,8 @@ impl Checkpointer for InMemorySaver {
         if ns.checkpoints.contains_key(&checkpoint.id) {
             return Err(conflict());
         }
-        for (channel, version) in new_versions {
-            let bytes = checkpoint
-                .channel_values
-                .get(channel)
-                .ok_or_else(|| CheckpointError::Backend {
-                    retryable: false,
-                    source: format!("new version of `{channel}` has no value").into(),
-                })?;
-            let base = checkpoint.channel_deltas.get(channel).copied();
-            ns.blobs
-                .insert((channel.clone(), *version), (base, bytes.clone()));
+        for (key, value) in values {
+            ns.blobs.insert(key, value);
         }
         // Only a line of history is fenced; forks may branch off anything.
         if mode == PutMode::Extend
@@ -353,5 +390,53 @@ impl Checkpointer for InMemorySaver {
         };
         threads.insert(target.to_owned(), copy);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::{CHECKPOINT_VERSION, CheckpointSource, next_checkpoint_id};
+
+    #[tokio::test]
+    async fn fields_with_equal_bytes_are_stored_once_and_read_back_whole() {
+        let saver = InMemorySaver::new();
+        let doc = vec![7u8; 5000];
+        let values = BTreeMap::from([
+            ("a".to_owned(), doc.clone()),
+            ("b".to_owned(), doc.clone()),
+            ("c".to_owned(), b"other".to_vec()),
+        ]);
+        let versions: BTreeMap<String, u64> = values.keys().map(|k| (k.clone(), 1)).collect();
+        let checkpoint = Checkpoint {
+            v: CHECKPOINT_VERSION,
+            id: next_checkpoint_id(None),
+            ts_ms: 0,
+            channel_values: values.clone(),
+            channel_deltas: BTreeMap::new(),
+            channel_appends: BTreeMap::new(),
+            channel_versions: versions.clone(),
+            versions_seen: BTreeMap::new(),
+            updated_channels: Vec::new(),
+            next: Vec::new(),
+            sends: Vec::new(),
+            joins: BTreeMap::new(),
+            codec: "json".into(),
+        };
+        let metadata = CheckpointMetadata {
+            source: CheckpointSource::Input,
+            step: -1,
+            parents: BTreeMap::new(),
+            run_id: "r".into(),
+            extra: BTreeMap::new(),
+        };
+        let at = CheckpointRef::latest("t");
+        saver
+            .put(&at, &checkpoint, &metadata, &versions, PutMode::Extend)
+            .await
+            .unwrap();
+        assert_eq!(saver.stored_bytes(), 5000 + 5);
+        let back = saver.get_tuple(&at).await.unwrap().unwrap();
+        assert_eq!(back.checkpoint.channel_values, values);
     }
 }
