@@ -19,6 +19,7 @@ mod inline;
 mod migrate;
 mod saver;
 pub mod store;
+mod vector;
 mod warm;
 
 pub use error::PostgresError;

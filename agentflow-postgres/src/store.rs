@@ -14,6 +14,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 
 use crate::database::Database;
 use crate::error::{PostgresError, is_transient};
+use crate::vector::{VectorSupport, push_similarity};
 
 /// Long-term memory ([`Store`]) in PostgreSQL, through a connection pool.
 ///
@@ -28,9 +29,10 @@ use crate::error::{PostgresError, is_transient};
 ///   `ts_rank`. A GIN index serves them.
 /// - Filters: `jsonb` operators; equality also uses `value @> pattern`, which a GIN
 ///   (`jsonb_path_ops`) index serves.
-/// - Vector queries: cosine similarity computed in plain SQL over the `float8[]` column (an
-///   exact scan of the rows the other conditions select). pgvector is not required and not
-///   used, even where it is available ([`pgvector_available`](Self::pgvector_available)).
+/// - Vector queries: cosine similarity over the `float8[]` column, an exact scan of the rows the
+///   other conditions select. Where the pgvector extension is installed in the database, its
+///   `<=>` operator computes it ([`uses_pgvector`](Self::uses_pgvector)); elsewhere plain SQL
+///   does, with the same results. pgvector is not required.
 /// - TTL: expired rows are hidden from every read; [`Store::sweep_expired`] deletes them (call it
 ///   periodically; nothing sweeps in the background).
 ///
@@ -50,6 +52,7 @@ use crate::error::{PostgresError, is_transient};
 pub struct PostgresStore {
     db: Database,
     sql: Statements,
+    vector: VectorSupport,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +172,7 @@ impl PostgresStore {
         PostgresStore {
             sql: Statements::new(&db.schema),
             db,
+            vector: VectorSupport::default(),
         }
     }
 
@@ -178,6 +182,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             sql: Statements::new(&db.schema),
             db,
+            vector: self.vector,
         })
     }
 
@@ -203,9 +208,18 @@ impl PostgresStore {
         &self.db.schema
     }
 
-    /// Whether the server offers the pgvector extension (`pg_available_extensions`). This store
-    /// ranks vectors in plain SQL either way; the answer tells whether an approximate index
-    /// (HNSW) could be added.
+    /// Whether vector queries use pgvector: true when its `vector` type and `<=>` operator are
+    /// installed in the database and on the search path (`CREATE EXTENSION vector`). Asked once
+    /// per store, on the first vector query.
+    pub async fn uses_pgvector(&self) -> Result<bool, StoreError> {
+        self.vector
+            .installed(&self.db.pool, self.db.persistent)
+            .await
+            .map_err(backend)
+    }
+
+    /// Whether the server offers the pgvector extension (`pg_available_extensions`), installed
+    /// in this database or not.
     pub async fn pgvector_available(&self) -> Result<bool, StoreError> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
             .persistent(self.db.persistent)
@@ -272,16 +286,16 @@ impl Store for PostgresStore {
         let conditions = validate_search(&query)?;
         // The query's terms as this crate splits them, so both stores agree on what a term is.
         let terms = query.query_terms().map(|t| t.join(" "));
+        let pgvector = match query.embedding {
+            Some(_) => self.uses_pgvector().await?,
+            None => false,
+        };
         let s = &self.db.schema;
         let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {ITEM_COLUMNS}, "));
         match (&query.embedding, &terms) {
             (Some(embedding), _) => {
-                let len = embedding.len();
                 let embedding: Vec<f64> = embedding.iter().copied().map(f64::from).collect();
-                // Cosine similarity; NULL when the lengths differ or a vector is zero.
-                qb.push("(SELECT sum(a * b) / NULLIF(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0) FROM unnest(embedding, ")
-                    .push_bind(embedding)
-                    .push(format!("::float8[]) AS v(a, b) WHERE cardinality(embedding) = {len})"));
+                push_similarity(&mut qb, embedding, pgvector);
             }
             (None, Some(terms)) => {
                 qb.push("ts_rank(search, plainto_tsquery('simple', ")

@@ -133,3 +133,34 @@ async fn nodes_remember_through_the_context(pool: PgPool) {
         .unwrap();
     assert_eq!(hits.len(), 1);
 }
+
+/// pgvector's surface, emulated in SQL: a `vector` type over `float8[]` and its `<=>` cosine
+/// distance, NaN for a zero vector as pgvector gives. This server has no pgvector; the emulation
+/// checks the SQL the store sends when it finds the extension.
+async fn emulate_pgvector(pool: &PgPool) {
+    for sql in [
+        "CREATE DOMAIN public.vector AS float8[]",
+        "CREATE FUNCTION public.emulated_cosine_distance(a float8[], b float8[]) RETURNS float8
+         LANGUAGE sql IMMUTABLE AS $$
+             SELECT CASE WHEN sqrt(sum(x * x)) * sqrt(sum(y * y)) = 0 THEN 'NaN'::float8
+                         ELSE 1 - sum(x * y) / (sqrt(sum(x * x)) * sqrt(sum(y * y))) END
+             FROM unnest(a, b) AS t(x, y)
+         $$",
+        "CREATE OPERATOR public.<=> (LEFTARG = float8[], RIGHTARG = float8[],
+                                      FUNCTION = public.emulated_cosine_distance)",
+    ] {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn passes_the_store_kit_through_pgvector_where_installed(pool: PgPool) {
+    let plain = store(pool.clone()).await;
+    assert!(!plain.uses_pgvector().await.unwrap());
+    emulate_pgvector(&pool).await;
+    // The answer is kept per store: a new store asks again.
+    assert!(!plain.uses_pgvector().await.unwrap());
+    let store = store(pool).await;
+    assert!(store.uses_pgvector().await.unwrap());
+    agentflow_core::store::testing::run_all(Arc::new(store)).await;
+}
