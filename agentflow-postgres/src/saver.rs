@@ -506,15 +506,12 @@ impl Checkpointer for PostgresSaver {
         let mut small = BTreeMap::new();
         for (channel, version) in new_versions {
             let base = checkpoint.channel_deltas.get(channel).map(|b| *b as i64);
-            let value = checkpoint
-                .channel_values
-                .get(channel)
-                .ok_or_else(|| backend(format!("new version of `{channel}` has no value")))?;
+            let value = checkpoint.new_value(channel)?;
             if inline::fits(value, base.is_some()) {
                 small.insert(channel.as_str(), inline::entry(*version, value));
                 blobs.push(None);
             } else {
-                blobs.push(Some(value.as_slice()));
+                blobs.push(Some(value));
             }
             channels.push(channel.as_str());
             versions.push(*version as i64);

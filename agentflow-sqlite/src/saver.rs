@@ -529,13 +529,7 @@ async fn put_in(
     // is stored with a reference to the value it extends, as this checkpoint's parent sees it.
     let mut refs = ChannelRefs::new();
     for (channel, &v) in new_versions {
-        let bytes = checkpoint
-            .channel_values
-            .get(channel)
-            .ok_or_else(|| CheckpointError::Backend {
-                retryable: false,
-                source: format!("new version of `{channel}` has no value").into(),
-            })?;
+        let bytes = checkpoint.new_value(channel)?;
         let v = version(channel, v)?;
         let base = match checkpoint.channel_deltas.get(channel) {
             None => None,

@@ -116,18 +116,12 @@ fn shared_values(
     new_versions
         .iter()
         .map(|(channel, version)| {
-            let bytes = checkpoint
-                .channel_values
-                .get(channel)
-                .ok_or_else(|| CheckpointError::Backend {
-                    retryable: false,
-                    source: format!("new version of `{channel}` has no value").into(),
-                })?;
+            let bytes = checkpoint.new_value(channel)?;
             // Slices compare lengths first: most pairs cost one comparison.
-            let shared = match distinct.iter().find(|d| d[..] == bytes[..]) {
+            let shared = match distinct.iter().find(|d| d[..] == *bytes) {
                 Some(d) => d.clone(),
                 None => {
-                    let d: Arc<[u8]> = Arc::from(bytes.as_slice());
+                    let d: Arc<[u8]> = Arc::from(bytes);
                     distinct.push(d.clone());
                     d
                 }

@@ -164,6 +164,18 @@ pub struct CheckpointHead<'a> {
 }
 
 impl Checkpoint {
+    /// The value of a field that a put's `new_versions` names: every saver needs it, and its
+    /// absence is the caller's error.
+    pub fn new_value(&self, field: &str) -> Result<&[u8], CheckpointError> {
+        self.channel_values
+            .get(field)
+            .map(Vec::as_slice)
+            .ok_or_else(|| CheckpointError::Backend {
+                retryable: false,
+                source: format!("new version of `{field}` has no value").into(),
+            })
+    }
+
     /// The checkpoint without its values, borrowed ([`CheckpointHead`]).
     pub fn head(&self) -> CheckpointHead<'_> {
         CheckpointHead {
