@@ -26,7 +26,7 @@ async fn a_saver_behind_an_arc_is_shared_with_the_caller() {
         Ok::<_, NodeError>(CounterUpdate::default().n(1))
     });
     g.add_edge(START, "inc");
-    let g = g.compile().unwrap().with_checkpointer(saver.clone());
+    let g = g.compile().unwrap().with_shared_checkpointer(saver.clone());
     g.invoke(CounterUpdate::default(), RunConfig::new().thread_id("t"))
         .await
         .unwrap();
