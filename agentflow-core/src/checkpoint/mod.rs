@@ -470,9 +470,19 @@ pub trait Checkpointer: Send + Sync + 'static {
 /// creation order, even within one millisecond or if the clock steps back.
 pub fn next_checkpoint_id(after: Option<&str>) -> String {
     let fresh = crate::ids::uuid_v7();
-    match after.and_then(|a| uuid::Uuid::parse_str(a).ok()) {
-        Some(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
-        _ => fresh.to_string(),
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let text = fresh.hyphenated().encode_lower(&mut buffer);
+    // Canonical ids (lowercase, hyphenated: what this function makes) sort as their numbers do,
+    // so the common case, a fresh id after an earlier one, needs no parse. This runs every step.
+    let canonical =
+        |a: &str| a.len() == text.len() && a.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'));
+    match after {
+        Some(a) if canonical(a) && *text > *a => text.to_owned(),
+        Some(a) => match uuid::Uuid::parse_str(a) {
+            Ok(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
+            _ => text.to_owned(),
+        },
+        None => text.to_owned(),
     }
 }
 
@@ -482,4 +492,34 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::next_checkpoint_id;
+
+    #[test]
+    fn a_new_id_sorts_after_the_one_it_follows() {
+        let old = "00000000-0000-7000-8000-000000000000";
+        let fresh = next_checkpoint_id(Some(old));
+        assert!(fresh.as_str() > old && fresh.len() == 36);
+        // Ahead of the clock: one more than the previous id, in any spelling of it.
+        let ahead = "ffffffff-ffff-7fff-bfff-ffffffffff00";
+        assert_eq!(
+            next_checkpoint_id(Some(ahead)),
+            "ffffffff-ffff-7fff-bfff-ffffffffff01"
+        );
+        let upper = ahead.to_uppercase();
+        assert_eq!(
+            next_checkpoint_id(Some(&upper)),
+            "ffffffff-ffff-7fff-bfff-ffffffffff01"
+        );
+        // Not an id: a fresh one.
+        assert_eq!(next_checkpoint_id(Some("step-3")).len(), 36);
+        let chain: Vec<String> = (0..1000).fold(vec![next_checkpoint_id(None)], |mut ids, _| {
+            ids.push(next_checkpoint_id(ids.last().map(String::as_str)));
+            ids
+        });
+        assert!(chain.windows(2).all(|w| w[0] < w[1]));
+    }
 }
