@@ -4,11 +4,12 @@
 //! than the value itself; in the checkpoint row it costs a few bytes. So a full value of at most
 //! [`INLINE_MAX`] bytes lives in the row's `inline` column (a JSONB object from field name to
 //! `"version:hex bytes"`), and each later checkpoint carries it forward, server-side, until the
-//! field changes. A value is read only where its version is the row's version of the field. A row thus holds its small values itself and stays readable alone (prune and
-//! copy need no references between rows). What is carried per field is bounded like the
-//! version map each row already holds. Deltas of append fields always go to `blobs`, where
-//! their chains are read; a delta whose base is inline moves that base there first (see the
-//! superstep statement).
+//! field changes. A value is read only where its version is the row's version of the field.
+//!
+//! A row thus holds its small values itself and stays readable alone (prune and copy need no
+//! references between rows). What is carried per field is bounded like the version map each row
+//! already holds. Deltas of append fields always go to `blobs`, where their chains are read; a
+//! delta whose base is inline moves that base there first (see the superstep statement).
 
 use std::collections::BTreeMap;
 
@@ -31,33 +32,12 @@ pub(crate) fn entry(version: u64, value: &[u8]) -> String {
 
 /// `bytes` in lowercase hex (what PostgreSQL's `decode(text, 'hex')` reads).
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
+    hex::encode(bytes)
 }
 
 /// The bytes of a hex string; an error names the field whose stored value is damaged.
 pub(crate) fn from_hex(field: &str, hex: &str) -> Result<Vec<u8>, CheckpointError> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    let damaged = || backend(format!("the inline value of field `{field}` is not valid hex"));
-    let bytes = hex.as_bytes();
-    if !bytes.len().is_multiple_of(2) {
-        return Err(damaged());
-    }
-    bytes
-        .chunks_exact(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(damaged)
+    hex::decode(hex).map_err(|_| backend(format!("the inline value of field `{field}` is not valid hex")))
 }
 
 /// The values of a row's `inline` column (absent in rows written before it existed) that hold

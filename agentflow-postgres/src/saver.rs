@@ -8,8 +8,9 @@ use agentflow_core::checkpoint::{
     ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres, Row};
 
 use crate::database::Database;
 use crate::error::{PostgresError, classify};
@@ -61,10 +62,6 @@ impl Statements {
     fn new(s: &str) -> Self {
         let checkpoint_columns = "checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns, inline";
         Statements {
-            // One statement: the previous checkpoint's writes, the new field versions and the
-            // checkpoint row commit together, or not at all.
-            // `parent` is an index lookup standing in for foreign keys: nothing is written unless
-            // the parent exists (or there is none), and no row comes back then.
             put_step: put_step_sql(s, false, true),
             put_step_inline: put_step_sql(s, false, false),
             put_step_upsert: put_step_sql(s, true, true),
@@ -304,6 +301,64 @@ impl PostgresSaver {
         .map_err(|e| classify(e, thread_id, None))
     }
 
+    /// Runs `statement` in its plain form (`plain`), and again in its upsert form (`upsert`) if
+    /// a write or field version it carries is already stored ([`stored_before`]); returns the
+    /// rows it returned.
+    async fn write_or_upsert<'q>(
+        &self,
+        plain: &'q str,
+        upsert: &'q str,
+        statement: impl Fn(&'q str) -> Query<'q, Postgres, PgArguments>,
+    ) -> Result<Vec<PgRow>, sqlx::Error> {
+        let first = statement(plain);
+        match self.db.write(async |conn| first.fetch_all(conn).await).await {
+            Err(e) if stored_before(&e) => {
+                let again = statement(upsert);
+                self.db.write(async |conn| again.fetch_all(conn).await).await
+            }
+            done => done,
+        }
+    }
+
+    /// Adds to `checkpoint` the values of `channels` at `versions` from `blobs`: each field's
+    /// snapshot, then its deltas as `channel_appends`.
+    async fn read_blobs(
+        &self,
+        checkpoint: &mut Checkpoint,
+        address: (&str, &str, &str),
+        channels: Vec<String>,
+        versions: Vec<i64>,
+    ) -> Result<(), CheckpointError> {
+        let (thread_id, ns, id) = address;
+        let rows = sqlx::query(&self.sql.blobs)
+            .bind(thread_id)
+            .bind(ns)
+            .bind(&channels)
+            .bind(&versions)
+            .persistent(self.db.persistent)
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(|e| classify(e, thread_id, Some(id)))?;
+        // Rows come per field, oldest segment first: the snapshot, then its deltas.
+        for row in rows {
+            let channel: String = row.try_get(0).map_err(backend)?;
+            let blob: Vec<u8> = row.try_get(1).map_err(backend)?;
+            match checkpoint.channel_values.entry(channel) {
+                std::collections::btree_map::Entry::Occupied(first) => {
+                    checkpoint
+                        .channel_appends
+                        .entry(first.key().clone())
+                        .or_default()
+                        .push(blob);
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(blob);
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn tuple(&self, row: PgRow) -> Result<CheckpointTuple, CheckpointError> {
         let thread_id: String = row.try_get("thread_id").map_err(backend)?;
         let ns: String = row.try_get("ns").map_err(backend)?;
@@ -321,32 +376,8 @@ impl PostgresSaver {
             .map(|(c, v)| (c.clone(), *v as i64))
             .unzip();
         if !channels.is_empty() {
-            let blobs = sqlx::query(&self.sql.blobs)
-                .bind(&thread_id)
-                .bind(&ns)
-                .bind(&channels)
-                .bind(&versions)
-                .persistent(self.db.persistent)
-                .fetch_all(&self.db.pool)
-                .await
-                .map_err(|e| classify(e, &thread_id, Some(&id)))?;
-            // Rows come per field, oldest segment first: the snapshot, then its deltas.
-            for row in blobs {
-                let channel: String = row.try_get(0).map_err(backend)?;
-                let blob: Vec<u8> = row.try_get(1).map_err(backend)?;
-                match checkpoint.channel_values.entry(channel) {
-                    std::collections::btree_map::Entry::Occupied(first) => {
-                        checkpoint
-                            .channel_appends
-                            .entry(first.key().clone())
-                            .or_default()
-                            .push(blob);
-                    }
-                    std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert(blob);
-                    }
-                }
-            }
+            self.read_blobs(&mut checkpoint, (&thread_id, &ns, &id), channels, versions)
+                .await?;
         }
         let writes = sqlx::query(&self.sql.writes)
             .bind(&thread_id)
@@ -523,7 +554,8 @@ impl Checkpointer for PostgresSaver {
             PutMode::Fork => None,
         };
         let w = WriteColumns::new(writes);
-        let first = if blobs.iter().all(Option::is_none) && bases.iter().all(Option::is_none) {
+        // A delta never rides inline, so no blob bound means no delta either.
+        let first = if blobs.iter().all(Option::is_none) {
             &self.sql.put_step_inline
         } else {
             &self.sql.put_step
@@ -549,21 +581,11 @@ impl Checkpointer for PostgresSaver {
                 .bind(sqlx::types::Json(&small))
                 .persistent(self.db.persistent)
         };
-        let inserted = match self
-            .db
-            .write(async |conn| statement(first).fetch_optional(conn).await)
+        let inserted = self
+            .write_or_upsert(first, &self.sql.put_step_upsert, statement)
             .await
-        {
-            Err(e) if stored_before(&e) => {
-                let upsert = statement(&self.sql.put_step_upsert);
-                self.db
-                    .write(async |conn| upsert.fetch_optional(conn).await)
-                    .await
-            }
-            done => done,
-        }
-        .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
-        if inserted.is_none() {
+            .map_err(|e| classify(e, &parent.thread_id, parent.checkpoint_id.as_deref()))?;
+        if inserted.is_empty() {
             return Err(CheckpointError::NotFound {
                 thread_id: parent.thread_id.clone(),
                 checkpoint_id: parent.checkpoint_id.clone().unwrap_or_default(),
@@ -596,18 +618,10 @@ impl Checkpointer for PostgresSaver {
                 .bind(&w.blobs)
                 .persistent(self.db.persistent)
         };
-        let written = match self
-            .db
-            .write(async |conn| statement(&self.sql.put_writes).fetch_all(conn).await)
+        let written = self
+            .write_or_upsert(&self.sql.put_writes, &self.sql.put_writes_upsert, statement)
             .await
-        {
-            Err(e) if stored_before(&e) => {
-                let upsert = statement(&self.sql.put_writes_upsert);
-                self.db.write(async |conn| upsert.fetch_all(conn).await).await
-            }
-            done => done,
-        }
-        .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
+            .map_err(|e| classify(e, &target.thread_id, Some(id)))?;
         if written.is_empty() {
             return Err(CheckpointError::NotFound {
                 thread_id: target.thread_id.clone(),

@@ -286,10 +286,7 @@ impl Store for PostgresStore {
         let conditions = validate_search(&query)?;
         // The query's terms as this crate splits them, so both stores agree on what a term is.
         let terms = query.query_terms().map(|t| t.join(" "));
-        let pgvector = match query.embedding {
-            Some(_) => self.uses_pgvector().await?,
-            None => false,
-        };
+        let pgvector = query.embedding.is_some() && self.uses_pgvector().await?;
         let s = &self.db.schema;
         let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {ITEM_COLUMNS}, "));
         match (&query.embedding, &terms) {

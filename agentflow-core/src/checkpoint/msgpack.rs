@@ -132,13 +132,7 @@ impl Encoder {
 
     #[inline(never)]
     fn any_str(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if bytes.len() < 32 {
-            // Keys and short values, without the general header's branches.
-            self.out.reserve(1 + bytes.len());
-            self.out.push(0xa0 | bytes.len() as u8);
-        } else {
-            self.header(len32(bytes.len())?, 0xa0, 32, Some(0xd9), 0xda);
-        }
+        self.header(len32(bytes.len())?, 0xa0, 32, Some(0xd9), 0xda);
         self.out.extend_from_slice(bytes);
         Ok(())
     }
