@@ -125,6 +125,8 @@ pub(crate) struct GraphCore<S: State, C> {
     pub(crate) start: Outgoing<S>,
     pub(crate) joins: Vec<Join>,
     pub(crate) drawing: Drawing,
+    /// Encodings of large shared values, kept from one checkpoint to the next.
+    pub(crate) encoded: crate::checkpoint::shared::Cache,
 }
 
 impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
@@ -211,6 +213,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 start,
                 joins: compiled_joins,
                 drawing,
+                encoded: Default::default(),
             }),
             settings: Arc::new(Settings {
                 checkpointer: None,
