@@ -6,6 +6,7 @@
 //! [`shared::serialize`](super::shared::serialize) are encoded once per checkpoint and copied
 //! after that. It is also leaner per value than `rmp_serde`, which matters on large states.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::Serialize;
@@ -16,15 +17,31 @@ use super::shared::{self, Memo};
 /// The name `rmp_serde` gives its extension-type newtype.
 const RMP_EXT: &str = "_ExtStruct";
 
+/// The largest scratch buffer a thread keeps between encodings.
+const SCRATCH_KEPT: usize = 1 << 20;
+
+thread_local! {
+    /// The buffer encodings grow in: kept, so that a large value does not grow a new one by
+    /// doubling each time (a chain of reallocations, each a copy, in the allocator's slow path).
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// Encodes `value`, with the memo of the current [`shared::scope`] if there is one.
 pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    let mut out = SCRATCH.take();
+    out.clear();
     let mut encoder = Encoder {
-        out: Vec::with_capacity(128),
+        out,
         memo: shared::take(),
     };
     let result = value.serialize(&mut encoder);
     shared::give_back(encoder.memo.take());
-    result.map(|()| encoder.out)
+    // One allocation of the exact size.
+    let bytes = encoder.out.as_slice().to_vec();
+    if encoder.out.capacity() <= SCRATCH_KEPT {
+        SCRATCH.set(encoder.out);
+    }
+    result.map(|()| bytes)
 }
 
 /// An encoding error: a value the format cannot hold.

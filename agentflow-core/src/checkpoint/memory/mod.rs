@@ -1,10 +1,13 @@
 //! [`InMemorySaver`]: checkpoints in process memory, for tests, examples and benchmarks.
 
+mod pool;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use self::pool::Pool;
 use super::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     ListOptions, PendingWrite, PruneStrategy, PutMode,
@@ -12,7 +15,8 @@ use super::{
 
 /// Keeps checkpoints in memory. Values arrive encoded (the engine serializes them, as it does for
 /// every saver), so benchmarks against it compare like with like. Each field version is stored
-/// once, however many checkpoints share it.
+/// once, however many checkpoints share it, and equal values once, however many fields,
+/// versions and threads hold them.
 ///
 /// ```
 /// use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, InMemorySaver};
@@ -24,14 +28,58 @@ use super::{
 /// ```
 #[derive(Debug, Default)]
 pub struct InMemorySaver {
-    threads: Mutex<HashMap<String, BTreeMap<String, Namespace>>>,
+    saved: Mutex<Saved>,
+}
+
+#[derive(Debug, Default)]
+struct Saved {
+    threads: HashMap<String, BTreeMap<String, Namespace>>,
+    pool: Pool,
+}
+
+impl Saved {
+    /// Removes a thread, releasing the values only it held.
+    fn remove_thread(&mut self, thread_id: &str) {
+        if let Some(namespaces) = self.threads.remove(thread_id) {
+            let values = namespaces.into_values().flat_map(|ns| ns.blobs.into_values());
+            self.pool.release(values.map(|(_, bytes)| bytes));
+        }
+    }
+
+    /// Keeps only the latest checkpoint of each of a thread's namespaces (and what it needs).
+    fn keep_latest(&mut self, thread_id: &str) -> Result<(), CheckpointError> {
+        let Some(namespaces) = self.threads.get_mut(thread_id) else {
+            return Ok(());
+        };
+        for ns in namespaces.values_mut() {
+            let Some(latest) = ns.checkpoints.values().next_back() else {
+                continue;
+            };
+            // Read before anything is removed: a damaged head loses nothing.
+            let versions = decode_head(&latest.head)?.channel_versions;
+            let keep: std::collections::HashSet<(String, u64)> =
+                referenced(ns, &versions).into_iter().collect();
+            let Some((id, mut latest)) = ns.checkpoints.pop_last() else {
+                continue;
+            };
+            latest.parent = None;
+            latest.children = 0;
+            let (kept, dropped): (HashMap<_, _>, HashMap<_, _>) = std::mem::take(&mut ns.blobs)
+                .into_iter()
+                .partition(|(key, _)| keep.contains(key));
+            ns.blobs = kept;
+            self.pool.release(dropped.into_values().map(|(_, bytes)| bytes));
+            ns.writes.retain(|cp, _| *cp == id);
+            ns.checkpoints = BTreeMap::from([(id, latest)]);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Clone)]
 struct Namespace {
     checkpoints: BTreeMap<String, Stored>,
-    /// (field, version) -> (the version it extends, if a delta; bytes). Fields of one put with
-    /// equal bytes share them.
+    /// (field, version) -> (the version it extends, if a delta; bytes from the saver's pool).
     blobs: HashMap<BlobKey, Blob>,
     writes: HashMap<String, BTreeMap<(String, i64), PendingWrite>>,
 }
@@ -74,12 +122,10 @@ impl InMemorySaver {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<String, Namespace>>> {
+    fn lock(&self) -> MutexGuard<'_, Saved> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that matters
         // more than losing the saver, so keep going with the data.
-        self.threads
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.saved.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Total bytes of stored values and writes (for storage-growth measurements); values that
@@ -87,6 +133,7 @@ impl InMemorySaver {
     pub fn stored_bytes(&self) -> usize {
         let mut seen = std::collections::HashSet::new();
         self.lock()
+            .threads
             .values()
             .flat_map(|t| t.values())
             .map(|ns| {
@@ -105,31 +152,25 @@ impl InMemorySaver {
     }
 }
 
-/// The new versions of a put, keyed for `blobs`. Fields with equal bytes (a state often holds one
-/// value in several fields) share one copy: memory a long-lived saver would otherwise hold
-/// several times over.
-fn shared_values(
+/// The new versions of a put, keyed for `blobs`, their bytes from `pool`.
+fn new_values(
+    pool: &mut Pool,
     checkpoint: &Checkpoint,
     new_versions: &BTreeMap<String, u64>,
 ) -> Result<Vec<(BlobKey, Blob)>, CheckpointError> {
-    let mut distinct: Vec<Arc<[u8]>> = Vec::new();
-    new_versions
+    // Every value first: a put that fails leaves nothing in the pool.
+    let values = new_versions
+        .keys()
+        .map(|channel| checkpoint.new_value(channel))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(new_versions
         .iter()
-        .map(|(channel, version)| {
-            let bytes = checkpoint.new_value(channel)?;
-            // Slices compare lengths first: most pairs cost one comparison.
-            let shared = match distinct.iter().find(|d| d[..] == *bytes) {
-                Some(d) => d.clone(),
-                None => {
-                    let d: Arc<[u8]> = Arc::from(bytes);
-                    distinct.push(d.clone());
-                    d
-                }
-            };
+        .zip(values)
+        .map(|((channel, version), bytes)| {
             let base = checkpoint.channel_deltas.get(channel).copied();
-            Ok(((channel.clone(), *version), (base, shared)))
+            ((channel.clone(), *version), (base, pool.intern(bytes)))
         })
-        .collect()
+        .collect())
 }
 
 /// The segments of a field's value: a full snapshot, then the deltas after it, oldest first.
@@ -202,8 +243,9 @@ fn tuple(
 #[async_trait]
 impl Checkpointer for InMemorySaver {
     async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
-        let threads = self.lock();
-        let Some(ns) = threads
+        let saved = self.lock();
+        let Some(ns) = saved
+            .threads
             .get(&target.thread_id)
             .and_then(|t| t.get(&target.namespace))
         else {
@@ -223,9 +265,9 @@ impl Checkpointer for InMemorySaver {
         thread: Option<&CheckpointRef>,
         options: &ListOptions,
     ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        let threads = self.lock();
+        let saved = self.lock();
         let mut out = Vec::new();
-        for (thread_id, namespaces) in threads.iter() {
+        for (thread_id, namespaces) in saved.threads.iter() {
             if thread.is_some_and(|t| &t.thread_id != thread_id) {
                 continue;
             }
@@ -258,10 +300,10 @@ impl Checkpointer for InMemorySaver {
         new_versions: &BTreeMap<String, u64>,
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError> {
-        // Serialized and copied before taking the lock: other threads' puts need not wait.
+        // Serialized before taking the lock: other threads' puts need not wait.
         let head = encode_head(checkpoint)?;
-        let values = shared_values(checkpoint, new_versions)?;
-        let mut threads = self.lock();
+        let mut saved = self.lock();
+        let Saved { threads, pool } = &mut *saved;
         let ns = threads
             .entry(parent.thread_id.clone())
             .or_default()
@@ -288,9 +330,13 @@ impl Checkpointer for InMemorySaver {
         if ns.checkpoints.contains_key(&checkpoint.id) {
             return Err(conflict());
         }
-        for (key, value) in values {
-            ns.blobs.insert(key, value);
-        }
+        let values = new_values(pool, checkpoint, new_versions)?;
+        let replaced: Vec<Arc<[u8]>> = values
+            .into_iter()
+            .filter_map(|(key, value)| ns.blobs.insert(key, value))
+            .map(|(_, bytes)| bytes)
+            .collect();
+        pool.release(replaced);
         // Only a line of history is fenced; forks may branch off anything.
         if mode == PutMode::Extend
             && let Some(p) = &parent.checkpoint_id
@@ -315,9 +361,10 @@ impl Checkpointer for InMemorySaver {
         target: &CheckpointRef,
         writes: &[PendingWrite],
     ) -> Result<(), CheckpointError> {
-        let mut threads = self.lock();
+        let mut saved = self.lock();
         let id = target.checkpoint_id.clone().unwrap_or_default();
-        let ns = threads
+        let ns = saved
+            .threads
             .get_mut(&target.thread_id)
             .and_then(|t| t.get_mut(&target.namespace))
             .filter(|ns| ns.checkpoints.contains_key(&id))
@@ -333,43 +380,24 @@ impl Checkpointer for InMemorySaver {
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        self.lock().remove(thread_id);
+        self.lock().remove_thread(thread_id);
         Ok(())
     }
 
     async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
-        let mut threads = self.lock();
+        let mut saved = self.lock();
         for thread_id in thread_ids {
             match strategy {
-                PruneStrategy::Delete => {
-                    threads.remove(thread_id);
-                }
-                PruneStrategy::KeepLatest => {
-                    let Some(namespaces) = threads.get_mut(thread_id) else {
-                        continue;
-                    };
-                    for ns in namespaces.values_mut() {
-                        let Some((id, mut latest)) = ns.checkpoints.pop_last() else {
-                            continue;
-                        };
-                        latest.parent = None;
-                        latest.children = 0;
-                        let keep: std::collections::HashSet<(String, u64)> =
-                            referenced(ns, &decode_head(&latest.head)?.channel_versions)
-                                .into_iter()
-                                .collect();
-                        ns.blobs.retain(|key, _| keep.contains(key));
-                        ns.writes.retain(|cp, _| *cp == id);
-                        ns.checkpoints = BTreeMap::from([(id, latest)]);
-                    }
-                }
+                PruneStrategy::Delete => saved.remove_thread(thread_id),
+                PruneStrategy::KeepLatest => saved.keep_latest(thread_id)?,
             }
         }
         Ok(())
     }
 
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
-        let mut threads = self.lock();
+        let mut saved = self.lock();
+        let threads = &mut saved.threads;
         if threads
             .get(target)
             .is_some_and(|t| t.values().any(|ns| !ns.checkpoints.is_empty()))
@@ -392,15 +420,7 @@ mod tests {
     use super::*;
     use crate::checkpoint::{CHECKPOINT_VERSION, CheckpointSource, next_checkpoint_id};
 
-    #[tokio::test]
-    async fn fields_with_equal_bytes_are_stored_once_and_read_back_whole() {
-        let saver = InMemorySaver::new();
-        let doc = vec![7u8; 5000];
-        let values = BTreeMap::from([
-            ("a".to_owned(), doc.clone()),
-            ("b".to_owned(), doc.clone()),
-            ("c".to_owned(), b"other".to_vec()),
-        ]);
+    fn checkpoint_of(values: &BTreeMap<String, Vec<u8>>) -> (Checkpoint, BTreeMap<String, u64>) {
         let versions: BTreeMap<String, u64> = values.keys().map(|k| (k.clone(), 1)).collect();
         let checkpoint = Checkpoint {
             v: CHECKPOINT_VERSION,
@@ -417,6 +437,11 @@ mod tests {
             joins: BTreeMap::new(),
             codec: "json".into(),
         };
+        (checkpoint, versions)
+    }
+
+    async fn put_first(saver: &InMemorySaver, thread: &str, values: &BTreeMap<String, Vec<u8>>) {
+        let (checkpoint, versions) = checkpoint_of(values);
         let metadata = CheckpointMetadata {
             source: CheckpointSource::Input,
             step: -1,
@@ -424,13 +449,79 @@ mod tests {
             run_id: "r".into(),
             extra: BTreeMap::new(),
         };
-        let at = CheckpointRef::latest("t");
         saver
-            .put(&at, &checkpoint, &metadata, &versions, PutMode::Extend)
+            .put(
+                &CheckpointRef::latest(thread),
+                &checkpoint,
+                &metadata,
+                &versions,
+                PutMode::Extend,
+            )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn fields_with_equal_bytes_are_stored_once_and_read_back_whole() {
+        let saver = InMemorySaver::new();
+        let doc = vec![7u8; 5000];
+        let values = BTreeMap::from([
+            ("a".to_owned(), doc.clone()),
+            ("b".to_owned(), doc.clone()),
+            ("c".to_owned(), b"other".to_vec()),
+        ]);
+        put_first(&saver, "t", &values).await;
         assert_eq!(saver.stored_bytes(), 5000 + 5);
-        let back = saver.get_tuple(&at).await.unwrap().unwrap();
+        let back = saver
+            .get_tuple(&CheckpointRef::latest("t"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(back.checkpoint.channel_values, values);
+    }
+
+    #[tokio::test]
+    async fn threads_share_equal_values_until_the_last_one_goes() {
+        let saver = InMemorySaver::new();
+        let doc = vec![7u8; 5000];
+        let values = |own: u8| {
+            BTreeMap::from([
+                ("doc".to_owned(), doc.clone()),
+                ("own".to_owned(), vec![own; 100]),
+            ])
+        };
+        for (thread, own) in [("t1", 1), ("t2", 2), ("t3", 3)] {
+            put_first(&saver, thread, &values(own)).await;
+        }
+        assert_eq!(
+            saver.stored_bytes(),
+            5000 + 3 * 100,
+            "the document is stored once"
+        );
+        assert_eq!(saver.lock().pool.len(), 4);
+
+        saver.delete_thread("t1").await.unwrap();
+        saver
+            .prune(&["t2".to_owned()], PruneStrategy::Delete)
+            .await
+            .unwrap();
+        assert_eq!(
+            saver.lock().pool.len(),
+            2,
+            "t1's and t2's own values are released"
+        );
+        let back = saver
+            .get_tuple(&CheckpointRef::latest("t3"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.checkpoint.channel_values, values(3));
+
+        saver.copy_thread("t3", "t4").await.unwrap();
+        saver.delete_thread("t3").await.unwrap();
+        assert_eq!(saver.lock().pool.len(), 2, "the copy holds them");
+        saver.delete_thread("t4").await.unwrap();
+        assert_eq!(saver.lock().pool.len(), 0);
+        assert_eq!(saver.stored_bytes(), 0);
     }
 }
