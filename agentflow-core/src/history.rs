@@ -10,7 +10,7 @@ use crate::compiled::CompiledGraph;
 use crate::control::{Interrupt, InterruptKind};
 use crate::error::GraphError;
 use crate::ids::{Namespace, TaskId, TaskOrigin, task_id};
-use crate::pregel::{Durable, Persister, Restored, Snapshot, Triggers};
+use crate::pregel::{CheckpointId, Durable, Persister, Restored, Snapshot, Triggers};
 use crate::state::State;
 
 /// A thread's state at one checkpoint (LangGraph's `StateSnapshot`).
@@ -210,25 +210,23 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 crate::pregel::route_into(&self.core, routes, &mut triggers);
             }
         }
-        let mut durable = Durable {
-            persister: Arc::new(Persister::new(saver, codec, crate::config::Durability::Sync)),
-            thread,
-            checkpoint_id: next_checkpoint_id(head.as_deref().max(Some(tuple.checkpoint.id.as_str()))),
-            persisted: Some(tuple.checkpoint.id.clone()),
-            mode,
-            step: tuple.metadata.step + 1,
-            versions,
-            versions_seen: crate::pregel::seen_from::<S>(&tuple.checkpoint.versions_seen),
-            dirty: changed,
-            updated: changed,
-            source: CheckpointSource::Update,
-            saved: Default::default(),
-            skip_before: false,
-            extra: tuple.metadata.extra.clone(),
-            run_id: crate::ids::uuid_v7().to_string(),
-            stored,
-            replaced: applied.replaced,
-        };
+        let persister = Arc::new(Persister::new(saver, codec, crate::config::Durability::Sync));
+        let checkpoint = CheckpointId::parse(next_checkpoint_id(
+            head.as_deref().max(Some(tuple.checkpoint.id.as_str())),
+        ));
+        let mut durable = Durable::new(persister, thread, checkpoint);
+        durable.persisted = Some(tuple.checkpoint.id.clone());
+        durable.mode = mode;
+        durable.step = tuple.metadata.step + 1;
+        durable.versions = versions;
+        durable.versions_seen = crate::pregel::seen_from::<S>(&tuple.checkpoint.versions_seen);
+        durable.dirty = changed;
+        durable.updated = changed;
+        durable.source = CheckpointSource::Update;
+        durable.extra = tuple.metadata.extra.clone();
+        durable.run_id = crate::ids::uuid_v7().to_string();
+        durable.stored = stored;
+        durable.replaced = applied.replaced;
         durable.bump_versions(changed);
         let snapshot = Snapshot {
             graph: &self.core,
@@ -243,6 +241,6 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 .save_writes(&durable.current(), vec![marker])
                 .await?;
         }
-        Ok(durable.current())
+        Ok(CheckpointRef::clone(&durable.current()))
     }
 }

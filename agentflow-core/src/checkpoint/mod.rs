@@ -469,21 +469,28 @@ pub trait Checkpointer: Send + Sync + 'static {
 /// A new checkpoint id: a UUIDv7, forced above `after` so that ids of one thread always sort in
 /// creation order, even within one millisecond or if the clock steps back.
 pub fn next_checkpoint_id(after: Option<&str>) -> String {
-    let fresh = crate::ids::uuid_v7();
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let text = fresh.hyphenated().encode_lower(&mut buffer);
-    // Canonical ids (lowercase, hyphenated: what this function makes) sort as their numbers do,
-    // so the common case, a fresh id after an earlier one, needs no parse. This runs every step.
-    let canonical =
-        |a: &str| a.len() == text.len() && a.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f' | b'-'));
+    let after = after.and_then(|a| uuid::Uuid::parse_str(a).ok());
+    format_checkpoint_id(next_checkpoint_number(after.map(|a| a.as_u128())))
+}
+
+/// [`next_checkpoint_id`] as a number: a fresh UUIDv7, or one more than `after` when the clock
+/// is behind it.
+pub(crate) fn next_checkpoint_number(after: Option<u128>) -> u128 {
+    let fresh = crate::ids::uuid_v7().as_u128();
     match after {
-        Some(a) if canonical(a) && *text > *a => text.to_owned(),
-        Some(a) => match uuid::Uuid::parse_str(a) {
-            Ok(prev) if fresh <= prev => uuid::Uuid::from_u128(prev.as_u128() + 1).to_string(),
-            _ => text.to_owned(),
-        },
-        None => text.to_owned(),
+        Some(prev) if fresh <= prev => prev.checked_add(1).unwrap_or(fresh),
+        _ => fresh,
     }
+}
+
+/// A checkpoint id in its canonical text: lowercase and hyphenated, so that ids sort as text as
+/// they do as numbers.
+pub(crate) fn format_checkpoint_id(number: u128) -> String {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    uuid::Uuid::from_u128(number)
+        .hyphenated()
+        .encode_lower(&mut buffer)
+        .to_owned()
 }
 
 /// Milliseconds since the Unix epoch.

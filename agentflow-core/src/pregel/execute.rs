@@ -161,10 +161,10 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
 
     fn task_run(&self, task: &Task<S>, saved: SavedTask, cancel: CancellationToken) -> TaskRun<S, C> {
         let node = &self.graph.nodes[task.node];
-        let journal_sink = self.durable.as_ref().map(|d| JournalSink {
-            persister: d.persister.clone(),
-            target: d.current(),
-        });
+        let journal_sink = self
+            .durable
+            .as_ref()
+            .map(|d| JournalSink::new(d.persister.clone(), || d.current()));
         let info = TaskInfo {
             node: node.name.clone(),
             step: self.step,

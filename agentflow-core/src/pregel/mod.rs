@@ -30,7 +30,8 @@ use crate::stream::{EventSink, RawData, StreamMode};
 pub(crate) use apply::{check_routes, route_into};
 pub(crate) use execute::{TaskOutcome, TaskOutput};
 pub(crate) use persist::{
-    Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple, seen_from,
+    CheckpointId, Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple,
+    seen_from,
 };
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;
@@ -149,7 +150,10 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
         let flushed = self.flush().await;
         let stop = stopped?;
         flushed?;
-        let checkpoint = self.durable.as_ref().map(Durable::current);
+        let checkpoint = self
+            .durable
+            .as_ref()
+            .map(|d| crate::checkpoint::CheckpointRef::clone(&d.current()));
         let (interrupts, shown) = match stop {
             Stop::Done => (Vec::new(), None),
             Stop::Paused(interrupts, shown) => (interrupts, shown),
@@ -234,12 +238,11 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
     /// After a step: a new checkpoint, put now (sync), queued (async) or kept for the end (exit).
     async fn commit_step(&mut self, applied: crate::state::Applied, ran: &[usize]) -> Result<(), GraphError> {
         let changed = applied.changed;
-        let names: Vec<Arc<str>> = ran.iter().map(|&n| self.graph.nodes[n].name.clone()).collect();
         let Some(d) = self.durable.as_mut() else {
             return Ok(());
         };
         d.replaced = d.replaced.union(applied.replaced);
-        d.record_seen(names.into_iter());
+        d.record_seen(ran.iter().map(|&n| &self.graph.nodes[n].name));
         d.advance(crate::checkpoint::CheckpointSource::Loop, changed);
         d.bump_versions(changed);
         if d.persister.durability != crate::config::Durability::Exit {
@@ -298,7 +301,7 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
         let checkpoint = self
             .durable
             .as_ref()
-            .map(|d| d.checkpoint_id.clone())
+            .map(|d| d.checkpoint_id().to_owned())
             .unwrap_or_default();
         Some(
             names

@@ -19,9 +19,7 @@ impl<S: State, C> Run<S, C> {
     fn id_base(&self) -> u128 {
         self.durable
             .as_ref()
-            .and_then(|d| uuid::Uuid::parse_str(&d.checkpoint_id).ok())
-            .unwrap_or(self.env.run_id)
-            .as_u128()
+            .map_or(self.env.run_id.as_u128(), |d| d.checkpoint_number())
     }
 
     /// The tasks of the current superstep, in barrier order: triggered nodes by name (node ids

@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use crate::checkpoint::{
     CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels,
-    next_checkpoint_id,
 };
 use crate::compiled::GraphCore;
 use crate::config::Durability;
 use crate::control::{Command, InterruptKind, Resume, RunInput};
 use crate::error::GraphError;
-use crate::state::{FieldSet, State};
+use crate::state::State;
 
-use super::persist::{Restored, restore};
+use super::persist::{CheckpointId, Restored, restore};
 use super::{Durable, Persister, Run, RunEnv, TaskOutput, Triggers};
 
 /// What a durable run starts from.
@@ -63,33 +62,22 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             Some(t) => Some(restore(&graph, t, &*env.codec)?),
             None => None,
         };
-        let durable = Durable {
-            persister,
-            thread,
-            checkpoint_id: tuple
-                .as_ref()
-                .map(|t| t.checkpoint.id.clone())
-                .unwrap_or_default(),
-            persisted: tuple.as_ref().map(|t| t.checkpoint.id.clone()),
-            mode: if forking { PutMode::Fork } else { PutMode::Extend },
-            step: tuple.as_ref().map_or(-2, |t| t.metadata.step),
-            versions: vec![0; S::FIELDS.len()],
-            versions_seen: tuple
-                .as_ref()
-                .map(|t| super::persist::seen_from::<S>(&t.checkpoint.versions_seen))
-                .unwrap_or_default(),
-            dirty: FieldSet::EMPTY,
-            updated: FieldSet::EMPTY,
-            source: tuple
-                .as_ref()
-                .map_or(CheckpointSource::Input, |t| t.metadata.source),
-            saved: Default::default(),
-            skip_before: false,
-            extra: start.metadata,
-            run_id: env.run_id.to_string(),
-            stored: vec![Default::default(); S::FIELDS.len()],
-            replaced: FieldSet::EMPTY,
+        let checkpoint = match &tuple {
+            Some(t) => CheckpointId::parse(t.checkpoint.id.clone()),
+            None => CheckpointId::parse(String::new()),
         };
+        let mut durable = Durable::new(persister, thread, checkpoint);
+        durable.persisted = tuple.as_ref().map(|t| t.checkpoint.id.clone());
+        durable.mode = if forking { PutMode::Fork } else { PutMode::Extend };
+        durable.step = tuple.as_ref().map_or(-2, |t| t.metadata.step);
+        durable.versions = vec![0; S::FIELDS.len()];
+        if let Some(t) = &tuple {
+            durable.versions_seen = super::persist::seen_from::<S>(&t.checkpoint.versions_seen);
+            durable.source = t.metadata.source;
+        }
+        durable.extra = start.metadata;
+        durable.run_id = env.run_id.to_string();
+        durable.stored = vec![Default::default(); S::FIELDS.len()];
         let mut run = Run {
             join_seen: vec![0; graph.joins.len()],
             graph,
@@ -141,7 +129,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             d.stored = r.stored;
         }
         let d = self.durable_ref()?;
-        d.checkpoint_id = next_checkpoint_id(d.persisted.as_deref());
+        d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
         d.step += 1;
         d.source = CheckpointSource::Input;
         let exit = d.persister.durability == Durability::Exit;
@@ -189,7 +177,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         d.stored = restored.stored;
         if forking {
             // A copy of the old checkpoint starts the new branch; its tasks all run again.
-            d.checkpoint_id = next_checkpoint_id(d.persisted.as_deref());
+            d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
             d.source = CheckpointSource::Fork;
             let exit = d.persister.durability == Durability::Exit;
             if !exit {

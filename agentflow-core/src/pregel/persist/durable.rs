@@ -2,9 +2,11 @@
 //! of each field, and what tasks left before the run stopped.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use crate::checkpoint::{CheckpointRef, CheckpointSource, Codec, PutMode, next_checkpoint_id};
+use crate::checkpoint::{
+    CheckpointRef, CheckpointSource, Codec, PutMode, format_checkpoint_id, next_checkpoint_number,
+};
 use crate::config::Durability;
 use crate::control::Interrupt;
 use crate::state::{FieldSet, State};
@@ -25,7 +27,9 @@ pub(crate) struct Durable {
     pub(crate) persister: Arc<Persister>,
     pub(crate) thread: CheckpointRef,
     /// The checkpoint of the current superstep (the one pending writes go to).
-    pub(crate) checkpoint_id: String,
+    checkpoint: CheckpointId,
+    /// `checkpoint` in the thread, made when first asked for (exit mode never asks).
+    current: OnceLock<Arc<CheckpointRef>>,
     /// The newest checkpoint known to be in the saver (or queued for it).
     pub(crate) persisted: Option<String>,
     /// How the next put relates to `persisted`.
@@ -33,7 +37,7 @@ pub(crate) struct Durable {
     pub(crate) step: i64,
     pub(crate) versions: Vec<u64>,
     /// Per node, the field versions it saw when it last ran (shared: one snapshot per step).
-    pub(crate) versions_seen: BTreeMap<Arc<str>, Arc<Vec<u64>>>,
+    pub(crate) versions_seen: BTreeMap<Arc<str>, Arc<[u64]>>,
     /// Fields written since `persisted`.
     pub(crate) dirty: FieldSet,
     /// Fields written by the step that produced the current checkpoint.
@@ -63,9 +67,95 @@ pub(crate) struct StoredField {
     pub(crate) delta_bytes: usize,
 }
 
+/// A checkpoint id as a number (what task ids and versions derive from) and as text (what
+/// savers store), which is made only when asked for: in exit mode, most steps' ids never are.
+#[derive(Debug)]
+pub(crate) struct CheckpointId {
+    number: u128,
+    text: OnceLock<String>,
+}
+
+impl CheckpointId {
+    /// An id read from a saver or given by the caller.
+    pub(crate) fn parse(text: String) -> Self {
+        let number = uuid::Uuid::parse_str(&text)
+            .map(|id| id.as_u128())
+            // Not an id this crate made: a number only for deriving task ids and versions.
+            .unwrap_or_else(|_| u128::from(crate::ids::fnv64(text.as_bytes())));
+        CheckpointId {
+            number,
+            text: OnceLock::from(text),
+        }
+    }
+
+    /// A new id, after `previous` if there is one.
+    pub(crate) fn next(previous: Option<&str>) -> Self {
+        let previous = previous.map(|p| Self::parse(p.to_owned()).number);
+        Self::after(previous)
+    }
+
+    fn after(previous: Option<u128>) -> Self {
+        CheckpointId {
+            number: next_checkpoint_number(previous),
+            text: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn number(&self) -> u128 {
+        self.number
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.text.get_or_init(|| format_checkpoint_id(self.number))
+    }
+}
+
 impl Durable {
-    pub(crate) fn current(&self) -> CheckpointRef {
-        self.thread.with_checkpoint(self.checkpoint_id.clone())
+    /// Starts a run's bookkeeping at `checkpoint`.
+    pub(crate) fn new(persister: Arc<Persister>, thread: CheckpointRef, checkpoint: CheckpointId) -> Self {
+        Durable {
+            persister,
+            thread,
+            checkpoint,
+            current: OnceLock::new(),
+            persisted: None,
+            mode: PutMode::Extend,
+            step: -2,
+            versions: Vec::new(),
+            versions_seen: BTreeMap::new(),
+            dirty: FieldSet::EMPTY,
+            updated: FieldSet::EMPTY,
+            source: CheckpointSource::Input,
+            saved: HashMap::new(),
+            skip_before: false,
+            extra: BTreeMap::new(),
+            run_id: String::new(),
+            stored: Vec::new(),
+            replaced: FieldSet::EMPTY,
+        }
+    }
+
+    /// The current checkpoint's id.
+    pub(crate) fn checkpoint_id(&self) -> &str {
+        self.checkpoint.as_str()
+    }
+
+    /// The number the current checkpoint's task ids derive from.
+    pub(crate) fn checkpoint_number(&self) -> u128 {
+        self.checkpoint.number()
+    }
+
+    /// Moves to `checkpoint`.
+    pub(crate) fn set_checkpoint(&mut self, checkpoint: CheckpointId) {
+        self.checkpoint = checkpoint;
+        self.current = OnceLock::new();
+    }
+
+    /// The current checkpoint, shared by the tasks of the step.
+    pub(crate) fn current(&self) -> Arc<CheckpointRef> {
+        self.current
+            .get_or_init(|| Arc::new(self.thread.with_checkpoint(self.checkpoint_id())))
+            .clone()
     }
 
     /// The last persisted checkpoint (deferred writes belong to it).
@@ -91,7 +181,8 @@ impl Durable {
 
     /// Moves to a new checkpoint id (after a step, an update or a fork).
     pub(crate) fn advance(&mut self, source: CheckpointSource, updated: FieldSet) {
-        self.checkpoint_id = next_checkpoint_id(Some(&self.checkpoint_id));
+        let next = CheckpointId::after(Some(self.checkpoint.number()));
+        self.set_checkpoint(next);
         self.step += 1;
         self.source = source;
         self.updated = updated;
@@ -112,7 +203,7 @@ impl Durable {
         }
         // Versions only need to differ between the checkpoints of a thread, and this runs every
         // superstep: 64 bits of hash, not the 128 of the persisted ids.
-        let hash = crate::ids::fnv64(self.checkpoint_id.as_bytes());
+        let hash = crate::ids::fnv64(&self.checkpoint.number().to_le_bytes());
         // Positive and non-zero (0 means "no version"; PostgreSQL's BIGINT is signed).
         let next = (hash & (i64::MAX as u64)).max(1);
         for i in changed.iter() {
@@ -124,10 +215,15 @@ impl Durable {
 
     /// Records that `nodes` saw the current versions (cheaply: the map is built when a
     /// checkpoint is written).
-    pub(crate) fn record_seen(&mut self, nodes: impl Iterator<Item = Arc<str>>) {
-        let seen = Arc::new(self.versions.clone());
+    pub(crate) fn record_seen<'a>(&mut self, nodes: impl Iterator<Item = &'a Arc<str>>) {
+        let seen: Arc<[u64]> = Arc::from(self.versions.as_slice());
         for node in nodes {
-            self.versions_seen.insert(node, seen.clone());
+            match self.versions_seen.get_mut(node) {
+                Some(slot) => *slot = seen.clone(),
+                None => {
+                    self.versions_seen.insert(node.clone(), seen.clone());
+                }
+            }
         }
     }
 
@@ -151,7 +247,7 @@ impl Durable {
 /// `versions_seen` of a checkpoint in the run's form.
 pub(crate) fn seen_from<S: State>(
     stored: &BTreeMap<String, BTreeMap<String, u64>>,
-) -> BTreeMap<Arc<str>, Arc<Vec<u64>>> {
+) -> BTreeMap<Arc<str>, Arc<[u64]>> {
     stored
         .iter()
         .map(|(node, fields)| {
@@ -159,7 +255,7 @@ pub(crate) fn seen_from<S: State>(
                 .iter()
                 .map(|f| fields.get(*f).copied().unwrap_or(0))
                 .collect();
-            (Arc::from(node.as_str()), Arc::new(versions))
+            (Arc::from(node.as_str()), versions)
         })
         .collect()
 }

@@ -187,16 +187,29 @@ fn queue_closed() -> CheckpointError {
 #[derive(Clone)]
 pub(crate) struct JournalSink {
     pub(crate) persister: Arc<Persister>,
-    pub(crate) target: CheckpointRef,
+    /// `None` in exit mode, where writes are kept for the end of the run.
+    pub(crate) target: Option<Arc<CheckpointRef>>,
 }
 
 impl JournalSink {
+    /// The sink of a step at `current` (asked for only outside exit mode).
+    pub(crate) fn new(persister: Arc<Persister>, current: impl FnOnce() -> Arc<CheckpointRef>) -> Self {
+        let target = (persister.durability != Durability::Exit).then(current);
+        JournalSink { persister, target }
+    }
+
     pub(crate) async fn save(&self, writes: Vec<PendingWrite>) -> Result<(), CheckpointError> {
-        self.persister.save_writes(&self.target, writes).await
+        match &self.target {
+            Some(target) => self.persister.save_writes(target, writes).await,
+            None => {
+                self.persister.keep_for_exit(writes);
+                Ok(())
+            }
+        }
     }
 
     /// True when writes are kept for the end of the run (exit mode).
     pub(crate) fn is_exit(&self) -> bool {
-        self.persister.durability == Durability::Exit
+        self.target.is_none()
     }
 }

@@ -152,7 +152,7 @@ impl<S: State, C> Snapshot<'_, S, C> {
             .collect();
         let checkpoint = Checkpoint {
             v: CHECKPOINT_VERSION,
-            id: d.checkpoint_id.clone(),
+            id: d.checkpoint_id().to_owned(),
             ts_ms: now_ms(),
             channel_values: values,
             channel_deltas: deltas,
@@ -195,7 +195,7 @@ impl<S: State, C> Snapshot<'_, S, C> {
             mode: d.mode,
         };
         d.persister.put(op).await?;
-        d.persisted = Some(d.checkpoint_id.clone());
+        d.persisted = Some(d.checkpoint_id().to_owned());
         d.mode = PutMode::Extend;
         d.dirty = FieldSet::EMPTY;
         d.replaced = FieldSet::EMPTY;
@@ -242,7 +242,7 @@ impl<S: State, C> Run<S, C> {
         match persister.durability {
             Durability::Exit => {
                 let writes = persister.take_exit_writes();
-                if d.persisted.as_deref() != Some(d.checkpoint_id.as_str()) {
+                if d.persisted.as_deref() != Some(d.checkpoint_id()) {
                     self.put_current().await?;
                 }
                 if !writes.is_empty()
