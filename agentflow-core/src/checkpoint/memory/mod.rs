@@ -33,7 +33,9 @@ pub struct InMemorySaver {
 
 #[derive(Debug, Default)]
 struct Saved {
-    threads: HashMap<String, BTreeMap<String, Namespace>>,
+    /// Boxed values keep the maps' nodes small: a node holds room for eleven entries, and most
+    /// threads have one namespace.
+    threads: HashMap<String, BTreeMap<String, Box<Namespace>>>,
     pool: Pool,
 }
 
@@ -78,7 +80,7 @@ impl Saved {
 
 #[derive(Debug, Default, Clone)]
 struct Namespace {
-    checkpoints: BTreeMap<String, Stored>,
+    checkpoints: BTreeMap<String, Box<Stored>>,
     /// (field, version) -> (the version it extends, if a delta; bytes from the saver's pool).
     blobs: HashMap<BlobKey, Blob>,
     writes: HashMap<String, BTreeMap<(String, i64), PendingWrite>>,
@@ -93,26 +95,43 @@ type Blob = (Option<u64>, Arc<[u8]>);
 struct Stored {
     /// The checkpoint without its values, serialized: one allocation, where a clone of its maps
     /// of field names would be a hundred.
-    head: Vec<u8>,
+    head: Box<[u8]>,
     metadata: CheckpointMetadata,
     parent: Option<String>,
     /// Checkpoints that extend this one (forks excluded).
     children: usize,
 }
 
-/// A stored checkpoint's head ([`Checkpoint::head`]), serialized.
-fn encode_head(c: &Checkpoint) -> Result<Vec<u8>, CheckpointError> {
-    serde_json::to_vec(&c.head()).map_err(damaged)
+/// A stored checkpoint's head ([`Checkpoint::head`]), serialized: in MessagePack where the
+/// crate has it (versions as binary integers: about a third smaller than JSON, and faster).
+#[cfg(feature = "msgpack")]
+fn encode_head(c: &Checkpoint) -> Result<Box<[u8]>, CheckpointError> {
+    super::msgpack::to_vec(&c.head())
+        .map(Vec::into_boxed_slice)
+        .map_err(|e| damaged(e.to_string()))
 }
 
+#[cfg(feature = "msgpack")]
 fn decode_head(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-    serde_json::from_slice(bytes).map_err(damaged)
+    rmp_serde::from_slice(bytes).map_err(|e| damaged(e.to_string()))
 }
 
-fn damaged(error: serde_json::Error) -> CheckpointError {
+#[cfg(not(feature = "msgpack"))]
+fn encode_head(c: &Checkpoint) -> Result<Box<[u8]>, CheckpointError> {
+    serde_json::to_vec(&c.head())
+        .map(Vec::into_boxed_slice)
+        .map_err(|e| damaged(e.to_string()))
+}
+
+#[cfg(not(feature = "msgpack"))]
+fn decode_head(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    serde_json::from_slice(bytes).map_err(|e| damaged(e.to_string()))
+}
+
+fn damaged(error: String) -> CheckpointError {
     CheckpointError::Backend {
         retryable: false,
-        source: Box::new(error),
+        source: format!("a stored checkpoint does not decode: {error}").into(),
     }
 }
 
@@ -346,12 +365,12 @@ impl Checkpointer for InMemorySaver {
         }
         ns.checkpoints.insert(
             checkpoint.id.clone(),
-            Stored {
+            Box::new(Stored {
                 head,
                 metadata: metadata.clone(),
                 parent: parent.checkpoint_id.clone(),
                 children: 0,
-            },
+            }),
         );
         Ok(parent.with_checkpoint(checkpoint.id.clone()))
     }

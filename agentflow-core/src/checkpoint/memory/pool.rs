@@ -1,7 +1,7 @@
 //! The in-memory saver's values, stored once by content across all threads.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::checkpoint::shared::AddressHasher;
@@ -67,19 +67,28 @@ impl Pool {
 
 /// A hash of a value's length and of eight evenly spaced 32-byte windows of it (all of it when
 /// short): constant cost however large the value. It only picks candidates; equality is always
-/// checked on the whole bytes.
+/// checked on the whole bytes, so a word-at-a-time mix is enough.
 fn fingerprint(bytes: &[u8]) -> u64 {
     const WINDOW: usize = 32;
     const WINDOWS: usize = 8;
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = AddressHasher::default();
     hasher.write_usize(bytes.len());
+    let mut mix = |window: &[u8]| {
+        let mut words = window.chunks_exact(8);
+        for word in &mut words {
+            let mut buffer = [0u8; 8];
+            buffer.copy_from_slice(word);
+            hasher.write_u64(u64::from_le_bytes(buffer));
+        }
+        hasher.write(words.remainder());
+    };
     if bytes.len() <= WINDOW * WINDOWS {
-        hasher.write(bytes);
+        mix(bytes);
     } else {
         let last = bytes.len() - WINDOW;
         for i in 0..WINDOWS {
             let start = last * i / (WINDOWS - 1);
-            hasher.write(&bytes[start..start + WINDOW]);
+            mix(&bytes[start..start + WINDOW]);
         }
     }
     hasher.finish()
