@@ -219,7 +219,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         durable.mode = mode;
         durable.step = tuple.metadata.step + 1;
         durable.versions = versions;
-        durable.versions_seen = crate::pregel::seen_from::<S>(&tuple.checkpoint.versions_seen);
+        durable.versions_seen = tuple.checkpoint.versions_seen.clone();
         durable.dirty = changed;
         durable.updated = changed;
         durable.source = CheckpointSource::Update;

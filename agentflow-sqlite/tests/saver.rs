@@ -28,7 +28,7 @@ fn checkpoint(id: &str, values: &[(&str, u64, &str)]) -> Checkpoint {
         channel_deltas: BTreeMap::new(),
         channel_appends: BTreeMap::new(),
         channel_versions: values.iter().map(|(k, ver, _)| ((*k).to_owned(), *ver)).collect(),
-        versions_seen: BTreeMap::new(),
+        versions_seen: Default::default(),
         updated_channels: Vec::new(),
         next: Vec::new(),
         sends: Vec::new(),

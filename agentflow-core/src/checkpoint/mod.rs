@@ -21,6 +21,7 @@ mod codec;
 mod memory;
 #[cfg(feature = "msgpack")]
 mod msgpack;
+mod seen;
 pub mod shared;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use codec::MsgPackCodec;
 pub use codec::{Builtin, Codec, CodecError, JsonCodec};
 pub use memory::InMemorySaver;
+pub use seen::VersionsSeen;
 
 /// The current checkpoint format version.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -113,8 +115,8 @@ pub struct Checkpoint {
     /// written. Savers store values by (field, version).
     pub channel_versions: BTreeMap<String, u64>,
     /// For each node, the field versions it saw when it last ran.
-    #[serde(default, skip_serializing_if = "is_empty")]
-    pub versions_seen: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default, skip_serializing_if = "VersionsSeen::is_empty")]
+    pub versions_seen: VersionsSeen,
     /// The fields written by the step that produced this checkpoint.
     #[serde(default, skip_serializing_if = "is_empty")]
     pub updated_channels: Vec<String>,
@@ -150,8 +152,8 @@ pub struct CheckpointHead<'a> {
     id: &'a str,
     ts_ms: u64,
     channel_versions: &'a BTreeMap<String, u64>,
-    #[serde(skip_serializing_if = "is_empty_ref")]
-    versions_seen: &'a BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "is_seen_empty")]
+    versions_seen: &'a VersionsSeen,
     #[serde(skip_serializing_if = "is_empty_ref")]
     updated_channels: &'a Vec<String>,
     #[serde(skip_serializing_if = "is_empty_ref")]
@@ -318,6 +320,10 @@ where
     for<'a> &'a T: IntoIterator,
 {
     collection.into_iter().next().is_none()
+}
+
+fn is_seen_empty(seen: &&VersionsSeen) -> bool {
+    seen.is_empty()
 }
 
 /// [`is_empty`] for a borrowed field of [`CheckpointHead`].

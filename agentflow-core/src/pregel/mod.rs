@@ -31,7 +31,6 @@ pub(crate) use apply::{check_routes, route_into};
 pub(crate) use execute::{TaskOutcome, TaskOutput};
 pub(crate) use persist::{
     CheckpointId, Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple,
-    seen_from,
 };
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;
@@ -242,7 +241,7 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
             return Ok(());
         };
         d.replaced = d.replaced.union(applied.replaced);
-        d.record_seen(ran.iter().map(|&n| &self.graph.nodes[n].name));
+        d.record_seen::<S>(ran.iter().map(|&n| &self.graph.nodes[n].name));
         d.advance(crate::checkpoint::CheckpointSource::Loop, changed);
         d.bump_versions(changed);
         if d.persister.durability != crate::config::Durability::Exit {

@@ -72,7 +72,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         durable.step = tuple.as_ref().map_or(-2, |t| t.metadata.step);
         durable.versions = vec![0; S::FIELDS.len()];
         if let Some(t) = &tuple {
-            durable.versions_seen = super::persist::seen_from::<S>(&t.checkpoint.versions_seen);
+            durable.versions_seen = t.checkpoint.versions_seen.clone();
             durable.source = t.metadata.source;
         }
         durable.extra = start.metadata;

@@ -45,7 +45,7 @@ fn checkpoint(id: &str, values: &[(&str, u64, &str)]) -> Checkpoint {
         channel_deltas: BTreeMap::new(),
         channel_appends: BTreeMap::new(),
         channel_versions: values.iter().map(|(k, ver, _)| ((*k).to_owned(), *ver)).collect(),
-        versions_seen: BTreeMap::from([("node".to_owned(), BTreeMap::from([("a".to_owned(), 1)]))]),
+        versions_seen: BTreeMap::from([("node".to_owned(), BTreeMap::from([("a".to_owned(), 1)]))]).into(),
         updated_channels: values.iter().map(|(k, _, _)| (*k).to_owned()).collect(),
         next: vec!["node".into()],
         sends: vec![PendingSend {

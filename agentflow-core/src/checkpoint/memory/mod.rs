@@ -449,7 +449,7 @@ mod tests {
             channel_deltas: BTreeMap::new(),
             channel_appends: BTreeMap::new(),
             channel_versions: versions.clone(),
-            versions_seen: BTreeMap::new(),
+            versions_seen: Default::default(),
             updated_channels: Vec::new(),
             next: Vec::new(),
             sends: Vec::new(),

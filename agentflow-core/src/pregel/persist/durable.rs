@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use crate::checkpoint::{
-    CheckpointRef, CheckpointSource, Codec, PutMode, format_checkpoint_id, next_checkpoint_number,
+    CheckpointRef, CheckpointSource, Codec, PutMode, VersionsSeen, format_checkpoint_id,
+    next_checkpoint_number,
 };
 use crate::config::Durability;
 use crate::control::Interrupt;
@@ -37,7 +38,7 @@ pub(crate) struct Durable {
     pub(crate) step: i64,
     pub(crate) versions: Vec<u64>,
     /// Per node, the field versions it saw when it last ran (shared: one snapshot per step).
-    pub(crate) versions_seen: BTreeMap<Arc<str>, Arc<[u64]>>,
+    pub(crate) versions_seen: VersionsSeen,
     /// Fields written since `persisted`.
     pub(crate) dirty: FieldSet,
     /// Fields written by the step that produced the current checkpoint.
@@ -122,7 +123,7 @@ impl Durable {
             mode: PutMode::Extend,
             step: -2,
             versions: Vec::new(),
-            versions_seen: BTreeMap::new(),
+            versions_seen: VersionsSeen::default(),
             dirty: FieldSet::EMPTY,
             updated: FieldSet::EMPTY,
             source: CheckpointSource::Input,
@@ -213,49 +214,11 @@ impl Durable {
         }
     }
 
-    /// Records that `nodes` saw the current versions (cheaply: the map is built when a
-    /// checkpoint is written).
-    pub(crate) fn record_seen<'a>(&mut self, nodes: impl Iterator<Item = &'a Arc<str>>) {
+    /// Records that `nodes` saw the current versions (one shared slice for all of them).
+    pub(crate) fn record_seen<'a, S: State>(&mut self, nodes: impl Iterator<Item = &'a Arc<str>>) {
         let seen: Arc<[u64]> = Arc::from(self.versions.as_slice());
         for node in nodes {
-            match self.versions_seen.get_mut(node) {
-                Some(slot) => *slot = seen.clone(),
-                None => {
-                    self.versions_seen.insert(node.clone(), seen.clone());
-                }
-            }
+            self.versions_seen.record(node, S::FIELDS, seen.clone());
         }
     }
-
-    /// `versions_seen` in checkpoint form.
-    pub(super) fn seen_by_name<S: State>(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
-        self.versions_seen
-            .iter()
-            .map(|(node, versions)| {
-                let fields = S::FIELDS
-                    .iter()
-                    .zip(versions.iter())
-                    .filter(|(_, v)| **v > 0)
-                    .map(|(f, v)| ((*f).to_owned(), *v))
-                    .collect();
-                (node.to_string(), fields)
-            })
-            .collect()
-    }
-}
-
-/// `versions_seen` of a checkpoint in the run's form.
-pub(crate) fn seen_from<S: State>(
-    stored: &BTreeMap<String, BTreeMap<String, u64>>,
-) -> BTreeMap<Arc<str>, Arc<[u64]>> {
-    stored
-        .iter()
-        .map(|(node, fields)| {
-            let versions = S::FIELDS
-                .iter()
-                .map(|f| fields.get(*f).copied().unwrap_or(0))
-                .collect();
-            (Arc::from(node.as_str()), versions)
-        })
-        .collect()
 }

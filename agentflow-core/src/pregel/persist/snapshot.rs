@@ -163,7 +163,7 @@ impl<S: State, C> Snapshot<'_, S, C> {
                 .filter(|(_, v)| **v > 0)
                 .map(|(f, v)| ((*f).to_owned(), *v))
                 .collect(),
-            versions_seen: d.seen_by_name::<S>(),
+            versions_seen: d.versions_seen.clone(),
             updated_channels: d.updated.names::<S>().into_iter().map(str::to_owned).collect(),
             next,
             sends,
