@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::checkpoint::{
-    CHECKPOINT_VERSION, Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource,
-    Checkpointer, ListOptions, PendingWrite, PruneStrategy, PutMode, next_checkpoint_id,
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource, Checkpointer,
+    ListOptions, PendingWrite, PruneStrategy, PutMode, next_checkpoint_id,
 };
 use agentflow_sqlite::sqlx::sqlite::{SqliteConnection, SqliteJournalMode};
 use agentflow_sqlite::sqlx::{self, Connection};
@@ -18,22 +18,14 @@ use common::TempDb;
 
 fn checkpoint(id: &str, values: &[(&str, u64, &str)]) -> Checkpoint {
     Checkpoint {
-        v: CHECKPOINT_VERSION,
         id: id.to_owned(),
         ts_ms: 1_700_000_000_000,
         channel_values: values
             .iter()
             .map(|(k, _, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
             .collect(),
-        channel_deltas: BTreeMap::new(),
-        channel_appends: BTreeMap::new(),
         channel_versions: values.iter().map(|(k, ver, _)| ((*k).to_owned(), *ver)).collect(),
-        versions_seen: Default::default(),
-        updated_channels: Vec::new(),
-        next: Vec::new(),
-        sends: Vec::new(),
-        joins: BTreeMap::new(),
-        codec: "json".into(),
+        ..Checkpoint::default()
     }
 }
 

@@ -165,6 +165,28 @@ pub struct CheckpointHead<'a> {
     codec: &'a str,
 }
 
+/// An empty checkpoint of the current format with no id, to fill with struct update syntax
+/// (`Checkpoint { id, channel_values, ..Default::default() }`).
+impl Default for Checkpoint {
+    fn default() -> Self {
+        Checkpoint {
+            v: CHECKPOINT_VERSION,
+            id: String::new(),
+            ts_ms: 0,
+            channel_values: BTreeMap::new(),
+            channel_deltas: BTreeMap::new(),
+            channel_appends: BTreeMap::new(),
+            channel_versions: BTreeMap::new(),
+            versions_seen: VersionsSeen::default(),
+            updated_channels: Vec::new(),
+            next: Vec::new(),
+            sends: Vec::new(),
+            joins: BTreeMap::new(),
+            codec: "json".into(),
+        }
+    }
+}
+
 impl Checkpoint {
     /// The value of a field that a put's `new_versions` names: every saver needs it, and its
     /// absence is the caller's error.

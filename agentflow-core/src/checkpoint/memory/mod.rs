@@ -437,24 +437,15 @@ impl Checkpointer for InMemorySaver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{CHECKPOINT_VERSION, CheckpointSource, next_checkpoint_id};
+    use crate::checkpoint::{CheckpointSource, next_checkpoint_id};
 
     fn checkpoint_of(values: &BTreeMap<String, Vec<u8>>) -> (Checkpoint, BTreeMap<String, u64>) {
         let versions: BTreeMap<String, u64> = values.keys().map(|k| (k.clone(), 1)).collect();
         let checkpoint = Checkpoint {
-            v: CHECKPOINT_VERSION,
             id: next_checkpoint_id(None),
-            ts_ms: 0,
             channel_values: values.clone(),
-            channel_deltas: BTreeMap::new(),
-            channel_appends: BTreeMap::new(),
             channel_versions: versions.clone(),
-            versions_seen: Default::default(),
-            updated_channels: Vec::new(),
-            next: Vec::new(),
-            sends: Vec::new(),
-            joins: BTreeMap::new(),
-            codec: "json".into(),
+            ..Checkpoint::default()
         };
         (checkpoint, versions)
     }
