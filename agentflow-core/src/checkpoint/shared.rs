@@ -261,15 +261,24 @@ pub(crate) fn scope<R>(f: impl FnOnce() -> R) -> R {
 
 /// [`scope`], with the bytes `cache` kept from earlier checkpoints, and keeping this one's.
 pub(crate) fn scope_with<R>(cache: &Cache, f: impl FnOnce() -> R) -> R {
+    /// Puts an empty cache back if `f` panics, so that later scopes still have one.
+    struct Refill<'a>(Option<&'a Cache>);
+    impl Drop for Refill<'_> {
+        fn drop(&mut self) {
+            if let Some(cache) = self.0.take() {
+                cache.put_back(Some(Entries::default()));
+            }
+        }
+    }
     let entries = cache.take();
     // A cache another scope holds right now starts empty here, and is not put back.
-    let used = entries.is_some();
+    let mut refill = Refill(entries.is_some().then_some(cache));
     let memo = Memo {
         cache: Some(entries.unwrap_or_default()),
         ..Memo::default()
     };
     let (out, memo) = with_memo(memo, f);
-    if used {
+    if refill.0.take().is_some() {
         cache.put_back(memo.and_then(|m| m.cache));
     }
     out

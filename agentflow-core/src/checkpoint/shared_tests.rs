@@ -160,3 +160,19 @@ fn the_cache_stays_within_its_budget() {
     let held = cache.slot.lock().unwrap().as_ref().map(|e| e.held).unwrap();
     assert!(held <= CACHE_BUDGET, "{held} bytes held");
 }
+
+#[test]
+fn a_panic_while_encoding_leaves_a_working_cache() {
+    static ENCODED: AtomicUsize = AtomicUsize::new(0);
+    let cache = Cache::default();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        scope_with(&cache, || panic!("a serializer panicked"))
+    }));
+    assert!(panicked.is_err());
+    let holder = Holder {
+        doc: Doc::new(&ENCODED, "a"),
+    };
+    encode(&cache, &holder);
+    encode(&cache, &holder);
+    assert_eq!(ENCODED.load(Ordering::SeqCst), 1, "the cache still keeps bytes");
+}
