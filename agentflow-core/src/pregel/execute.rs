@@ -273,7 +273,10 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         let Some(sink) = info.journal_sink.as_ref().filter(|s| !s.is_exit()) else {
             return Ok((outcome, Vec::new()));
         };
-        let writes = outcome_writes(info.task_id, &info.node, &outcome, &*info.codec)?;
+        // Large shared values in the update are likely in the graph's cache already.
+        let writes = crate::checkpoint::shared::scope_with(&self.graph.encoded, || {
+            outcome_writes(info.task_id, &info.node, &outcome, &*info.codec)
+        })?;
         if self.defer && matches!(outcome, TaskOutcome::Done(_)) {
             return Ok((outcome, writes));
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::checkpoint::{
-    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels,
+    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels, shared,
 };
 use crate::compiled::GraphCore;
 use crate::config::Durability;
@@ -128,6 +128,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             d.versions = r.versions;
             d.stored = r.stored;
         }
+        let graph = self.graph.clone();
         let d = self.durable_ref()?;
         d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
         d.step += 1;
@@ -139,7 +140,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 task_path: crate::START.into(),
                 channel: channels::INPUT.into(),
                 idx: 0,
-                value: d.codec().to_bytes(&update)?,
+                value: shared::scope_with(&graph.encoded, || d.codec().to_bytes(&update))?,
             };
             // Written before any node runs: a racing writer is refused here, not after side
             // effects.
