@@ -36,12 +36,15 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error>
     };
     let result = value.serialize(&mut encoder);
     shared::give_back(encoder.memo.take());
+    result?;
+    if encoder.out.capacity() > SCRATCH_KEPT {
+        // Too large to keep: hand the buffer over rather than copy megabytes.
+        return Ok(encoder.out);
+    }
     // One allocation of the exact size.
     let bytes = encoder.out.as_slice().to_vec();
-    if encoder.out.capacity() <= SCRATCH_KEPT {
-        SCRATCH.set(encoder.out);
-    }
-    result.map(|()| bytes)
+    SCRATCH.set(encoder.out);
+    Ok(bytes)
 }
 
 /// An encoding error: a value the format cannot hold.
