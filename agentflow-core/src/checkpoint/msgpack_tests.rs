@@ -256,3 +256,15 @@ fn shared_slices_and_nested_shares_roundtrip() {
     let bytes = shared::scope(|| to_vec(&state).unwrap());
     assert_eq!(bytes, rmp_serde::to_vec_named(&state).unwrap());
 }
+
+#[test]
+fn large_and_small_values_in_turn_encode_as_rmp_does() {
+    // Past the kept scratch buffer's size, then within it, then past it again.
+    let large = "x".repeat(3 << 20);
+    let list: Vec<String> = (0..50_000).map(|i| format!("item {i}")).collect();
+    for _ in 0..2 {
+        same_as_rmp(&large);
+        same_as_rmp(&Pair(-1, "small".into()));
+        same_as_rmp(&list);
+    }
+}
