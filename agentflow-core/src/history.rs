@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crate::checkpoint::{
     CheckpointMetadata, CheckpointRef, CheckpointSource, CheckpointTuple, Checkpointer, ListOptions, PutMode,
-    next_checkpoint_id,
 };
 use crate::compiled::CompiledGraph;
 use crate::control::{Interrupt, InterruptKind};
@@ -211,9 +210,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             }
         }
         let persister = Arc::new(Persister::new(saver, codec, crate::config::Durability::Sync));
-        let checkpoint = CheckpointId::parse(next_checkpoint_id(
-            head.as_deref().max(Some(tuple.checkpoint.id.as_str())),
-        ));
+        let checkpoint = CheckpointId::next(head.as_deref().max(Some(tuple.checkpoint.id.as_str())));
         let mut durable = Durable::new(persister, thread, checkpoint);
         durable.persisted = Some(tuple.checkpoint.id.clone());
         durable.mode = mode;

@@ -497,8 +497,12 @@ pub trait Checkpointer: Send + Sync + 'static {
 /// A new checkpoint id: a UUIDv7, forced above `after` so that ids of one thread always sort in
 /// creation order, even within one millisecond or if the clock steps back.
 pub fn next_checkpoint_id(after: Option<&str>) -> String {
-    let after = after.and_then(|a| uuid::Uuid::parse_str(a).ok());
-    format_checkpoint_id(next_checkpoint_number(after.map(|a| a.as_u128())))
+    format_checkpoint_id(next_checkpoint_number(after.and_then(checkpoint_number)))
+}
+
+/// The number of a checkpoint id, in any spelling of a UUID; `None` for other text.
+pub(crate) fn checkpoint_number(id: &str) -> Option<u128> {
+    uuid::Uuid::parse_str(id).ok().map(|id| id.as_u128())
 }
 
 /// [`next_checkpoint_id`] as a number: a fresh UUIDv7, or one more than `after` when the clock

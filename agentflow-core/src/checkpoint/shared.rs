@@ -159,10 +159,13 @@ impl Memo {
         Some(&cached.bytes)
     }
 
-    /// Remembers a value's bytes.
+    /// Remembers a value's bytes: in the cache if it takes them (its weak reference then keeps
+    /// the address), else in this checkpoint's arena.
     pub(crate) fn insert(&mut self, probe: Probe, bytes: &[u8]) {
-        if let Some(cache) = self.cache.as_mut() {
-            cache.insert(probe.key, &*probe.pin, bytes);
+        if let Some(cache) = self.cache.as_mut()
+            && cache.insert(probe.key, &*probe.pin, bytes)
+        {
+            return;
         }
         let start = self.arena.len();
         self.arena.extend_from_slice(bytes);
@@ -213,9 +216,10 @@ struct Cached {
 }
 
 impl Entries {
-    fn insert(&mut self, key: (usize, usize), pin: &dyn Pin, bytes: &[u8]) {
+    /// Keeps `bytes` for the value `pin` holds; false when too small or too large to keep.
+    fn insert(&mut self, key: (usize, usize), pin: &dyn Pin, bytes: &[u8]) -> bool {
         if bytes.len() < CACHE_MIN_BYTES {
-            return;
+            return false;
         }
         let weight = bytes.len() + key.1;
         if self.held + weight > CACHE_BUDGET {
@@ -227,7 +231,7 @@ impl Entries {
             }
         }
         if weight > CACHE_BUDGET {
-            return;
+            return false;
         }
         let cached = Cached {
             bytes: bytes.into(),
@@ -238,6 +242,7 @@ impl Entries {
             self.held -= old.weight;
         }
         self.held += weight;
+        true
     }
 }
 
@@ -246,8 +251,8 @@ impl Cache {
         self.slot.lock().ok().and_then(|mut slot| slot.take())
     }
 
-    fn put_back(&self, entries: Option<Entries>) {
-        if let (Some(entries), Ok(mut slot)) = (entries, self.slot.lock()) {
+    fn put_back(&self, entries: Entries) {
+        if let Ok(mut slot) = self.slot.lock() {
             *slot = Some(entries);
         }
     }
@@ -266,20 +271,20 @@ pub(crate) fn scope_with<R>(cache: &Cache, f: impl FnOnce() -> R) -> R {
     impl Drop for Refill<'_> {
         fn drop(&mut self) {
             if let Some(cache) = self.0.take() {
-                cache.put_back(Some(Entries::default()));
+                cache.put_back(Entries::default());
             }
         }
     }
+    // A cache another scope holds right now is not used here: this scope encodes without it.
     let entries = cache.take();
-    // A cache another scope holds right now starts empty here, and is not put back.
     let mut refill = Refill(entries.is_some().then_some(cache));
     let memo = Memo {
-        cache: Some(entries.unwrap_or_default()),
+        cache: entries,
         ..Memo::default()
     };
     let (out, memo) = with_memo(memo, f);
     if refill.0.take().is_some() {
-        cache.put_back(memo.and_then(|m| m.cache));
+        cache.put_back(memo.and_then(|m| m.cache).unwrap_or_default());
     }
     out
 }

@@ -89,11 +89,8 @@ impl Saved {
             };
             latest.parent = None;
             latest.children = 0;
-            let (kept, dropped): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut ns.blobs)
-                .into_iter()
-                .partition(|(key, _)| keep.contains(key));
-            ns.blobs = kept;
-            self.pool.release(dropped.into_values().map(|(_, bytes)| bytes));
+            let dropped = ns.blobs.extract_if(.., |key, _| !keep.contains(key));
+            self.pool.release(dropped.map(|(_, (_, bytes))| bytes));
             ns.writes.retain(|cp, _| *cp == id);
             ns.checkpoints = BTreeMap::from([(id, latest)]);
         }

@@ -3,19 +3,21 @@
 use super::*;
 use crate::checkpoint::{CheckpointSource, next_checkpoint_id};
 
-fn checkpoint_of(values: &BTreeMap<String, Vec<u8>>) -> (Checkpoint, BTreeMap<String, u64>) {
-    let versions: BTreeMap<String, u64> = values.keys().map(|k| (k.clone(), 1)).collect();
+/// Puts `values` at `version` as the child of `parent` (a thread's first checkpoint when
+/// `parent` names none).
+async fn put_values(
+    saver: &InMemorySaver,
+    parent: &CheckpointRef,
+    values: &BTreeMap<String, Vec<u8>>,
+    version: u64,
+) {
+    let versions: BTreeMap<String, u64> = values.keys().map(|k| (k.clone(), version)).collect();
     let checkpoint = Checkpoint {
-        id: next_checkpoint_id(None),
+        id: next_checkpoint_id(parent.checkpoint_id.as_deref()),
         channel_values: values.clone(),
         channel_versions: versions.clone(),
         ..Checkpoint::default()
     };
-    (checkpoint, versions)
-}
-
-async fn put_first(saver: &InMemorySaver, thread: &str, values: &BTreeMap<String, Vec<u8>>) {
-    let (checkpoint, versions) = checkpoint_of(values);
     let metadata = CheckpointMetadata {
         source: CheckpointSource::Input,
         step: -1,
@@ -24,15 +26,13 @@ async fn put_first(saver: &InMemorySaver, thread: &str, values: &BTreeMap<String
         extra: BTreeMap::new(),
     };
     saver
-        .put(
-            &CheckpointRef::latest(thread),
-            &checkpoint,
-            &metadata,
-            &versions,
-            PutMode::Extend,
-        )
+        .put(parent, &checkpoint, &metadata, &versions, PutMode::Extend)
         .await
         .unwrap();
+}
+
+async fn put_first(saver: &InMemorySaver, thread: &str, values: &BTreeMap<String, Vec<u8>>) {
+    put_values(saver, &CheckpointRef::latest(thread), values, 1).await;
 }
 
 #[tokio::test]
@@ -110,23 +110,7 @@ async fn pruning_to_the_latest_checkpoint_releases_older_values() {
         .unwrap()
         .unwrap();
     let second = BTreeMap::from([("doc".to_owned(), vec![2u8; 5000])]);
-    let checkpoint = Checkpoint {
-        id: next_checkpoint_id(Some(&parent.checkpoint.id)),
-        channel_values: second.clone(),
-        channel_versions: BTreeMap::from([("doc".to_owned(), 2)]),
-        ..Checkpoint::default()
-    };
-    let versions = BTreeMap::from([("doc".to_owned(), 2)]);
-    saver
-        .put(
-            &parent.config,
-            &checkpoint,
-            &parent.metadata,
-            &versions,
-            PutMode::Extend,
-        )
-        .await
-        .unwrap();
+    put_values(&saver, &parent.config, &second, 2).await;
     assert_eq!(saver.lock().pool.len(), 2);
 
     saver

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
 use crate::checkpoint::{
-    CheckpointRef, CheckpointSource, Codec, PutMode, VersionsSeen, format_checkpoint_id,
+    CheckpointRef, CheckpointSource, Codec, PutMode, VersionsSeen, checkpoint_number, format_checkpoint_id,
     next_checkpoint_number,
 };
 use crate::config::Durability;
@@ -79,20 +79,20 @@ pub(crate) struct CheckpointId {
 impl CheckpointId {
     /// An id read from a saver or given by the caller.
     pub(crate) fn parse(text: String) -> Self {
-        let number = uuid::Uuid::parse_str(&text)
-            .map(|id| id.as_u128())
+        let number = checkpoint_number(&text)
             // Not an id this crate made: a number only for deriving task ids and versions.
-            .unwrap_or_else(|_| u128::from(crate::ids::fnv64(text.as_bytes())));
+            .unwrap_or_else(|| u128::from(crate::ids::fnv64(text.as_bytes())));
         CheckpointId {
             number,
             text: OnceLock::from(text),
         }
     }
 
-    /// A new id, after `previous` if there is one.
+    /// A new id, after `previous` if there is one (as [`next_checkpoint_id`] makes).
+    ///
+    /// [`next_checkpoint_id`]: crate::checkpoint::next_checkpoint_id
     pub(crate) fn next(previous: Option<&str>) -> Self {
-        let previous = previous.map(|p| Self::parse(p.to_owned()).number);
-        Self::after(previous)
+        Self::after(previous.and_then(checkpoint_number))
     }
 
     fn after(previous: Option<u128>) -> Self {
