@@ -81,18 +81,25 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
-/// The error for a response with a failing `status`: 429, 408 and 5xx are retryable (with
-/// the `Retry-After` delay when given), anything else terminal. `detail` is what the body said.
+/// The error for a response with a failing `status`: 429 and 408 are retryable, 5xx
+/// ambiguous (retryable, but the server may have acted before failing), all with the
+/// `Retry-After` delay when given; anything else terminal. `detail` is what the body said.
 pub fn status_error(backend: &str, status: StatusCode, headers: &HeaderMap, detail: &str) -> ToolError {
     let message = if detail.is_empty() {
         format!("{backend} answered HTTP {status}")
     } else {
         format!("{backend} answered HTTP {status}: {detail}")
     };
-    match (is_retryable_status(status), retry_after(headers)) {
-        (true, Some(delay)) => ToolError::retry_after(message, delay),
-        (true, None) => ToolError::retryable(message),
-        (false, _) => ToolError::terminal(message),
+    let delay = retry_after(headers);
+    if status.is_server_error() {
+        ToolError::ambiguous(message, delay)
+    } else if is_retryable_status(status) {
+        ToolError::Retryable {
+            message,
+            retry_after: delay,
+        }
+    } else {
+        ToolError::terminal(message)
     }
 }
 
@@ -124,13 +131,17 @@ pub async fn error_detail(backend: &str, response: Response, max_bytes: usize, m
     }
 }
 
-/// The error for a request that got no response: timeouts and connection failures are
-/// retryable, anything else (a malformed URL, a body that cannot be built) terminal.
+/// The error for a request that got no (complete) response: a failed connection is retryable
+/// (nothing was sent); a timeout or a connection broken mid-request is ambiguous (the server
+/// may have received the request and acted); anything else (a malformed URL, a body that
+/// cannot be built) is terminal.
 pub fn send_error(backend: &str, error: reqwest::Error) -> ToolError {
     // reqwest's Display includes the URL, never headers, so no credential leaks here.
     let message = format!("{backend} request failed: {error}");
-    if error.is_timeout() || error.is_connect() || error.is_request() {
+    if error.is_connect() {
         ToolError::retryable(message)
+    } else if error.is_timeout() || error.is_request() || error.is_body() || error.is_decode() {
+        ToolError::ambiguous(message, None)
     } else {
         ToolError::terminal(message)
     }

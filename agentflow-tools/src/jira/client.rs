@@ -14,7 +14,7 @@ use url::Url;
 use super::adf::AdfDoc;
 use super::error::{BACKEND, JiraError};
 use super::types::{
-    Comment, CreatedIssue, Issue, Myself, NewIssue, RawSearchPage, SearchPage, SearchRequest, Transition,
+    Comment, CommentPage, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, RawSearchPage, SearchPage, SearchRequest, Transition,
     Transitions,
 };
 use crate::http::{self, Secret};
@@ -221,6 +221,37 @@ impl JiraClient {
             .send(Method::POST, &["issue", key, "comment"], &[], Some(&request))
             .await?;
         decode(&body, "comment")
+    }
+
+    /// Adds a comment carrying entity `properties` (set in the same request, so a comment
+    /// never exists without them).
+    pub async fn add_comment_with_properties(
+        &self,
+        key: &str,
+        body: &AdfDoc,
+        properties: &[EntityProperty],
+    ) -> Result<Comment, JiraError> {
+        check_issue_key(key)?;
+        let request = json!({ "body": body, "properties": properties });
+        let body = self
+            .send(Method::POST, &["issue", key, "comment"], &[], Some(&request))
+            .await?;
+        decode(&body, "comment")
+    }
+
+    /// The newest `max_results` comments of an issue, newest first, with their entity
+    /// properties (`GET /rest/api/3/issue/{key}/comment?orderBy=-created&expand=properties`).
+    pub async fn recent_comments(&self, key: &str, max_results: u32) -> Result<Vec<Comment>, JiraError> {
+        check_issue_key(key)?;
+        let query = [
+            ("orderBy", "-created".to_owned()),
+            ("expand", "properties".to_owned()),
+            ("maxResults", max_results.max(1).to_string()),
+        ];
+        let body = self
+            .send(Method::GET, &["issue", key, "comment"], &query, None)
+            .await?;
+        Ok(decode::<CommentPage>(&body, "comments")?.comments)
     }
 
     /// The transitions the account may take on an issue now (`GET

@@ -279,6 +279,7 @@ impl From<JiraError> for ToolError {
                 errors,
             } => match http::status_error(BACKEND, status, &HeaderMap::new(), &errors.to_string()) {
                 ToolError::Retryable { message, .. } => ToolError::Retryable { message, retry_after },
+                ToolError::Ambiguous { message, .. } => ToolError::Ambiguous { message, retry_after },
                 other => other,
             },
             JiraError::Transport(error) => error,

@@ -35,7 +35,7 @@ pub use client::{
 };
 pub use error::{ApiError, SlackError};
 pub use tools::{
-    ChannelHistoryArgs, ChannelHistoryTool, MessageRef, MessageSummary, Messages, PostMessageArgs,
+    ChannelHistoryArgs, ChannelHistoryTool, EFFECT_EVENT_TYPE, MessageRef, MessageSummary, Messages, PostMessageArgs,
     PostMessageTool, SlackToolOptions, ThreadRepliesArgs, ThreadRepliesTool, UpdateMessageArgs,
     UpdateMessageTool, UserInfoArgs, UserInfoTool, UserSummary, register, tools, tools_with_options,
 };
