@@ -59,6 +59,52 @@ impl From<&str> for Secret {
     }
 }
 
+/// Refuses a base URL that would send credentials in clear text: `https` is accepted, `http`
+/// only when the host is the loopback interface (`localhost`, `127.0.0.0/8`, `[::1]`), where
+/// a local fake or proxy listens; any other scheme is refused too. The host is the one the
+/// URL parser resolved, so `http://127.0.0.1.evil.example` or `http://127.0.0.1@evil.example`
+/// are refused.
+///
+/// ```
+/// use agentflow_tools::http::check_credential_url;
+/// use url::Url;
+///
+/// let check = |u: &str| check_credential_url(&Url::parse(u).unwrap());
+/// assert!(check("https://example.com/").is_ok());
+/// assert!(check("http://127.0.0.1:8080/api/").is_ok());
+/// assert!(check("http://[::1]:8080/").is_ok());
+/// assert!(check("http://example.com/").is_err());
+/// assert!(check("http://127.0.0.1.evil.example/").is_err());
+/// ```
+pub fn check_credential_url(url: &url::Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "refusing {}: plain http would send the credentials unencrypted; use https (http is accepted only for a loopback host)",
+            redacted(url)
+        )),
+        other => Err(format!("the base URL must be https, not {other}:")),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The URL without its user info, for an error message.
+fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Builds a client with a whole-request `timeout`, no redirects followed (a backend that
 /// redirects is misconfigured, and following would forward credentials elsewhere).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ToolError> {

@@ -51,7 +51,9 @@ impl JiraConfig {
     /// A config for the site at `base_url` (e.g. `https://your-domain.atlassian.net`; a path
     /// prefix is kept), authenticating as `email` with an Atlassian API token.
     ///
-    /// The URL must be `http` or `https` and must not carry credentials, a query or a fragment.
+    /// The URL must be `https` (or `http` to a loopback host: `localhost`, `127.0.0.0/8`,
+    /// `[::1]`, for a local fake or proxy) and must not carry credentials, a query or a
+    /// fragment.
     pub fn new(
         base_url: &str,
         email: impl Into<String>,
@@ -70,6 +72,7 @@ impl JiraConfig {
                 "the base URL must not contain credentials".into(),
             ));
         }
+        http::check_credential_url(&base_url).map_err(JiraError::Config)?;
         if base_url.query().is_some() || base_url.fragment().is_some() {
             return Err(JiraError::Config(format!(
                 "the base URL {base_url} must not have a query or fragment"

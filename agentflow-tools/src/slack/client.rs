@@ -115,8 +115,9 @@ impl SlackClientBuilder {
         self
     }
 
-    /// Builds the client: [`SlackError::Config`] for an empty token or a base URL that is not
-    /// an absolute http(s) URL.
+    /// Builds the client: [`SlackError::Config`] for an empty token, or a base URL that is not
+    /// an absolute http(s) URL, carries user info, or is plain `http` to a host other than
+    /// loopback (the token would travel unencrypted; see [`http::check_credential_url`]).
     pub fn build(self) -> Result<SlackClient, SlackError> {
         if self.token.expose().trim().is_empty() {
             return Err(SlackError::Config("the bot token is empty".into()));
@@ -133,6 +134,12 @@ impl SlackClientBuilder {
                 "the base URL {raw:?} is not an http(s) URL"
             )));
         }
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            return Err(SlackError::Config(
+                "the base URL must not contain credentials".into(),
+            ));
+        }
+        http::check_credential_url(&base_url).map_err(SlackError::Config)?;
         let http = http::client(self.timeout).map_err(|e| SlackError::Config(e.to_string()))?;
         Ok(SlackClient {
             inner: Arc::new(Inner {
