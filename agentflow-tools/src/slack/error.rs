@@ -302,8 +302,12 @@ mod tests {
 
     #[test]
     fn codes_map_to_the_right_tool_error() {
+        // Slack documents that part of the operation may have succeeded before these codes.
+        for code in ["internal_error", "fatal_error"] {
+            assert!(matches!(ToolError::from(api(code)), ToolError::Ambiguous { .. }), "{code}");
+        }
         assert!(matches!(
-            ToolError::from(api("internal_error")),
+            ToolError::from(api("service_unavailable")),
             ToolError::Retryable { .. }
         ));
         assert!(matches!(
@@ -353,11 +357,12 @@ mod tests {
             detail: String::new(),
         };
         assert!(error.is_retryable());
+        // A 5xx came after the request was sent: Slack may have acted.
         assert_eq!(
             ToolError::from(error),
-            ToolError::retry_after(
+            ToolError::ambiguous(
                 "slack auth.test answered HTTP 503 Service Unavailable",
-                Duration::from_secs(3)
+                Some(Duration::from_secs(3))
             )
         );
         let error = SlackError::Status {
