@@ -92,7 +92,7 @@ fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
         None => false,
     }
 }
@@ -263,6 +263,44 @@ mod tests {
             denied,
             ToolError::terminal("jira answered HTTP 403 Forbidden: no permission")
         );
+    }
+
+    #[test]
+    fn credential_urls_must_be_https_unless_loopback() {
+        let check = |raw: &str| check_credential_url(&url::Url::parse(raw).unwrap());
+        for accepted in [
+            "https://slack.com/api/",
+            "https://your-domain.atlassian.net",
+            "http://127.0.0.1:9/api/",
+            "http://127.1.2.3/",
+            "http://localhost:8080/",
+            "http://LOCALHOST/",
+            "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
+            "HTTP://127.0.0.1:5/",
+            // The decimal form of 127.0.0.1: the parser resolves it, so it is loopback.
+            "http://2130706433/",
+        ] {
+            assert!(check(accepted).is_ok(), "{accepted} was refused");
+        }
+        for refused in [
+            "http://example.com/",
+            "HTTP://EXAMPLE.COM/",
+            "http://127.0.0.1.evil.com/",
+            "http://127.0.0.1@evil.com/",
+            "http://localhost@evil.com:80/",
+            "http://localhost.evil.com/",
+            "http://evil.com/127.0.0.1/",
+            "http://evil.com#@127.0.0.1/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://10.0.0.1/",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(check(refused).is_err(), "{refused} was accepted");
+        }
+        let message = check("http://user:pw@example.com/").unwrap_err();
+        assert!(message.contains("https") && !message.contains("pw"), "{message}");
     }
 
     #[test]

@@ -29,6 +29,7 @@ enum Fault {
     StallAfterApplying,
     StallBeforeApplying,
     ServerErrorAfterApplying,
+    RateLimitedForADay,
 }
 
 #[derive(Clone, Debug)]
@@ -130,6 +131,14 @@ async fn handle(
     } else {
         None
     };
+    if let Some(Fault::RateLimitedForADay) = fault {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "86400")],
+            axum::Json(json!({"errorMessages": ["Rate limit exceeded."], "errors": {}})),
+        )
+            .into_response();
+    }
     if let Some(Fault::StallBeforeApplying) = fault {
         tokio::time::sleep(STALL).await;
         return errors(StatusCode::GATEWAY_TIMEOUT, "timed out");
@@ -352,4 +361,21 @@ async fn a_crashed_comment_is_resumed_from_jira_not_added_again() {
         .unwrap();
     assert_eq!(output(&resumed)["comment_id"], output(&first)["comment_id"]);
     assert_eq!(fake.writes_to("comment"), 1);
+}
+
+#[tokio::test]
+async fn jiras_retry_after_of_a_day_is_capped_by_the_tool_node() {
+    let (fake, base) = start_fake().await;
+    fake.fail_next_writes(&[Fault::RateLimitedForADay]);
+    let plain = node(&base);
+    let mut options = plain.options().clone();
+    options.max_retry_after = Duration::from_millis(200);
+    let node = ToolNode::new(plain.tools().clone(), options);
+    let args = json!({"project_key": "ENG", "summary": "Rotate the keys"});
+    let answer = tokio::time::timeout(Duration::from_secs(10), run(&node, "jira_create_issue", args, "k429"))
+        .await
+        .expect("the tool node honoured Retry-After: 86400 uncapped");
+    assert_eq!(output(&answer)["key"], fake.site(|s| s.issues[0].key.clone()));
+    assert_eq!(fake.site(|s| s.issues.len()), 1);
+    assert!(fake.site(|s| s.searches.is_empty()), "a rate limit is not ambiguous");
 }

@@ -39,6 +39,8 @@ enum Fault {
     DropAfterStoring,
     /// Stores the message, then answers `{"ok": false, "error": "internal_error"}`.
     InternalErrorAfterStoring,
+    /// Stores nothing and answers 429 with `Retry-After: 86400`.
+    RateLimitedForADay,
 }
 
 #[derive(Clone, Debug)]
@@ -196,6 +198,14 @@ async fn post(fake: Fake, body: Bytes) -> Response {
     let Some(channel) = body["channel"].as_str().filter(|c| c.starts_with('C')) else {
         return fail("channel_not_found");
     };
+    if let Some(Fault::RateLimitedForADay) = fault {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "86400")],
+            "",
+        )
+            .into_response();
+    }
     if let Some(Fault::StallBeforeStoring) = fault {
         tokio::time::sleep(STALL).await;
         return fail("request_timeout");
@@ -395,4 +405,23 @@ async fn a_crashed_post_is_resumed_from_slack_not_posted_again() {
         .unwrap();
     assert_eq!(fake.posts().len(), 2);
     assert_eq!(reported_ts(&resumed), fake.stored()[1].ts);
+}
+
+#[tokio::test]
+async fn slacks_retry_after_of_a_day_is_capped_by_the_tool_node() {
+    let (fake, base) = start_fake().await;
+    fake.fail_next_posts(&[Fault::RateLimitedForADay]);
+    let mut node = node(&base);
+    let mut options = node.options().clone();
+    options.max_retry_after = Duration::from_millis(200);
+    node = ToolNode::new(node.tools().clone(), options);
+    let call = post_call(json!({"channel": CHANNEL, "text": "hello"}));
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), run(&node, &call, "key-429"))
+        .await
+        .expect("the tool node honoured Retry-After: 86400 uncapped");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    assert_eq!(reported_ts(&answer), only_message(&fake, "key-429").ts);
+    assert_eq!(fake.reads().len(), 0, "a rate limit is not ambiguous: nothing to reconcile");
 }

@@ -423,6 +423,24 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_is_refused_unless_loopback() {
+        for refused in [
+            "http://example.com",
+            "HTTP://x.atlassian.net",
+            "http://127.0.0.1.evil.com",
+            "http://127.0.0.1@evil.com",
+        ] {
+            assert!(
+                matches!(JiraConfig::new(refused, "a@b", "t"), Err(JiraError::Config(_))),
+                "{refused}"
+            );
+        }
+        for accepted in ["https://x.atlassian.net", "http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost"] {
+            assert!(JiraConfig::new(accepted, "a@b", "t").is_ok(), "{accepted}");
+        }
+    }
+
+    #[test]
     fn issue_keys_are_checked() {
         assert!(check_issue_key("ENG-12").is_ok());
         assert!(check_issue_key("10042").is_ok());

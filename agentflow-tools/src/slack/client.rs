@@ -492,6 +492,26 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_is_refused_unless_loopback() {
+        let build = |url: &str| SlackClient::builder("xoxb-1").base_url(url).build();
+        for refused in [
+            "http://example.com/api/",
+            "HTTP://slack.com/api/",
+            "http://127.0.0.1.evil.com/api/",
+            "http://127.0.0.1@evil.com/api/",
+            "https://user:secret@slack.com/api/",
+        ] {
+            match build(refused) {
+                Err(SlackError::Config(message)) => assert!(!message.contains("secret"), "{message}"),
+                other => panic!("{refused}: {other:?}"),
+            }
+        }
+        for accepted in ["https://slack.com/api/", "http://127.0.0.1:9/api/", "http://[::1]:9/api/", "http://localhost:9/"] {
+            assert!(build(accepted).is_ok(), "{accepted}");
+        }
+    }
+
+    #[test]
     fn warnings_merge_both_places() {
         let value = serde_json::json!({
             "ok": true,
