@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::{
-    BuildError, CancellationToken, CompiledGraph, Context, END, MessageChunk, NodeError, Route, START, Send, State, StateGraph,
-    StreamMode, StreamWriter,
+    BuildError, CancellationToken, CompiledGraph, Context, END, MessageChunk, NodeError, Route, START, Send,
+    State, StateGraph, StreamMode, StreamWriter,
 };
 use serde::{Deserialize, Serialize};
 
@@ -296,7 +296,8 @@ pub fn react_agent(
             let writer = ctx.writer();
             // Without a listener the model is called plainly: no id, no chunks, no overhead.
             let streaming = writer.is_streaming(StreamMode::Messages).then_some(&writer);
-            let (response, sink) = call_model(&*model, &request, retry, ctx.cancellation(), streaming).await?;
+            let (response, sink) =
+                call_model(&*model, &request, retry, ctx.cancellation(), streaming).await?;
             if !response.message.is_assistant() {
                 return Err(NodeError::terminal(ModelError::Terminal(
                     "the model answered with a message that is not an assistant message".into(),

@@ -91,7 +91,9 @@ impl ToolError {
     /// The delay the backend asked for, for the retryable variants.
     pub fn requested_delay(&self) -> Option<Duration> {
         match self {
-            ToolError::Retryable { retry_after, .. } | ToolError::Ambiguous { retry_after, .. } => *retry_after,
+            ToolError::Retryable { retry_after, .. } | ToolError::Ambiguous { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }

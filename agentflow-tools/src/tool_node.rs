@@ -111,7 +111,11 @@ async fn with_timeout<T>(
         return work.await;
     };
     tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
-        let doing = if doing.is_empty() { String::new() } else { format!(" {doing}") };
+        let doing = if doing.is_empty() {
+            String::new()
+        } else {
+            format!(" {doing}")
+        };
         Err(ToolError::ambiguous(
             format!("tool `{name}` timed out{doing} after {limit:?}"),
             None,
@@ -196,7 +200,13 @@ impl ToolNode {
                 );
             }
             let result = self
-                .attempt(tool.as_ref(), call, &idempotency_key, &cancellation, &mut outcome_unknown)
+                .attempt(
+                    tool.as_ref(),
+                    call,
+                    &idempotency_key,
+                    &cancellation,
+                    &mut outcome_unknown,
+                )
                 .await;
             let error = match result {
                 Ok(value) => {
@@ -206,7 +216,8 @@ impl ToolNode {
                 Err(error) => error,
             };
             match error {
-                ToolError::Retryable { message, retry_after } | ToolError::Ambiguous { message, retry_after } => {
+                ToolError::Retryable { message, retry_after }
+                | ToolError::Ambiguous { message, retry_after } => {
                     breakers.record_failure(circuit);
                     if outcome_unknown && idempotency == Idempotency::NotIdempotent {
                         return Message::tool_error(
@@ -246,7 +257,10 @@ impl ToolNode {
                 }
                 ToolError::Terminal(message) => {
                     breakers.record_neutral(circuit);
-                    return Message::tool_error(call.id.as_str(), with_unknown_outcome(message, outcome_unknown));
+                    return Message::tool_error(
+                        call.id.as_str(),
+                        with_unknown_outcome(message, outcome_unknown),
+                    );
                 }
             }
         }
@@ -271,11 +285,16 @@ impl ToolNode {
             match with_timeout(tool.name(), "looking for the earlier attempt", timeout, lookup)
                 .await
                 .map_err(|e| match e {
-                    ToolError::Ambiguous { message, retry_after } => ToolError::Retryable { message, retry_after },
+                    ToolError::Ambiguous { message, retry_after } => {
+                        ToolError::Retryable { message, retry_after }
+                    }
                     other => other,
                 })? {
                 Some(found) => {
-                    tracing::info!(tool = tool.name(), "an earlier attempt took effect; not calling again");
+                    tracing::info!(
+                        tool = tool.name(),
+                        "an earlier attempt took effect; not calling again"
+                    );
                     *outcome_unknown = false;
                     return Ok(found);
                 }
@@ -283,7 +302,13 @@ impl ToolNode {
             }
         }
         let ctx = self.context(idempotency_key, timeout, cancellation);
-        let result = with_timeout(tool.name(), "", timeout, tool.call_json(call.arguments.clone(), ctx)).await;
+        let result = with_timeout(
+            tool.name(),
+            "",
+            timeout,
+            tool.call_json(call.arguments.clone(), ctx),
+        )
+        .await;
         if let Err(error) = &result
             && error.is_ambiguous()
             && tool.idempotency() != Idempotency::Idempotent
@@ -370,7 +395,11 @@ impl ToolNode {
             if attempt >= max_attempts {
                 return Err(NodeError::retryable(error));
             }
-            let wait = retry_delay(error.requested_delay(), self.backoff(attempt), self.options.max_retry_after);
+            let wait = retry_delay(
+                error.requested_delay(),
+                self.backoff(attempt),
+                self.options.max_retry_after,
+            );
             if !sleep_unless_cancelled(wait, cancellation).await {
                 return Err(NodeError::retryable(error));
             }

@@ -103,7 +103,11 @@ async fn start_fake() -> (Fake, String) {
 }
 
 fn errors(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({"errorMessages": [message], "errors": {}}))).into_response()
+    (
+        status,
+        axum::Json(json!({"errorMessages": [message], "errors": {}})),
+    )
+        .into_response()
 }
 
 /// The only JQL the fake understands: `labels = "<label>"`.
@@ -193,7 +197,10 @@ async fn handle(
                         text: body["body"].clone(),
                         properties: serde_json::from_value(body["properties"].clone()).unwrap_or_default(),
                     });
-                    (StatusCode::CREATED, axum::Json(json!({"id": id, "body": body["body"], "created": "now"})))
+                    (
+                        StatusCode::CREATED,
+                        axum::Json(json!({"id": id, "body": body["body"], "created": "now"})),
+                    )
                         .into_response()
                 }
                 (&Method::GET, ["comment"]) => {
@@ -283,10 +290,19 @@ async fn assert_created_once_despite(fault: Fault) {
     let args = json!({"project_key": "ENG", "summary": "Rotate the keys", "labels": ["ops"]});
     let answer = run(&node, "jira_create_issue", args, "0f3a:call_1").await;
     let issues = fake.site(|s| s.issues.clone());
-    assert_eq!(issues.len(), 1, "{fault:?}: {issues:#?}; answer: {}", answer.content());
+    assert_eq!(
+        issues.len(),
+        1,
+        "{fault:?}: {issues:#?}; answer: {}",
+        answer.content()
+    );
     assert_eq!(issues[0].labels, ["ops", "agentflow-0f3a_3acall_5f1"]);
     assert_eq!(output(&answer)["key"], issues[0].key);
-    assert_eq!(fake.writes_to("issue"), 1, "{fault:?}: created again after finding it");
+    assert_eq!(
+        fake.writes_to("issue"),
+        1,
+        "{fault:?}: created again after finding it"
+    );
     let searches = fake.site(|s| s.searches.clone());
     assert_eq!(searches, [r#"labels = "agentflow-0f3a_3acall_5f1""#]);
 }
@@ -325,7 +341,12 @@ async fn a_comment_that_stalls_after_jira_stored_it_is_added_once() {
         let args = json!({"issue_key": key, "body": "On it."});
         let answer = run(&node, "jira_add_comment", args, "k3").await;
         let comments = fake.site(|s| s.issues[0].comments.clone());
-        assert_eq!(comments.len(), 1, "{fault:?}: {comments:#?}; {}", answer.content());
+        assert_eq!(
+            comments.len(),
+            1,
+            "{fault:?}: {comments:#?}; {}",
+            answer.content()
+        );
         assert_eq!(
             comments[0].properties,
             [json!({"key": "agentflow_effect", "value": {"key": "k3"}})]
@@ -353,7 +374,11 @@ async fn a_crashed_comment_is_resumed_from_jira_not_added_again() {
     let (fake, base) = start_fake().await;
     let key = fake.seed_issue("To Do");
     let node = node(&base);
-    let call = ToolCall::new("call_9", "jira_add_comment", json!({"issue_key": key, "body": "Done."}));
+    let call = ToolCall::new(
+        "call_9",
+        "jira_add_comment",
+        json!({"issue_key": key, "body": "Done."}),
+    );
     let first = node.execute(&call, "k5".into(), CancellationToken::new()).await;
     let resumed = node
         .resume_call(&call, "k5".into(), CancellationToken::new())
@@ -372,10 +397,16 @@ async fn jiras_retry_after_of_a_day_is_capped_by_the_tool_node() {
     options.max_retry_after = Duration::from_millis(200);
     let node = ToolNode::new(plain.tools().clone(), options);
     let args = json!({"project_key": "ENG", "summary": "Rotate the keys"});
-    let answer = tokio::time::timeout(Duration::from_secs(10), run(&node, "jira_create_issue", args, "k429"))
-        .await
-        .expect("the tool node honoured Retry-After: 86400 uncapped");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(&node, "jira_create_issue", args, "k429"),
+    )
+    .await
+    .expect("the tool node honoured Retry-After: 86400 uncapped");
     assert_eq!(output(&answer)["key"], fake.site(|s| s.issues[0].key.clone()));
     assert_eq!(fake.site(|s| s.issues.len()), 1);
-    assert!(fake.site(|s| s.searches.is_empty()), "a rate limit is not ambiguous");
+    assert!(
+        fake.site(|s| s.searches.is_empty()),
+        "a rate limit is not ambiguous"
+    );
 }

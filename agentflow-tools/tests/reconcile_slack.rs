@@ -140,7 +140,11 @@ fn page(messages: Vec<Value>, query: &HashMap<String, String>) -> Response {
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
     let start: usize = query.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
     let end = (start + limit).min(messages.len());
-    let next = if end < messages.len() { end.to_string() } else { String::new() };
+    let next = if end < messages.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
     ok(json!({
         "messages": messages.get(start..end).unwrap_or_default(),
         "has_more": end < messages.len(),
@@ -287,13 +291,29 @@ async fn assert_posted_once_despite(fault: Fault) {
     let node = node(&base);
     let call = post_call(json!({"channel": CHANNEL, "text": "Deploy finished"}));
     let answer = run(&node, &call, "key-1").await;
-    let stored: Vec<Stored> = fake.stored().into_iter().filter(|m| m.metadata.is_some()).collect();
-    assert_eq!(stored.len(), 1, "{fault:?}: {stored:#?}; answer: {}", answer.content());
+    let stored: Vec<Stored> = fake
+        .stored()
+        .into_iter()
+        .filter(|m| m.metadata.is_some())
+        .collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "{fault:?}: {stored:#?}; answer: {}",
+        answer.content()
+    );
     assert_eq!(reported_ts(&answer), stored[0].ts, "{fault:?}");
-    assert_eq!(fake.posts().len(), 1, "{fault:?}: posted again after finding the message");
+    assert_eq!(
+        fake.posts().len(),
+        1,
+        "{fault:?}: posted again after finding the message"
+    );
     let (method, query) = fake.reads().pop().expect("a reconciling read");
     assert_eq!(method, "conversations.history");
-    assert_eq!(query.get("include_all_metadata").map(String::as_str), Some("true"));
+    assert_eq!(
+        query.get("include_all_metadata").map(String::as_str),
+        Some("true")
+    );
 }
 
 #[tokio::test]
@@ -325,7 +345,11 @@ async fn a_thread_reply_that_stalls_is_found_in_its_thread() {
     let node = node(&base);
     let call = post_call(json!({"channel": CHANNEL, "text": "on it", "thread_ts": parent}));
     let answer = run(&node, &call, "key-thread").await;
-    let ours: Vec<Stored> = fake.stored().into_iter().filter(|m| m.metadata.is_some()).collect();
+    let ours: Vec<Stored> = fake
+        .stored()
+        .into_iter()
+        .filter(|m| m.metadata.is_some())
+        .collect();
     assert_eq!(ours.len(), 1, "{ours:#?}");
     assert_eq!(ours[0].thread_ts.as_deref(), Some(parent.as_str()));
     assert_eq!(reported_ts(&answer), ours[0].ts);
@@ -346,7 +370,11 @@ async fn a_post_that_never_reached_slack_is_sent_again_with_the_same_key() {
     let posts = fake.posts();
     assert_eq!(posts.len(), 2, "one stalled post, one after finding nothing");
     assert_eq!(posts[0]["metadata"], posts[1]["metadata"]);
-    assert_eq!(fake.reads().len(), 1, "one reconciling read between the two posts");
+    assert_eq!(
+        fake.reads().len(),
+        1,
+        "one reconciling read between the two posts"
+    );
 }
 
 #[tokio::test]
@@ -423,5 +451,9 @@ async fn slacks_retry_after_of_a_day_is_capped_by_the_tool_node() {
     let waited = started.elapsed();
     assert!(waited >= Duration::from_millis(200), "{waited:?}");
     assert_eq!(reported_ts(&answer), only_message(&fake, "key-429").ts);
-    assert_eq!(fake.reads().len(), 0, "a rate limit is not ambiguous: nothing to reconcile");
+    assert_eq!(
+        fake.reads().len(),
+        0,
+        "a rate limit is not ambiguous: nothing to reconcile"
+    );
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use agentflow_core::{CancellationToken, GraphError, RunConfig};
 use agentflow_tools::{
-    AgentStateUpdate, Idempotency, Message, ModelError, ReactOptions, ScriptedModel, Tool, ToolCall, ToolContext,
-    ToolError, ToolNode, ToolNodeOptions, ToolRegistry, react_agent,
+    AgentStateUpdate, Idempotency, Message, ModelError, ReactOptions, ScriptedModel, Tool, ToolCall,
+    ToolContext, ToolError, ToolNode, ToolNodeOptions, ToolRegistry, react_agent,
 };
 use tokio::time::Instant;
 
@@ -94,7 +94,8 @@ fn call() -> ToolCall {
 }
 
 async fn execute(node: &ToolNode) -> Message {
-    node.execute(&call(), "key".into(), CancellationToken::new()).await
+    node.execute(&call(), "key".into(), CancellationToken::new())
+        .await
 }
 
 fn ambiguous() -> ToolError {
@@ -108,12 +109,19 @@ async fn a_not_idempotent_tool_is_not_called_again_after_an_ambiguous_failure() 
     let answer = execute(&node(tool, fast())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(answer.content().starts_with("error: "), "{}", answer.content());
-    assert!(answer.content().contains("may have taken effect, so it was not repeated"));
+    assert!(
+        answer
+            .content()
+            .contains("may have taken effect, so it was not repeated")
+    );
 }
 
 #[tokio::test]
 async fn a_not_idempotent_tool_is_still_retried_after_a_failure_that_did_nothing() {
-    let tool = Scripted::new(Idempotency::NotIdempotent, vec![ToolError::retryable("rate limited")]);
+    let tool = Scripted::new(
+        Idempotency::NotIdempotent,
+        vec![ToolError::retryable("rate limited")],
+    );
     let calls = tool.calls.clone();
     let answer = execute(&node(tool, fast())).await;
     assert_eq!(answer.content(), "done");
@@ -161,7 +169,11 @@ async fn a_reconcilable_tool_is_looked_up_until_the_lookup_answers_and_not_calle
     let answer = execute(&node(tool, fast())).await;
     assert_eq!(answer.content(), "found the earlier effect");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(lookups.load(Ordering::SeqCst), 2, "a failed lookup is tried again");
+    assert_eq!(
+        lookups.load(Ordering::SeqCst),
+        2,
+        "a failed lookup is tried again"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +184,9 @@ async fn a_reconcilable_tool_whose_lookup_never_answers_is_not_called_again() {
     let answer = execute(&node(tool, fast())).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(
-        answer.content().contains("an earlier attempt may have taken effect"),
+        answer
+            .content()
+            .contains("an earlier attempt may have taken effect"),
         "{}",
         answer.content()
     );
@@ -194,19 +208,32 @@ async fn resuming_a_crashed_call_depends_on_the_tools_idempotency() {
     let tool = Scripted::new(Idempotency::NotIdempotent, vec![]);
     let calls = tool.calls.clone();
     let node_ = node(tool, fast());
-    let resumed = node_.resume_calls(&[call()], "step", cancel.clone()).await.unwrap();
+    let resumed = node_
+        .resume_calls(&[call()], "step", cancel.clone())
+        .await
+        .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    assert!(resumed[0].content().contains("may have taken effect"), "{}", resumed[0].content());
+    assert!(
+        resumed[0].content().contains("may have taken effect"),
+        "{}",
+        resumed[0].content()
+    );
     // Idempotent: simply run again.
     let tool = Scripted::new(Idempotency::Idempotent, vec![]);
     let calls = tool.calls.clone();
-    let resumed = node(tool, fast()).resume_calls(&[call()], "step", cancel.clone()).await.unwrap();
+    let resumed = node(tool, fast())
+        .resume_calls(&[call()], "step", cancel.clone())
+        .await
+        .unwrap();
     assert_eq!((calls.load(Ordering::SeqCst), resumed[0].content()), (1, "done"));
     // Reconcilable and found: the found result, no call.
     let mut tool = Scripted::new(Idempotency::Reconcilable, vec![]);
     tool.found_after = Some(0);
     let calls = tool.calls.clone();
-    let resumed = node(tool, fast()).resume_call(&call(), "k".into(), cancel.clone()).await.unwrap();
+    let resumed = node(tool, fast())
+        .resume_call(&call(), "k".into(), cancel.clone())
+        .await
+        .unwrap();
     assert_eq!(
         (calls.load(Ordering::SeqCst), resumed.content()),
         (0, "found the earlier effect")
@@ -215,7 +242,10 @@ async fn resuming_a_crashed_call_depends_on_the_tools_idempotency() {
     let mut tool = Scripted::new(Idempotency::Reconcilable, vec![]);
     tool.found_after = Some(usize::MAX);
     let calls = tool.calls.clone();
-    let error = node(tool, fast()).resume_call(&call(), "k".into(), cancel).await.unwrap_err();
+    let error = node(tool, fast())
+        .resume_call(&call(), "k".into(), cancel)
+        .await
+        .unwrap_err();
     assert!(error.is_retryable());
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
@@ -276,7 +306,10 @@ fn question() -> AgentStateUpdate {
 
 #[tokio::test(start_paused = true)]
 async fn a_models_retry_after_of_a_day_is_capped() {
-    for (cap, expected) in [(None, Duration::from_secs(60)), (Some(Duration::from_secs(3)), Duration::from_secs(3))] {
+    for (cap, expected) in [
+        (None, Duration::from_secs(60)),
+        (Some(Duration::from_secs(3)), Duration::from_secs(3)),
+    ] {
         let mut options = ReactOptions::default();
         if let Some(cap) = cap {
             options.model_max_retry_after = cap;
@@ -312,7 +345,11 @@ async fn cancelling_the_run_ends_a_models_retry_wait_at_once() {
     let result = tokio::time::timeout(Duration::from_secs(10), run)
         .await
         .expect("the run still waits for the 30 s Retry-After after being cancelled");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(result.is_err());
     if let Err(error) = result {
         assert!(
@@ -338,5 +375,9 @@ async fn cancelling_ends_a_tools_retry_wait_at_once() {
     let started = std::time::Instant::now();
     let answer = node.execute(&call(), "key".into(), cancel).await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(answer.content().contains("cancelled while waiting"), "{}", answer.content());
+    assert!(
+        answer.content().contains("cancelled while waiting"),
+        "{}",
+        answer.content()
+    );
 }

@@ -568,10 +568,13 @@ async fn a_providers_retry_after_of_a_day_is_capped() {
     };
     let agent = react_agent(openai(&base).build().unwrap(), tools(), options).unwrap();
     let started = Instant::now();
-    let out = tokio::time::timeout(Duration::from_secs(10), agent.invoke(question(), RunConfig::new()))
-        .await
-        .expect("the agent honoured a one-day Retry-After uncapped")
-        .unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        agent.invoke(question(), RunConfig::new()),
+    )
+    .await
+    .expect("the agent honoured a one-day Retry-After uncapped")
+    .unwrap();
     assert_eq!(out.state.messages.last().unwrap().content(), "ok");
     assert_eq!(fake.calls(), 2);
     assert!(started.elapsed() >= Duration::from_millis(100));

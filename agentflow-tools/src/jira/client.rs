@@ -14,8 +14,8 @@ use url::Url;
 use super::adf::AdfDoc;
 use super::error::{BACKEND, JiraError};
 use super::types::{
-    Comment, CommentPage, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, RawSearchPage, SearchPage, SearchRequest, Transition,
-    Transitions,
+    Comment, CommentPage, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, RawSearchPage, SearchPage,
+    SearchRequest, Transition, Transitions,
 };
 use crate::http::{self, Secret};
 
@@ -435,7 +435,12 @@ mod tests {
                 "{refused}"
             );
         }
-        for accepted in ["https://x.atlassian.net", "http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost"] {
+        for accepted in [
+            "https://x.atlassian.net",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost",
+        ] {
             assert!(JiraConfig::new(accepted, "a@b", "t").is_ok(), "{accepted}");
         }
     }

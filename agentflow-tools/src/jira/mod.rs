@@ -36,11 +36,12 @@ pub use adf::{AdfDoc, AdfError, is_doc, to_plain_text};
 pub use client::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, JiraClient, JiraConfig};
 pub use error::{ErrorCollection, JiraError};
 pub use tools::{
-    AddCommentArgs, EFFECT_LABEL_PREFIX, EFFECT_PROPERTY_KEY, effect_label, AddCommentTool, CommentAdded, CreateIssueArgs, CreateIssueTool, CreatedIssueView,
-    GetIssueArgs, GetIssueTool, IssueKeyArgs, IssueView, ListTransitionsTool, SearchArgs, SearchIssuesTool,
-    SearchOutput, TransitionDone, TransitionIssueArgs, TransitionIssueTool, TransitionView, register, tools,
+    AddCommentArgs, AddCommentTool, CommentAdded, CreateIssueArgs, CreateIssueTool, CreatedIssueView,
+    EFFECT_LABEL_PREFIX, EFFECT_PROPERTY_KEY, GetIssueArgs, GetIssueTool, IssueKeyArgs, IssueView,
+    ListTransitionsTool, SearchArgs, SearchIssuesTool, SearchOutput, TransitionDone, TransitionIssueArgs,
+    TransitionIssueTool, TransitionView, effect_label, register, tools,
 };
 pub use types::{
-    Comment, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, SearchPage, SearchRequest, StatusRef, Transition, User,
-    resolve_transition,
+    Comment, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, SearchPage, SearchRequest, StatusRef,
+    Transition, User, resolve_transition,
 };

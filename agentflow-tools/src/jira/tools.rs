@@ -256,7 +256,11 @@ impl Tool for CreateIssueTool {
     /// Finds the issue labelled with the call's key (`labels = "agentflow-…"`). Jira's search
     /// index may lag a just-created issue by a few seconds; the tool node's backoff before
     /// reconciling gives it that time.
-    async fn reconcile(&self, args: CreateIssueArgs, ctx: ToolContext) -> Result<Option<CreatedIssueView>, ToolError> {
+    async fn reconcile(
+        &self,
+        args: CreateIssueArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<CreatedIssueView>, ToolError> {
         new_issue(args)?;
         let label = effect_label(&ctx.idempotency_key);
         let request = SearchRequest::new(format!("labels = \"{label}\""))
@@ -305,7 +309,8 @@ fn new_issue(args: CreateIssueArgs) -> Result<NewIssue, ToolError> {
             "label {label:?} must be a single word without spaces"
         )));
     }
-    let mut issue = NewIssue::new(args.project_key.trim(), args.issue_type.trim(), summary).labels(args.labels);
+    let mut issue =
+        NewIssue::new(args.project_key.trim(), args.issue_type.trim(), summary).labels(args.labels);
     if let Some(text) = args.description.as_deref().filter(|t| !t.trim().is_empty()) {
         issue = issue.description_text(text);
     }
@@ -378,7 +383,11 @@ impl Tool for AddCommentTool {
             value: serde_json::json!({ "key": ctx.idempotency_key }),
         };
         let body = AdfDoc::from_text(&args.body);
-        let comment = run(&ctx, self.client.add_comment_with_properties(key, &body, &[property])).await?;
+        let comment = run(
+            &ctx,
+            self.client.add_comment_with_properties(key, &body, &[property]),
+        )
+        .await?;
         Ok(CommentAdded {
             issue_key: key.to_owned(),
             comment_id: comment.id,
@@ -388,7 +397,11 @@ impl Tool for AddCommentTool {
 
     /// Finds, among the issue's newest 100 comments, the one whose `agentflow_effect`
     /// property holds the call's key.
-    async fn reconcile(&self, args: AddCommentArgs, ctx: ToolContext) -> Result<Option<CommentAdded>, ToolError> {
+    async fn reconcile(
+        &self,
+        args: AddCommentArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<CommentAdded>, ToolError> {
         let key = args.issue_key.trim();
         let comments = run(&ctx, self.client.recent_comments(key, COMMENT_LOOKBACK)).await?;
         let found = comments.into_iter().find(|comment| {
@@ -532,7 +545,11 @@ impl Tool for TransitionIssueTool {
     /// target status name). A transition given by its name or id cannot be checked this way:
     /// the call runs again and is resolved against the transitions of the issue's current
     /// status.
-    async fn reconcile(&self, args: TransitionIssueArgs, ctx: ToolContext) -> Result<Option<TransitionDone>, ToolError> {
+    async fn reconcile(
+        &self,
+        args: TransitionIssueArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<TransitionDone>, ToolError> {
         let key = args.issue_key.trim();
         let wanted = args.transition.trim();
         let issue = run(&ctx, self.client.get_issue(key, &["status"])).await?;

@@ -506,7 +506,12 @@ mod tests {
                 other => panic!("{refused}: {other:?}"),
             }
         }
-        for accepted in ["https://slack.com/api/", "http://127.0.0.1:9/api/", "http://[::1]:9/api/", "http://localhost:9/"] {
+        for accepted in [
+            "https://slack.com/api/",
+            "http://127.0.0.1:9/api/",
+            "http://[::1]:9/api/",
+            "http://localhost:9/",
+        ] {
             assert!(build(accepted).is_ok(), "{accepted}");
         }
     }

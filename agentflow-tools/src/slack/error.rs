@@ -304,7 +304,10 @@ mod tests {
     fn codes_map_to_the_right_tool_error() {
         // Slack documents that part of the operation may have succeeded before these codes.
         for code in ["internal_error", "fatal_error"] {
-            assert!(matches!(ToolError::from(api(code)), ToolError::Ambiguous { .. }), "{code}");
+            assert!(
+                matches!(ToolError::from(api(code)), ToolError::Ambiguous { .. }),
+                "{code}"
+            );
         }
         assert!(matches!(
             ToolError::from(api("service_unavailable")),

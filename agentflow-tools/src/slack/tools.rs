@@ -256,8 +256,10 @@ impl Tool for PostMessageTool {
     }
 
     async fn call(&self, args: PostMessageArgs, ctx: ToolContext) -> Result<MessageRef, ToolError> {
-        let post = Self::post(args)?
-            .with_metadata(EFFECT_EVENT_TYPE, serde_json::json!({ "key": ctx.idempotency_key }));
+        let post = Self::post(args)?.with_metadata(
+            EFFECT_EVENT_TYPE,
+            serde_json::json!({ "key": ctx.idempotency_key }),
+        );
         let posted = self.client.chat_post_message(&post).await?;
         Ok(MessageRef {
             channel: posted.channel,
@@ -265,7 +267,11 @@ impl Tool for PostMessageTool {
         })
     }
 
-    async fn reconcile(&self, args: PostMessageArgs, ctx: ToolContext) -> Result<Option<MessageRef>, ToolError> {
+    async fn reconcile(
+        &self,
+        args: PostMessageArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<MessageRef>, ToolError> {
         let post = Self::post(args)?;
         let lookback = self.lookback.max(1) as usize;
         // Newest first for a channel; a thread reads parent first, then replies oldest first.
