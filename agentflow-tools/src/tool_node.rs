@@ -438,6 +438,11 @@ impl ToolNode {
 
     /// Runs one call as a journaled step of the node: a node that runs again gets the saved
     /// tool message instead of calling the tool again.
+    ///
+    /// The recovery of a step whose outcome is unknown (the process died after the call
+    /// started and before its result was saved) is [`reconcile_call`](Self::reconcile_call),
+    /// whose signature fits a step that takes a reconcile closure:
+    /// `|key| async move { self.reconcile_call(call, &key, &cancellation).await }`.
     pub async fn run_call<C>(&self, call: &ToolCall, ctx: &Context<C>) -> Result<Message, NodeError> {
         let cancellation = ctx.cancellation().clone();
         ctx.step("tool_call", |key| async move {
@@ -447,7 +452,12 @@ impl ToolNode {
     }
 
     /// Runs `calls` in parallel as one journaled step; the results are in the order of `calls`
-    /// whatever order they finish in.
+    /// whatever order they finish in. Each call's idempotency key is the step's key followed
+    /// by `:` and the call's id.
+    ///
+    /// The recovery of the step when its outcome is unknown is
+    /// [`resume_calls`](Self::resume_calls) (each call reconciled, and run again only if
+    /// needed): `|key| async move { self.resume_calls(calls, &key, cancellation).await.map(Some) }`.
     pub async fn run_calls<C>(
         &self,
         calls: &[ToolCall],
