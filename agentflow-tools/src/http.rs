@@ -59,6 +59,54 @@ impl From<&str> for Secret {
     }
 }
 
+/// Refuses a base URL that would send credentials in clear text: `https` is accepted, `http`
+/// only when the host is the loopback interface (`localhost`, `127.0.0.0/8`, `[::1]`), where
+/// a local fake or proxy listens; any other scheme is refused too. The host is the one the
+/// URL parser resolved, so `http://127.0.0.1.evil.example` or `http://127.0.0.1@evil.example`
+/// are refused.
+///
+/// ```
+/// use agentflow_tools::http::check_credential_url;
+/// use url::Url;
+///
+/// let check = |u: &str| check_credential_url(&Url::parse(u).unwrap());
+/// assert!(check("https://example.com/").is_ok());
+/// assert!(check("http://127.0.0.1:8080/api/").is_ok());
+/// assert!(check("http://[::1]:8080/").is_ok());
+/// assert!(check("http://example.com/").is_err());
+/// assert!(check("http://127.0.0.1.evil.example/").is_err());
+/// ```
+pub fn check_credential_url(url: &url::Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "refusing {}: plain http would send the credentials unencrypted; use https (http is accepted only for a loopback host)",
+            redacted(url)
+        )),
+        other => Err(format!("the base URL must be https, not {other}:")),
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
+}
+
+/// The URL without its user info, for an error message.
+fn redacted(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
 /// Builds a client with a whole-request `timeout`, no redirects followed (a backend that
 /// redirects is misconfigured, and following would forward credentials elsewhere).
 pub fn client(timeout: Duration) -> Result<reqwest::Client, ToolError> {
@@ -81,18 +129,25 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
-/// The error for a response with a failing `status`: 429, 408 and 5xx are retryable (with
-/// the `Retry-After` delay when given), anything else terminal. `detail` is what the body said.
+/// The error for a response with a failing `status`: 429 and 408 are retryable, 5xx
+/// ambiguous (retryable, but the server may have acted before failing), all with the
+/// `Retry-After` delay when given; anything else terminal. `detail` is what the body said.
 pub fn status_error(backend: &str, status: StatusCode, headers: &HeaderMap, detail: &str) -> ToolError {
     let message = if detail.is_empty() {
         format!("{backend} answered HTTP {status}")
     } else {
         format!("{backend} answered HTTP {status}: {detail}")
     };
-    match (is_retryable_status(status), retry_after(headers)) {
-        (true, Some(delay)) => ToolError::retry_after(message, delay),
-        (true, None) => ToolError::retryable(message),
-        (false, _) => ToolError::terminal(message),
+    let delay = retry_after(headers);
+    if status.is_server_error() {
+        ToolError::ambiguous(message, delay)
+    } else if is_retryable_status(status) {
+        ToolError::Retryable {
+            message,
+            retry_after: delay,
+        }
+    } else {
+        ToolError::terminal(message)
     }
 }
 
@@ -124,13 +179,17 @@ pub async fn error_detail(backend: &str, response: Response, max_bytes: usize, m
     }
 }
 
-/// The error for a request that got no response: timeouts and connection failures are
-/// retryable, anything else (a malformed URL, a body that cannot be built) terminal.
+/// The error for a request that got no (complete) response: a failed connection is retryable
+/// (nothing was sent); a timeout or a connection broken mid-request is ambiguous (the server
+/// may have received the request and acted); anything else (a malformed URL, a body that
+/// cannot be built) is terminal.
 pub fn send_error(backend: &str, error: reqwest::Error) -> ToolError {
     // reqwest's Display includes the URL, never headers, so no credential leaks here.
     let message = format!("{backend} request failed: {error}");
-    if error.is_timeout() || error.is_connect() || error.is_request() {
+    if error.is_connect() {
         ToolError::retryable(message)
+    } else if error.is_timeout() || error.is_request() || error.is_body() || error.is_decode() {
+        ToolError::ambiguous(message, None)
     } else {
         ToolError::terminal(message)
     }
@@ -206,6 +265,44 @@ mod tests {
             denied,
             ToolError::terminal("jira answered HTTP 403 Forbidden: no permission")
         );
+    }
+
+    #[test]
+    fn credential_urls_must_be_https_unless_loopback() {
+        let check = |raw: &str| check_credential_url(&url::Url::parse(raw).unwrap());
+        for accepted in [
+            "https://slack.com/api/",
+            "https://your-domain.atlassian.net",
+            "http://127.0.0.1:9/api/",
+            "http://127.1.2.3/",
+            "http://localhost:8080/",
+            "http://LOCALHOST/",
+            "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
+            "HTTP://127.0.0.1:5/",
+            // The decimal form of 127.0.0.1: the parser resolves it, so it is loopback.
+            "http://2130706433/",
+        ] {
+            assert!(check(accepted).is_ok(), "{accepted} was refused");
+        }
+        for refused in [
+            "http://example.com/",
+            "HTTP://EXAMPLE.COM/",
+            "http://127.0.0.1.evil.com/",
+            "http://127.0.0.1@evil.com/",
+            "http://localhost@evil.com:80/",
+            "http://localhost.evil.com/",
+            "http://evil.com/127.0.0.1/",
+            "http://evil.com#@127.0.0.1/",
+            "http://0.0.0.0/",
+            "http://[::]/",
+            "http://10.0.0.1/",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(check(refused).is_err(), "{refused} was accepted");
+        }
+        let message = check("http://user:pw@example.com/").unwrap_err();
+        assert!(message.contains("https") && !message.contains("pw"), "{message}");
     }
 
     #[test]

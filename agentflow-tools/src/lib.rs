@@ -11,6 +11,7 @@
 //! - [`breaker`]: per-tool circuit breakers.
 //! - [`tool_node`]: [`ToolNode`], which runs tool calls with timeouts, retries, circuit breakers
 //!   and journaling, turning every failure into a tool message the model can read.
+//! - [`wait`]: retry waits, with `Retry-After` capped and cancellation honoured.
 //! - [`react`]: [`react_agent`], the prebuilt agent graph (`agent` <-> `tools` until the model
 //!   answers without tool calls), one `Send` per tool call.
 //!
@@ -82,11 +83,12 @@ pub mod slack;
 pub mod sql;
 pub mod tool;
 pub mod tool_node;
+pub mod wait;
 
 pub use breaker::{BreakerConfig, CircuitBreakers, CircuitState};
 pub use message::{Message, ToolCall, add_messages};
 pub use model::{ChatModel, ChatRequest, ChatResponse, ModelError, ScriptedModel, Usage};
 pub use model::{Cost, Price, PriceTable, TokenChunk};
 pub use react::{AgentState, AgentStateUpdate, ReactOptions, ToolInvocation, react_agent};
-pub use tool::{DynTool, Tool, ToolContext, ToolError, ToolRegistry, ToolSpec};
+pub use tool::{DynTool, Idempotency, Tool, ToolContext, ToolError, ToolRegistry, ToolSpec};
 pub use tool_node::{ToolNode, ToolNodeOptions};

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::{
-    BuildError, CompiledGraph, Context, END, MessageChunk, NodeError, Route, START, Send, State, StateGraph,
-    StreamMode, StreamWriter,
+    BuildError, CancellationToken, CompiledGraph, Context, END, MessageChunk, NodeError, Route, START, Send,
+    State, StateGraph, StreamMode, StreamWriter,
 };
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,7 @@ use crate::message::{Message, ToolCall, add_messages, new_id};
 use crate::model::{ChatModel, ChatRequest, ChatResponse, Cost, ModelError, PriceTable, TokenChunk, Usage};
 use crate::tool::ToolRegistry;
 use crate::tool_node::{ToolNode, ToolNodeOptions};
+use crate::wait::{DEFAULT_MAX_RETRY_AFTER, retry_delay, sleep_unless_cancelled};
 
 /// The agent's state: the conversation (merged with [`add_messages`]), the tokens used and what
 /// they cost.
@@ -49,6 +50,11 @@ pub struct ReactOptions {
     pub model_max_attempts: u32,
     /// The wait before retrying a model call when the provider gives no `retry_after`.
     pub model_backoff: Duration,
+    /// The longest wait a provider's `retry_after` (`Retry-After`, `retry-after-ms`) is
+    /// honoured for before a model call is retried; a longer one is cut to this
+    /// ([`DEFAULT_MAX_RETRY_AFTER`], 60 s, by default). The wait ends early when the run is
+    /// cancelled.
+    pub model_max_retry_after: Duration,
     /// How model calls are priced into [`AgentState::cost`].
     pub prices: PriceTable,
     /// The most tokens (input + output, [`AgentState::usage`]) the thread may use: once
@@ -60,14 +66,15 @@ pub struct ReactOptions {
 }
 
 impl Default for ReactOptions {
-    /// No system prompt, default tool options, 3 model attempts 1 s apart, catalog prices, no
-    /// budget.
+    /// No system prompt, default tool options, 3 model attempts 1 s apart (a provider's
+    /// `Retry-After` honoured up to 60 s), catalog prices, no budget.
     fn default() -> Self {
         ReactOptions {
             system_prompt: None,
             tools: ToolNodeOptions::default(),
             model_max_attempts: 3,
             model_backoff: Duration::from_secs(1),
+            model_max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             prices: PriceTable::default(),
             max_total_tokens: None,
             max_cost_usd: None,
@@ -161,16 +168,25 @@ impl TokenSink<'_> {
     }
 }
 
-/// Calls the model, retrying retryable errors (honouring `retry_after`). With a `writer`, each
-/// attempt streams under a fresh message id, returned with the answer.
+/// How the `agent` node retries model calls.
+#[derive(Clone, Copy, Debug)]
+struct ModelRetry {
+    max_attempts: u32,
+    backoff: Duration,
+    max_retry_after: Duration,
+}
+
+/// Calls the model, retrying retryable errors (honouring `retry_after` up to the cap, and
+/// giving up at once when `cancellation` fires during a wait). With a `writer`, each attempt
+/// streams under a fresh message id, returned with the answer.
 async fn call_model<'w>(
     model: &dyn ChatModel,
     request: &ChatRequest,
-    max_attempts: u32,
-    backoff: Duration,
+    retry: ModelRetry,
+    cancellation: &CancellationToken,
     writer: Option<&'w StreamWriter>,
 ) -> Result<(ChatResponse, Option<TokenSink<'w>>), NodeError> {
-    let max_attempts = max_attempts.max(1);
+    let max_attempts = retry.max_attempts.max(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -192,9 +208,14 @@ async fn call_model<'w>(
         match result {
             Ok(response) => return Ok((response, sink)),
             Err(ModelError::Retryable { message, retry_after }) if attempt < max_attempts => {
-                let wait = retry_after.unwrap_or(backoff);
+                let wait = retry_delay(retry_after, retry.backoff, retry.max_retry_after);
                 tracing::debug!(attempt, ?wait, "retrying model call: {message}");
-                tokio::time::sleep(wait).await;
+                if !sleep_unless_cancelled(wait, cancellation).await {
+                    return Err(NodeError::retryable(ModelError::Retryable {
+                        message: format!("{message} (cancelled while waiting to retry)"),
+                        retry_after,
+                    }));
+                }
             }
             Err(e @ ModelError::Retryable { .. }) => return Err(NodeError::retryable(e)),
             Err(e @ ModelError::Terminal(_)) => return Err(NodeError::terminal(e)),
@@ -248,7 +269,11 @@ pub fn react_agent(
 ) -> Result<CompiledGraph<AgentState>, BuildError> {
     let specs = Arc::new(tools.specs());
     let system = options.system_prompt.map(Message::system);
-    let (max_attempts, backoff) = (options.model_max_attempts, options.model_backoff);
+    let retry = ModelRetry {
+        max_attempts: options.model_max_attempts,
+        backoff: options.model_backoff,
+        max_retry_after: options.model_max_retry_after,
+    };
     let (max_tokens, max_usd) = (options.max_total_tokens, options.max_cost_usd);
     let prices = Arc::new(options.prices);
     let tool_node = Arc::new(ToolNode::new(tools, options.tools));
@@ -271,7 +296,8 @@ pub fn react_agent(
             let writer = ctx.writer();
             // Without a listener the model is called plainly: no id, no chunks, no overhead.
             let streaming = writer.is_streaming(StreamMode::Messages).then_some(&writer);
-            let (response, sink) = call_model(&*model, &request, max_attempts, backoff, streaming).await?;
+            let (response, sink) =
+                call_model(&*model, &request, retry, ctx.cancellation(), streaming).await?;
             if !response.message.is_assistant() {
                 return Err(NodeError::terminal(ModelError::Terminal(
                     "the model answered with a message that is not an assistant message".into(),

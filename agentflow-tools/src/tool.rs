@@ -30,6 +30,17 @@ pub enum ToolError {
         /// How long the backend asked to wait before trying again.
         retry_after: Option<Duration>,
     },
+    /// A transient failure after the request may have reached the backend (a timeout after
+    /// sending, a connection dropped mid-request, a 5xx): the backend may have acted. Retrying
+    /// is safe for an [`Idempotency::Idempotent`] tool; for the others the tool node first asks
+    /// [`Tool::reconcile`] whether the earlier attempt took effect (see [`Idempotency`]).
+    #[error("{message}")]
+    Ambiguous {
+        /// What went wrong.
+        message: String,
+        /// How long the backend asked to wait before trying again.
+        retry_after: Option<Duration>,
+    },
     /// A permanent failure: retrying cannot help.
     #[error("{0}")]
     Terminal(String),
@@ -52,15 +63,68 @@ impl ToolError {
         }
     }
 
+    /// A transient failure after which the backend may have acted (see
+    /// [`ToolError::Ambiguous`]).
+    pub fn ambiguous(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        ToolError::Ambiguous {
+            message: message.into(),
+            retry_after,
+        }
+    }
+
     /// A permanent failure.
     pub fn terminal(message: impl Into<String>) -> Self {
         ToolError::Terminal(message.into())
     }
 
-    /// True for [`ToolError::Retryable`].
+    /// True for [`ToolError::Retryable`] and [`ToolError::Ambiguous`]: trying again later may
+    /// succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ToolError::Retryable { .. })
+        matches!(self, ToolError::Retryable { .. } | ToolError::Ambiguous { .. })
     }
+
+    /// True for [`ToolError::Ambiguous`]: the failed call may have taken effect.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, ToolError::Ambiguous { .. })
+    }
+
+    /// The delay the backend asked for, for the retryable variants.
+    pub fn requested_delay(&self) -> Option<Duration> {
+        match self {
+            ToolError::Retryable { retry_after, .. } | ToolError::Ambiguous { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+
+    /// The same error marked ambiguous when it is retryable (for a failure that happened after
+    /// the request was sent); other variants are returned unchanged.
+    pub fn into_ambiguous(self) -> Self {
+        match self {
+            ToolError::Retryable { message, retry_after } => ToolError::Ambiguous { message, retry_after },
+            other => other,
+        }
+    }
+}
+
+/// What calling a tool again does to the world, which decides how the tool node retries a call
+/// whose earlier attempt failed ambiguously ([`ToolError::Ambiguous`]: a timeout or a dropped
+/// connection after the request was sent, a 5xx).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Idempotency {
+    /// Calling again has no further effect (reads, setting a value): retried freely. The
+    /// default.
+    Idempotent,
+    /// Calling again could act twice, but [`Tool::reconcile`] can find the effect of an earlier
+    /// attempt by the call's idempotency key: after an ambiguous failure the tool node
+    /// reconciles first, and calls again (with the same key) only when nothing was found.
+    Reconcilable,
+    /// Calling again could act twice and nothing can tell whether it already did: after an
+    /// ambiguous failure the call is not repeated, and the model is told that its outcome is
+    /// unknown.
+    NotIdempotent,
 }
 
 /// What a tool call receives besides its arguments.
@@ -146,6 +210,28 @@ pub trait Tool: Send + Sync + 'static {
         args: Self::Args,
         ctx: ToolContext,
     ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
+
+    /// What calling the tool twice does ([`Idempotency::Idempotent`] unless the tool says
+    /// otherwise). A tool with side effects that are not idempotent says
+    /// [`Idempotency::Reconcilable`] (and implements [`reconcile`](Self::reconcile)) or
+    /// [`Idempotency::NotIdempotent`].
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Idempotent
+    }
+
+    /// Looks for the effect of an earlier call with the same `args` and
+    /// `ctx.idempotency_key` whose outcome is unknown (it failed ambiguously, or the process
+    /// died while it ran): `Some(output)` when that call took effect (the output it would have
+    /// returned), `None` when it did not or the tool cannot tell (the default). Called only for
+    /// [`Idempotency::Reconcilable`] tools, before calling again.
+    fn reconcile(
+        &self,
+        args: Self::Args,
+        ctx: ToolContext,
+    ) -> impl Future<Output = Result<Option<Self::Output>, ToolError>> + Send {
+        let _ = (args, ctx);
+        std::future::ready(Ok(None))
+    }
 }
 
 /// What a model is told about a tool: name, description and the JSON schema of its arguments.
@@ -179,6 +265,21 @@ pub trait DynTool: Send + Sync + 'static {
         args: serde_json::Value,
         ctx: ToolContext,
     ) -> BoxFuture<'_, Result<serde_json::Value, ToolError>>;
+
+    /// What calling the tool twice does (see [`Tool::idempotency`]).
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Idempotent
+    }
+
+    /// Looks for the effect of an earlier call (see [`Tool::reconcile`]); its output as JSON.
+    fn reconcile_json(
+        &self,
+        args: serde_json::Value,
+        ctx: ToolContext,
+    ) -> BoxFuture<'_, Result<Option<serde_json::Value>, ToolError>> {
+        let _ = (args, ctx);
+        Box::pin(std::future::ready(Ok(None)))
+    }
 
     /// The tool's spec for a model.
     fn spec(&self) -> ToolSpec {
@@ -227,10 +328,33 @@ impl<T: Tool> DynTool for Erased<T> {
             let args: T::Args =
                 serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
             let output = self.tool.call(args, ctx).await?;
-            serde_json::to_value(output)
-                .map_err(|e| ToolError::Terminal(format!("the tool's output could not be serialized: {e}")))
+            to_json(output)
         })
     }
+
+    fn idempotency(&self) -> Idempotency {
+        self.tool.idempotency()
+    }
+
+    fn reconcile_json(
+        &self,
+        args: serde_json::Value,
+        ctx: ToolContext,
+    ) -> BoxFuture<'_, Result<Option<serde_json::Value>, ToolError>> {
+        Box::pin(async move {
+            let args: T::Args =
+                serde_json::from_value(args).map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
+            match self.tool.reconcile(args, ctx).await? {
+                Some(output) => to_json(output).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+fn to_json(output: impl Serialize) -> Result<serde_json::Value, ToolError> {
+    serde_json::to_value(output)
+        .map_err(|e| ToolError::Terminal(format!("the tool's output could not be serialized: {e}")))
 }
 
 /// The tools an agent may call, by name.

@@ -11,13 +11,14 @@ use tokio::time::Instant;
 use crate::breaker::CircuitBreakers;
 use crate::message::{Message, ToolCall};
 use crate::react::{AgentState, AgentStateUpdate};
-use crate::tool::{ToolContext, ToolError, ToolRegistry};
+use crate::tool::{DynTool, Idempotency, ToolContext, ToolError, ToolRegistry};
+use crate::wait::{DEFAULT_MAX_RETRY_AFTER, retry_delay, sleep_unless_cancelled};
 
 /// How a [`ToolNode`] runs calls.
 #[derive(Clone, Debug)]
 pub struct ToolNodeOptions {
-    /// The per-attempt timeout of every tool (`None`: no limit). A timeout counts as a
-    /// retryable failure.
+    /// The per-attempt timeout of every tool (`None`: no limit). A timeout counts as an
+    /// ambiguous failure ([`ToolError::Ambiguous`]: the tool may have acted).
     pub timeout: Option<Duration>,
     /// Per-tool timeouts, overriding `timeout`.
     pub timeouts: HashMap<String, Duration>,
@@ -26,16 +27,19 @@ pub struct ToolNodeOptions {
     /// The wait before the second attempt when the tool gives no `retry_after`; doubled for
     /// each further attempt, up to `max_backoff`.
     pub initial_backoff: Duration,
-    /// The longest computed wait (a tool's own `retry_after` is honoured as given).
+    /// The longest computed wait.
     pub max_backoff: Duration,
+    /// The longest wait a tool's `retry_after` (a backend's `Retry-After`) is honoured for:
+    /// a longer one is cut to this ([`DEFAULT_MAX_RETRY_AFTER`], 60 s, by default).
+    pub max_retry_after: Duration,
     /// The circuit breakers, one per backend ([`Tool::backend`](crate::Tool::backend), the
     /// tool's name unless it says otherwise; clone it first to read their states).
     pub breakers: CircuitBreakers,
 }
 
 impl Default for ToolNodeOptions {
-    /// No timeout, 3 attempts, 0.5 s backoff doubling up to 30 s, default breakers (5
-    /// failures, 30 s cool-down).
+    /// No timeout, 3 attempts, 0.5 s backoff doubling up to 30 s, `Retry-After` honoured up to
+    /// 60 s, default breakers (5 failures, 30 s cool-down).
     fn default() -> Self {
         ToolNodeOptions {
             timeout: None,
@@ -43,6 +47,7 @@ impl Default for ToolNodeOptions {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
             breakers: CircuitBreakers::default(),
         }
     }
@@ -52,7 +57,8 @@ impl Default for ToolNodeOptions {
 ///
 /// Each call: fails fast while its tool's circuit is open; runs with the tool's timeout;
 /// retries retryable errors and timeouts up to `max_attempts`, waiting the tool's `retry_after`
-/// or an exponential backoff; and ends as a [`Message::Tool`]. Failures (unknown tool, invalid
+/// (capped at `max_retry_after`) or an exponential backoff, and reconciling first when an
+/// earlier attempt may have taken effect (see [`execute`](Self::execute)); and ends as a [`Message::Tool`]. Failures (unknown tool, invalid
 /// arguments, terminal errors, exhausted retries, open circuit) become a tool message whose
 /// content starts with `error: `, so the model can read it and react.
 ///
@@ -77,6 +83,44 @@ impl Default for ToolNodeOptions {
 pub struct ToolNode {
     tools: ToolRegistry,
     options: ToolNodeOptions,
+}
+
+/// The idempotency key of one call of a batch run as the step keyed `step_key`.
+fn call_key(step_key: &str, call: &ToolCall) -> String {
+    format!("{step_key}:{}", call.id)
+}
+
+/// Adds, when an earlier attempt may have taken effect, a warning not to repeat it blindly.
+fn with_unknown_outcome(message: String, outcome_unknown: bool) -> String {
+    if outcome_unknown {
+        format!("{message} (an earlier attempt may have taken effect: check before calling again)")
+    } else {
+        message
+    }
+}
+
+/// Runs `work` under `timeout`; running out of time is ambiguous (whatever the tool sent may
+/// have been acted on).
+async fn with_timeout<T>(
+    name: &str,
+    doing: &str,
+    timeout: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, ToolError>>,
+) -> Result<T, ToolError> {
+    let Some(limit) = timeout else {
+        return work.await;
+    };
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        let doing = if doing.is_empty() {
+            String::new()
+        } else {
+            format!(" {doing}")
+        };
+        Err(ToolError::ambiguous(
+            format!("tool `{name}` timed out{doing} after {limit:?}"),
+            None,
+        ))
+    })
 }
 
 /// A tool result as text: strings as they are, anything else as JSON.
@@ -118,6 +162,13 @@ impl ToolNode {
 
     /// Runs one call, without journaling: breaker, timeout, retries. Never fails: every
     /// failure is a tool message starting with `error: `.
+    ///
+    /// After an ambiguous failure ([`ToolError::Ambiguous`], or this node's own timeout) the
+    /// next attempt depends on the tool's [`Idempotency`]: an idempotent tool is simply called
+    /// again; a reconcilable one is first asked ([`Tool::reconcile`](crate::Tool::reconcile))
+    /// whether the earlier attempt took effect, and called again (with the same key) only if
+    /// it did not; any other tool is not called again, and the message says the outcome is
+    /// unknown.
     pub async fn execute(
         &self,
         call: &ToolCall,
@@ -126,84 +177,272 @@ impl ToolNode {
     ) -> Message {
         let name = call.name.as_str();
         let Some(tool) = self.tools.get(name) else {
-            let known: Vec<&str> = self.tools.names().collect();
-            return Message::tool_error(
-                call.id.as_str(),
-                format!(
-                    "unknown tool `{name}`; the available tools are: {}",
-                    known.join(", ")
-                ),
-            );
+            return self.unknown_tool(call);
         };
         let breakers = &self.options.breakers;
         let circuit = tool.backend();
-        let timeout = self.options.timeouts.get(name).copied().or(self.options.timeout);
+        let idempotency = tool.idempotency();
         let max_attempts = self.options.max_attempts.max(1);
+        // Set while an earlier attempt may have taken effect and nothing has ruled it out.
+        let mut outcome_unknown = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
             if let Err(wait) = breakers.try_acquire(circuit) {
                 return Message::tool_error(
                     call.id.as_str(),
-                    format!(
-                        "tool `{name}` is unavailable (circuit open for `{circuit}` after repeated failures; try again in {wait:?})"
+                    with_unknown_outcome(
+                        format!(
+                            "tool `{name}` is unavailable (circuit open for `{circuit}` after repeated failures; try again in {wait:?})"
+                        ),
+                        outcome_unknown,
                     ),
                 );
             }
-            let ctx = ToolContext {
-                idempotency_key: idempotency_key.clone(),
-                deadline: timeout.map(|t| Instant::now() + t),
-                cancellation: cancellation.clone(),
-            };
-            let call_fut = tool.call_json(call.arguments.clone(), ctx);
-            let result = match timeout {
-                Some(limit) => tokio::time::timeout(limit, call_fut).await.unwrap_or_else(|_| {
-                    Err(ToolError::Retryable {
-                        message: format!("tool `{name}` timed out after {limit:?}"),
-                        retry_after: None,
-                    })
-                }),
-                None => call_fut.await,
-            };
-            match result {
+            let result = self
+                .attempt(
+                    tool.as_ref(),
+                    call,
+                    &idempotency_key,
+                    &cancellation,
+                    &mut outcome_unknown,
+                )
+                .await;
+            let error = match result {
                 Ok(value) => {
                     breakers.record_success(circuit);
                     return Message::tool(call.id.as_str(), into_text(value));
                 }
-                Err(ToolError::Retryable { message, retry_after }) => {
+                Err(error) => error,
+            };
+            match error {
+                ToolError::Retryable { message, retry_after }
+                | ToolError::Ambiguous { message, retry_after } => {
                     breakers.record_failure(circuit);
+                    if outcome_unknown && idempotency == Idempotency::NotIdempotent {
+                        return Message::tool_error(
+                            call.id.as_str(),
+                            format!(
+                                "{message} (the call may have taken effect, so it was not repeated: check before calling `{name}` again)"
+                            ),
+                        );
+                    }
                     if attempt >= max_attempts {
                         return Message::tool_error(
                             call.id.as_str(),
-                            format!("{message} (gave up after {attempt} attempt(s))"),
+                            with_unknown_outcome(
+                                format!("{message} (gave up after {attempt} attempt(s))"),
+                                outcome_unknown,
+                            ),
                         );
                     }
-                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                    let wait = retry_delay(retry_after, self.backoff(attempt), self.options.max_retry_after);
                     tracing::debug!(tool = name, attempt, ?wait, "retrying tool call: {message}");
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = cancellation.cancelled() => {
-                            return Message::tool_error(call.id.as_str(), format!("{message} (cancelled while waiting to retry)"));
-                        }
+                    if !sleep_unless_cancelled(wait, &cancellation).await {
+                        return Message::tool_error(
+                            call.id.as_str(),
+                            with_unknown_outcome(
+                                format!("{message} (cancelled while waiting to retry)"),
+                                outcome_unknown,
+                            ),
+                        );
                     }
                 }
-                Err(ToolError::InvalidArguments(message)) => {
+                ToolError::InvalidArguments(message) => {
                     breakers.record_neutral(circuit);
                     return Message::tool_error(
                         call.id.as_str(),
                         format!("invalid arguments for tool `{name}`: {message}"),
                     );
                 }
-                Err(ToolError::Terminal(message)) => {
+                ToolError::Terminal(message) => {
                     breakers.record_neutral(circuit);
-                    return Message::tool_error(call.id.as_str(), message);
+                    return Message::tool_error(
+                        call.id.as_str(),
+                        with_unknown_outcome(message, outcome_unknown),
+                    );
                 }
             }
         }
     }
 
+    /// One attempt: when an earlier attempt may have taken effect, reconcile first (a found
+    /// effect is the result); then call the tool. Each part runs under the tool's timeout,
+    /// and running out of it is ambiguous (the request may have been sent).
+    async fn attempt(
+        &self,
+        tool: &dyn DynTool,
+        call: &ToolCall,
+        idempotency_key: &str,
+        cancellation: &CancellationToken,
+        outcome_unknown: &mut bool,
+    ) -> Result<serde_json::Value, ToolError> {
+        let timeout = self.timeout_of(tool.name());
+        if *outcome_unknown {
+            let ctx = self.context(idempotency_key, timeout, cancellation);
+            let lookup = tool.reconcile_json(call.arguments.clone(), ctx);
+            // A lookup that times out is a plain retryable failure: it changed nothing.
+            match with_timeout(tool.name(), "looking for the earlier attempt", timeout, lookup)
+                .await
+                .map_err(|e| match e {
+                    ToolError::Ambiguous { message, retry_after } => {
+                        ToolError::Retryable { message, retry_after }
+                    }
+                    other => other,
+                })? {
+                Some(found) => {
+                    tracing::info!(
+                        tool = tool.name(),
+                        "an earlier attempt took effect; not calling again"
+                    );
+                    *outcome_unknown = false;
+                    return Ok(found);
+                }
+                None => *outcome_unknown = false,
+            }
+        }
+        let ctx = self.context(idempotency_key, timeout, cancellation);
+        let result = with_timeout(
+            tool.name(),
+            "",
+            timeout,
+            tool.call_json(call.arguments.clone(), ctx),
+        )
+        .await;
+        if let Err(error) = &result
+            && error.is_ambiguous()
+            && tool.idempotency() != Idempotency::Idempotent
+        {
+            *outcome_unknown = true;
+        }
+        result
+    }
+
+    fn timeout_of(&self, name: &str) -> Option<Duration> {
+        self.options.timeouts.get(name).copied().or(self.options.timeout)
+    }
+
+    fn context(&self, key: &str, timeout: Option<Duration>, cancellation: &CancellationToken) -> ToolContext {
+        ToolContext {
+            idempotency_key: key.to_owned(),
+            deadline: timeout.map(|t| Instant::now() + t),
+            cancellation: cancellation.clone(),
+        }
+    }
+
+    fn unknown_tool(&self, call: &ToolCall) -> Message {
+        let known: Vec<&str> = self.tools.names().collect();
+        Message::tool_error(
+            call.id.as_str(),
+            format!(
+                "unknown tool `{}`; the available tools are: {}",
+                call.name,
+                known.join(", ")
+            ),
+        )
+    }
+
+    /// Looks for the effect of an earlier run of `call` with `idempotency_key` whose outcome is
+    /// unknown (the process stopped after the call started and before its result was saved).
+    ///
+    /// - `Ok(Some(message))`: the result to use instead of calling again: the earlier effect's
+    ///   result when a [reconcilable](Idempotency::Reconcilable) tool found it, or, for a
+    ///   [not idempotent](Idempotency::NotIdempotent) tool, an error message saying that the
+    ///   outcome is unknown and the call was not repeated (a terminal failure of the lookup
+    ///   ends the same way).
+    /// - `Ok(None)`: calling again is safe (an idempotent or unknown tool, or nothing found).
+    /// - `Err`: the lookup kept failing transiently ([`NodeError::retryable`]); nothing was
+    ///   called, so retrying the node later looks again.
+    pub async fn reconcile_call(
+        &self,
+        call: &ToolCall,
+        idempotency_key: &str,
+        cancellation: &CancellationToken,
+    ) -> Result<Option<Message>, NodeError> {
+        let Some(tool) = self.tools.get(call.name.as_str()) else {
+            return Ok(None);
+        };
+        let name = tool.name();
+        match tool.idempotency() {
+            Idempotency::Reconcilable => {}
+            Idempotency::NotIdempotent => {
+                return Ok(Some(Message::tool_error(
+                    call.id.as_str(),
+                    format!(
+                        "an earlier run of this `{name}` call was interrupted and may have taken effect, so it was not repeated: check before calling `{name}` again"
+                    ),
+                )));
+            }
+            _ => return Ok(None),
+        }
+        let timeout = self.timeout_of(name);
+        let max_attempts = self.options.max_attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ctx = self.context(idempotency_key, timeout, cancellation);
+            let lookup = tool.reconcile_json(call.arguments.clone(), ctx);
+            let error = match with_timeout(name, "looking for the earlier attempt", timeout, lookup).await {
+                Ok(found) => return Ok(found.map(|value| Message::tool(call.id.as_str(), into_text(value)))),
+                Err(error) => error,
+            };
+            if !error.is_retryable() {
+                return Ok(Some(Message::tool_error(
+                    call.id.as_str(),
+                    with_unknown_outcome(error.to_string(), true),
+                )));
+            }
+            if attempt >= max_attempts {
+                return Err(NodeError::retryable(error));
+            }
+            let wait = retry_delay(
+                error.requested_delay(),
+                self.backoff(attempt),
+                self.options.max_retry_after,
+            );
+            if !sleep_unless_cancelled(wait, cancellation).await {
+                return Err(NodeError::retryable(error));
+            }
+        }
+    }
+
+    /// Resumes one call whose earlier run may have taken effect: its reconciled result when
+    /// [`reconcile_call`](Self::reconcile_call) has one, else the call run again with the same
+    /// key. This is the recovery path of [`run_call`](Self::run_call)'s journaled step.
+    pub async fn resume_call(
+        &self,
+        call: &ToolCall,
+        idempotency_key: String,
+        cancellation: CancellationToken,
+    ) -> Result<Message, NodeError> {
+        match self.reconcile_call(call, &idempotency_key, &cancellation).await? {
+            Some(message) => Ok(message),
+            None => Ok(self.execute(call, idempotency_key, cancellation).await),
+        }
+    }
+
+    /// Resumes a batch of calls (the step of [`run_calls`](Self::run_calls) with `step_key`):
+    /// each call is reconciled and run again only if needed, with the same per-call key as
+    /// the first run.
+    pub async fn resume_calls(
+        &self,
+        calls: &[ToolCall],
+        step_key: &str,
+        cancellation: CancellationToken,
+    ) -> Result<Vec<Message>, NodeError> {
+        let runs = calls
+            .iter()
+            .map(|call| self.resume_call(call, call_key(step_key, call), cancellation.clone()));
+        futures::future::try_join_all(runs).await
+    }
+
     /// Runs one call as a journaled step of the node: a node that runs again gets the saved
     /// tool message instead of calling the tool again.
+    ///
+    /// The recovery of a step whose outcome is unknown (the process died after the call
+    /// started and before its result was saved) is [`reconcile_call`](Self::reconcile_call),
+    /// whose signature fits a step that takes a reconcile closure:
+    /// `|key| async move { self.reconcile_call(call, &key, &cancellation).await }`.
     pub async fn run_call<C>(&self, call: &ToolCall, ctx: &Context<C>) -> Result<Message, NodeError> {
         let cancellation = ctx.cancellation().clone();
         ctx.step("tool_call", |key| async move {
@@ -213,7 +452,12 @@ impl ToolNode {
     }
 
     /// Runs `calls` in parallel as one journaled step; the results are in the order of `calls`
-    /// whatever order they finish in.
+    /// whatever order they finish in. Each call's idempotency key is the step's key followed
+    /// by `:` and the call's id.
+    ///
+    /// The recovery of the step when its outcome is unknown is
+    /// [`resume_calls`](Self::resume_calls) (each call reconciled, and run again only if
+    /// needed): `|key| async move { self.resume_calls(calls, &key, cancellation).await.map(Some) }`.
     pub async fn run_calls<C>(
         &self,
         calls: &[ToolCall],
@@ -226,7 +470,7 @@ impl ToolNode {
         ctx.step("tool_calls", |key| async move {
             let runs = calls
                 .iter()
-                .map(|call| self.execute(call, format!("{key}:{}", call.id), cancellation.clone()));
+                .map(|call| self.execute(call, call_key(&key, call), cancellation.clone()));
             Ok(futures::future::join_all(runs).await)
         })
         .await

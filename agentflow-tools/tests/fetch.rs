@@ -278,11 +278,12 @@ async fn busy_and_rate_limited_servers_are_retryable() {
     let (_server, host) = start_server().await;
     let fetch = tool(&host);
     let busy = fetch.fetch(&format!("http://{host}/busy")).await.unwrap_err();
+    // A 5xx is retryable but ambiguous (the server may have acted before failing).
     assert_eq!(
         busy,
-        ToolError::retry_after(
+        ToolError::ambiguous(
             format!("fetch http://{host}/busy answered HTTP 503 Service Unavailable: try later"),
-            Duration::from_secs(3)
+            Some(Duration::from_secs(3))
         )
     );
     let limited = fetch.fetch(&format!("http://{host}/limited")).await.unwrap_err();
@@ -293,7 +294,7 @@ async fn busy_and_rate_limited_servers_are_retryable() {
     assert!(
         matches!(
             crash,
-            ToolError::Retryable {
+            ToolError::Ambiguous {
                 retry_after: None,
                 ..
             }

@@ -614,7 +614,8 @@ async fn create_issue_tool_defaults_the_type_and_returns_the_browse_url() {
         sent["description"]["content"],
         json!([paragraph("Before Friday."), paragraph("Thanks")])
     );
-    assert!(sent.get("labels").is_none());
+    // The only label is the one carrying the call's idempotency key.
+    assert_eq!(sent["labels"], json!(["agentflow-test-call"]));
 }
 
 #[tokio::test]
@@ -634,7 +635,10 @@ async fn add_comment_posts_adf_and_unknown_issues_are_terminal() {
     );
     assert_eq!(
         fake.bodies_to(Method::POST, "/rest/api/3/issue/ENG-1/comment"),
-        [json!({"body": {"type": "doc", "version": 1, "content": [paragraph("Looking into it.")]}})]
+        [json!({
+            "body": {"type": "doc", "version": 1, "content": [paragraph("Looking into it.")]},
+            "properties": [{"key": "agentflow_effect", "value": {"key": "test-call"}}]
+        })]
     );
 
     let comment = fake
@@ -1038,9 +1042,10 @@ async fn server_errors_are_retryable() {
     let fake = Fake::start().await;
     let error = fake.client().get_issue("BOOM-1", &[]).await.unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(500));
+    // Retryable, and ambiguous: Jira may have acted before failing.
     assert_eq!(
         ToolError::from(error),
-        ToolError::Retryable {
+        ToolError::Ambiguous {
             message: "Jira answered HTTP 500 Internal Server Error: Internal server error".into(),
             retry_after: None,
         }

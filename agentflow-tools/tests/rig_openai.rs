@@ -555,6 +555,32 @@ async fn a_rate_limit_is_retried_after_the_wait_the_provider_asks_for() {
 }
 
 #[tokio::test]
+async fn a_providers_retry_after_of_a_day_is_capped() {
+    let limited = Reply::Status(
+        429,
+        vec![("retry-after", "86400"), ("retry-after-ms", "86400000")],
+        r#"{"error":{"message":"Rate limit reached","type":"rate_limit_exceeded"}}"#,
+    );
+    let (fake, base) = fake(vec![limited, text("ok", (5, 1, 0))]).await;
+    let options = ReactOptions {
+        model_max_retry_after: Duration::from_millis(100),
+        ..options()
+    };
+    let agent = react_agent(openai(&base).build().unwrap(), tools(), options).unwrap();
+    let started = Instant::now();
+    let out = tokio::time::timeout(
+        Duration::from_secs(10),
+        agent.invoke(question(), RunConfig::new()),
+    )
+    .await
+    .expect("the agent honoured a one-day Retry-After uncapped")
+    .unwrap();
+    assert_eq!(out.state.messages.last().unwrap().content(), "ok");
+    assert_eq!(fake.calls(), 2);
+    assert!(started.elapsed() >= Duration::from_millis(100));
+}
+
+#[tokio::test]
 async fn a_rate_limit_reports_retry_after_to_the_caller() {
     let limited = Reply::Status(
         429,

@@ -543,9 +543,10 @@ async fn a_server_error_is_retryable() {
         matches!(&error, SlackError::Status { status, detail, .. } if status.as_u16() == 500 && detail == "upstream exploded"),
         "{error:?}"
     );
+    // Retryable, and ambiguous: Slack may have acted before failing.
     assert!(matches!(
         ToolError::from(error),
-        ToolError::Retryable {
+        ToolError::Ambiguous {
             retry_after: None,
             ..
         }

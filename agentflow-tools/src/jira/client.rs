@@ -14,8 +14,8 @@ use url::Url;
 use super::adf::AdfDoc;
 use super::error::{BACKEND, JiraError};
 use super::types::{
-    Comment, CreatedIssue, Issue, Myself, NewIssue, RawSearchPage, SearchPage, SearchRequest, Transition,
-    Transitions,
+    Comment, CommentPage, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, RawSearchPage, SearchPage,
+    SearchRequest, Transition, Transitions,
 };
 use crate::http::{self, Secret};
 
@@ -51,7 +51,9 @@ impl JiraConfig {
     /// A config for the site at `base_url` (e.g. `https://your-domain.atlassian.net`; a path
     /// prefix is kept), authenticating as `email` with an Atlassian API token.
     ///
-    /// The URL must be `http` or `https` and must not carry credentials, a query or a fragment.
+    /// The URL must be `https` (or `http` to a loopback host: `localhost`, `127.0.0.0/8`,
+    /// `[::1]`, for a local fake or proxy) and must not carry credentials, a query or a
+    /// fragment.
     pub fn new(
         base_url: &str,
         email: impl Into<String>,
@@ -70,6 +72,7 @@ impl JiraConfig {
                 "the base URL must not contain credentials".into(),
             ));
         }
+        http::check_credential_url(&base_url).map_err(JiraError::Config)?;
         if base_url.query().is_some() || base_url.fragment().is_some() {
             return Err(JiraError::Config(format!(
                 "the base URL {base_url} must not have a query or fragment"
@@ -221,6 +224,37 @@ impl JiraClient {
             .send(Method::POST, &["issue", key, "comment"], &[], Some(&request))
             .await?;
         decode(&body, "comment")
+    }
+
+    /// Adds a comment carrying entity `properties` (set in the same request, so a comment
+    /// never exists without them).
+    pub async fn add_comment_with_properties(
+        &self,
+        key: &str,
+        body: &AdfDoc,
+        properties: &[EntityProperty],
+    ) -> Result<Comment, JiraError> {
+        check_issue_key(key)?;
+        let request = json!({ "body": body, "properties": properties });
+        let body = self
+            .send(Method::POST, &["issue", key, "comment"], &[], Some(&request))
+            .await?;
+        decode(&body, "comment")
+    }
+
+    /// The newest `max_results` comments of an issue, newest first, with their entity
+    /// properties (`GET /rest/api/3/issue/{key}/comment?orderBy=-created&expand=properties`).
+    pub async fn recent_comments(&self, key: &str, max_results: u32) -> Result<Vec<Comment>, JiraError> {
+        check_issue_key(key)?;
+        let query = [
+            ("orderBy", "-created".to_owned()),
+            ("expand", "properties".to_owned()),
+            ("maxResults", max_results.max(1).to_string()),
+        ];
+        let body = self
+            .send(Method::GET, &["issue", key, "comment"], &query, None)
+            .await?;
+        Ok(decode::<CommentPage>(&body, "comments")?.comments)
     }
 
     /// The transitions the account may take on an issue now (`GET
@@ -386,6 +420,29 @@ mod tests {
             config.map(String::from),
             Ok("https://x.atlassian.net/jira/".to_owned())
         );
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_loopback() {
+        for refused in [
+            "http://example.com",
+            "HTTP://x.atlassian.net",
+            "http://127.0.0.1.evil.com",
+            "http://127.0.0.1@evil.com",
+        ] {
+            assert!(
+                matches!(JiraConfig::new(refused, "a@b", "t"), Err(JiraError::Config(_))),
+                "{refused}"
+            );
+        }
+        for accepted in [
+            "https://x.atlassian.net",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost",
+        ] {
+            assert!(JiraConfig::new(accepted, "a@b", "t").is_ok(), "{accepted}");
+        }
     }
 
     #[test]

@@ -279,6 +279,7 @@ impl From<JiraError> for ToolError {
                 errors,
             } => match http::status_error(BACKEND, status, &HeaderMap::new(), &errors.to_string()) {
                 ToolError::Retryable { message, .. } => ToolError::Retryable { message, retry_after },
+                ToolError::Ambiguous { message, .. } => ToolError::Ambiguous { message, retry_after },
                 other => other,
             },
             JiraError::Transport(error) => error,
@@ -329,9 +330,9 @@ mod tests {
         let unavailable = JiraError::from_response(StatusCode::SERVICE_UNAVAILABLE, &headers, b"down");
         assert_eq!(
             ToolError::from(unavailable),
-            ToolError::retry_after(
+            ToolError::ambiguous(
                 "Jira answered HTTP 503 Service Unavailable: down",
-                Duration::from_secs(4)
+                Some(Duration::from_secs(4))
             )
         );
         let conflict = JiraError::from_response(StatusCode::CONFLICT, &HeaderMap::new(), b"");

@@ -37,10 +37,11 @@ pub use client::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, JiraClient, JiraCo
 pub use error::{ErrorCollection, JiraError};
 pub use tools::{
     AddCommentArgs, AddCommentTool, CommentAdded, CreateIssueArgs, CreateIssueTool, CreatedIssueView,
-    GetIssueArgs, GetIssueTool, IssueKeyArgs, IssueView, ListTransitionsTool, SearchArgs, SearchIssuesTool,
-    SearchOutput, TransitionDone, TransitionIssueArgs, TransitionIssueTool, TransitionView, register, tools,
+    EFFECT_LABEL_PREFIX, EFFECT_PROPERTY_KEY, GetIssueArgs, GetIssueTool, IssueKeyArgs, IssueView,
+    ListTransitionsTool, SearchArgs, SearchIssuesTool, SearchOutput, TransitionDone, TransitionIssueArgs,
+    TransitionIssueTool, TransitionView, effect_label, register, tools,
 };
 pub use types::{
-    Comment, CreatedIssue, Issue, Myself, NewIssue, SearchPage, SearchRequest, StatusRef, Transition, User,
-    resolve_transition,
+    Comment, CreatedIssue, EntityProperty, Issue, Myself, NewIssue, SearchPage, SearchRequest, StatusRef,
+    Transition, User, resolve_transition,
 };

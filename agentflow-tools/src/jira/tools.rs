@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use super::adf::{self, AdfDoc};
 use super::client::JiraClient;
 use super::error::JiraError;
-use super::types::{Issue, NewIssue, SearchRequest, Transition, resolve_transition};
-use crate::tool::{DynTool, Tool, ToolContext, ToolError, ToolRegistry, erase};
+use super::types::{EntityProperty, Issue, NewIssue, SearchRequest, Transition, resolve_transition};
+use crate::tool::{DynTool, Idempotency, Tool, ToolContext, ToolError, ToolRegistry, erase};
 
 /// Jira's limit on a summary, in characters.
 const MAX_SUMMARY_CHARS: usize = 255;
@@ -44,6 +44,36 @@ const DEFAULT_ISSUE_FIELDS: &[&str] = &[
     "description",
     "comment",
 ];
+/// The prefix of the label that carries a created issue's idempotency key.
+pub const EFFECT_LABEL_PREFIX: &str = "agentflow-";
+/// The entity property that carries a comment's idempotency key (`{"key": ...}`).
+pub const EFFECT_PROPERTY_KEY: &str = "agentflow_effect";
+/// How many of an issue's newest comments a reconciling comment reads.
+const COMMENT_LOOKBACK: u32 = 100;
+
+/// The label that marks the issue created with idempotency `key`: `agentflow-` and the key,
+/// with every character other than ASCII letters, digits, `-` and `.` written as `_xx` (its
+/// UTF-8 bytes in hex), so the label has no space and needs no quoting in JQL, and distinct
+/// keys give distinct labels.
+///
+/// ```
+/// use agentflow_tools::jira::effect_label;
+///
+/// assert_eq!(effect_label("0f3a:call_1"), "agentflow-0f3a_3acall_5f1");
+/// assert_eq!(effect_label("a b\"c"), "agentflow-a_20b_22c");
+/// ```
+pub fn effect_label(key: &str) -> String {
+    let mut label = String::from(EFFECT_LABEL_PREFIX);
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' {
+            label.push(char::from(byte));
+        } else {
+            label.push_str(&format!("_{byte:02x}"));
+        }
+    }
+    label
+}
+
 /// Keys that only carry links and pictures, dropped from what the model reads.
 const NOISE_KEYS: &[&str] = &["self", "avatarUrls", "iconUrl", "expand", "colorName"];
 
@@ -208,38 +238,13 @@ impl Tool for CreateIssueTool {
         "jira"
     }
 
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Reconcilable
+    }
+
     async fn call(&self, args: CreateIssueArgs, ctx: ToolContext) -> Result<CreatedIssueView, ToolError> {
-        let summary = args.summary.trim();
-        if summary.is_empty() {
-            return Err(invalid("summary must not be empty"));
-        }
-        if summary.contains(['\n', '\r']) {
-            return Err(invalid(
-                "summary must be a single line; put details in the description",
-            ));
-        }
-        if summary.chars().count() > MAX_SUMMARY_CHARS {
-            return Err(invalid(format!(
-                "summary must be at most {MAX_SUMMARY_CHARS} characters; put details in the description"
-            )));
-        }
-        if args.project_key.trim().is_empty() {
-            return Err(invalid("project_key must not be empty"));
-        }
-        if let Some(label) = args
-            .labels
-            .iter()
-            .find(|l| l.is_empty() || l.contains(char::is_whitespace))
-        {
-            return Err(invalid(format!(
-                "label {label:?} must be a single word without spaces"
-            )));
-        }
-        let mut issue =
-            NewIssue::new(args.project_key.trim(), args.issue_type.trim(), summary).labels(args.labels);
-        if let Some(text) = args.description.as_deref().filter(|t| !t.trim().is_empty()) {
-            issue = issue.description_text(text);
-        }
+        let mut issue = new_issue(args)?;
+        issue.labels.push(effect_label(&ctx.idempotency_key));
         let created = run(&ctx, self.client.create_issue(&issue)).await?;
         Ok(CreatedIssueView {
             url: self.client.browse_url(&created.key),
@@ -247,6 +252,69 @@ impl Tool for CreateIssueTool {
             id: created.id,
         })
     }
+
+    /// Finds the issue labelled with the call's key (`labels = "agentflow-…"`). Jira's search
+    /// index may lag a just-created issue by a few seconds; the tool node's backoff before
+    /// reconciling gives it that time.
+    async fn reconcile(
+        &self,
+        args: CreateIssueArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<CreatedIssueView>, ToolError> {
+        new_issue(args)?;
+        let label = effect_label(&ctx.idempotency_key);
+        let request = SearchRequest::new(format!("labels = \"{label}\""))
+            .fields(["summary"])
+            .max_results(1);
+        let page = run(&ctx, self.client.search_jql(&request)).await?;
+        let Some(issue) = page.issues.into_iter().next() else {
+            return Ok(None);
+        };
+        let key = issue
+            .key
+            .ok_or_else(|| ToolError::terminal("Jira returned a search hit without its issue key"))?;
+        Ok(Some(CreatedIssueView {
+            url: self.client.browse_url(&key),
+            key,
+            id: issue.id,
+        }))
+    }
+}
+
+/// The issue the arguments describe, checked.
+fn new_issue(args: CreateIssueArgs) -> Result<NewIssue, ToolError> {
+    let summary = args.summary.trim();
+    if summary.is_empty() {
+        return Err(invalid("summary must not be empty"));
+    }
+    if summary.contains(['\n', '\r']) {
+        return Err(invalid(
+            "summary must be a single line; put details in the description",
+        ));
+    }
+    if summary.chars().count() > MAX_SUMMARY_CHARS {
+        return Err(invalid(format!(
+            "summary must be at most {MAX_SUMMARY_CHARS} characters; put details in the description"
+        )));
+    }
+    if args.project_key.trim().is_empty() {
+        return Err(invalid("project_key must not be empty"));
+    }
+    if let Some(label) = args
+        .labels
+        .iter()
+        .find(|l| l.is_empty() || l.contains(char::is_whitespace))
+    {
+        return Err(invalid(format!(
+            "label {label:?} must be a single word without spaces"
+        )));
+    }
+    let mut issue =
+        NewIssue::new(args.project_key.trim(), args.issue_type.trim(), summary).labels(args.labels);
+    if let Some(text) = args.description.as_deref().filter(|t| !t.trim().is_empty()) {
+        issue = issue.description_text(text);
+    }
+    Ok(issue)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -301,17 +369,52 @@ impl Tool for AddCommentTool {
         "jira"
     }
 
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Reconcilable
+    }
+
     async fn call(&self, args: AddCommentArgs, ctx: ToolContext) -> Result<CommentAdded, ToolError> {
         if args.body.trim().is_empty() {
             return Err(invalid("body must not be empty"));
         }
         let key = args.issue_key.trim();
-        let comment = run(&ctx, self.client.add_comment(key, &AdfDoc::from_text(&args.body))).await?;
+        let property = EntityProperty {
+            key: EFFECT_PROPERTY_KEY.to_owned(),
+            value: serde_json::json!({ "key": ctx.idempotency_key }),
+        };
+        let body = AdfDoc::from_text(&args.body);
+        let comment = run(
+            &ctx,
+            self.client.add_comment_with_properties(key, &body, &[property]),
+        )
+        .await?;
         Ok(CommentAdded {
             issue_key: key.to_owned(),
             comment_id: comment.id,
             created: comment.created,
         })
+    }
+
+    /// Finds, among the issue's newest 100 comments, the one whose `agentflow_effect`
+    /// property holds the call's key.
+    async fn reconcile(
+        &self,
+        args: AddCommentArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<CommentAdded>, ToolError> {
+        let key = args.issue_key.trim();
+        let comments = run(&ctx, self.client.recent_comments(key, COMMENT_LOOKBACK)).await?;
+        let found = comments.into_iter().find(|comment| {
+            comment.properties.iter().any(|p| {
+                p.key == EFFECT_PROPERTY_KEY
+                    && p.value.get("key").and_then(Value::as_str) == Some(ctx.idempotency_key.as_str())
+            })
+        });
+        Ok(found.map(|comment| CommentAdded {
+            issue_key: key.to_owned(),
+            comment_id: comment.id,
+            created: comment.created,
+        }))
     }
 }
 
@@ -432,6 +535,39 @@ impl Tool for TransitionIssueTool {
 
     fn backend(&self) -> &str {
         "jira"
+    }
+
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Reconcilable
+    }
+
+    /// Done when the issue's status already is the one asked for (`transition` given as the
+    /// target status name). A transition given by its name or id cannot be checked this way:
+    /// the call runs again and is resolved against the transitions of the issue's current
+    /// status.
+    async fn reconcile(
+        &self,
+        args: TransitionIssueArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<TransitionDone>, ToolError> {
+        let key = args.issue_key.trim();
+        let wanted = args.transition.trim();
+        let issue = run(&ctx, self.client.get_issue(key, &["status"])).await?;
+        let status: Option<super::types::StatusRef> = issue
+            .fields
+            .get("status")
+            .cloned()
+            .and_then(|s| serde_json::from_value(s).ok());
+        Ok(status
+            .filter(|status| status.name.eq_ignore_ascii_case(wanted))
+            .map(|status| TransitionDone {
+                issue_key: key.to_owned(),
+                transition: TransitionView {
+                    id: String::new(),
+                    name: wanted.to_owned(),
+                    to_status: Some(status.name),
+                },
+            }))
     }
 
     async fn call(&self, args: TransitionIssueArgs, ctx: ToolContext) -> Result<TransitionDone, ToolError> {

@@ -170,6 +170,26 @@ pub struct Comment {
     /// The body as Jira returned it (ADF).
     #[serde(default)]
     pub body: Option<Value>,
+    /// The comment's entity properties (returned only with `expand=properties`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<EntityProperty>,
+}
+
+/// An entity property: a key and a JSON value stored on an issue or comment, invisible in
+/// Jira's UI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntityProperty {
+    /// The property key.
+    pub key: String,
+    /// The property value.
+    pub value: Value,
+}
+
+/// One page of an issue's comments (`GET /rest/api/3/issue/{key}/comment`).
+#[derive(Deserialize)]
+pub(crate) struct CommentPage {
+    #[serde(default)]
+    pub(crate) comments: Vec<Comment>,
 }
 
 /// A workflow status (the target of a transition).

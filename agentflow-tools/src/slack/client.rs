@@ -115,8 +115,9 @@ impl SlackClientBuilder {
         self
     }
 
-    /// Builds the client: [`SlackError::Config`] for an empty token or a base URL that is not
-    /// an absolute http(s) URL.
+    /// Builds the client: [`SlackError::Config`] for an empty token, or a base URL that is not
+    /// an absolute http(s) URL, carries user info, or is plain `http` to a host other than
+    /// loopback (the token would travel unencrypted; see [`http::check_credential_url`]).
     pub fn build(self) -> Result<SlackClient, SlackError> {
         if self.token.expose().trim().is_empty() {
             return Err(SlackError::Config("the bot token is empty".into()));
@@ -133,6 +134,12 @@ impl SlackClientBuilder {
                 "the base URL {raw:?} is not an http(s) URL"
             )));
         }
+        if !base_url.username().is_empty() || base_url.password().is_some() {
+            return Err(SlackError::Config(
+                "the base URL must not contain credentials".into(),
+            ));
+        }
+        http::check_credential_url(&base_url).map_err(SlackError::Config)?;
         let http = http::client(self.timeout).map_err(|e| SlackError::Config(e.to_string()))?;
         Ok(SlackClient {
             inner: Arc::new(Inner {
@@ -482,6 +489,31 @@ mod tests {
         assert!(matches!(bad, Err(SlackError::Config(_))));
         let bad = SlackClient::builder("xoxb-1").base_url("not a url").build();
         assert!(matches!(bad, Err(SlackError::Config(_))));
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_loopback() {
+        let build = |url: &str| SlackClient::builder("xoxb-1").base_url(url).build();
+        for refused in [
+            "http://example.com/api/",
+            "HTTP://slack.com/api/",
+            "http://127.0.0.1.evil.com/api/",
+            "http://127.0.0.1@evil.com/api/",
+            "https://user:secret@slack.com/api/",
+        ] {
+            match build(refused) {
+                Err(SlackError::Config(message)) => assert!(!message.contains("secret"), "{message}"),
+                other => panic!("{refused}: {other:?}"),
+            }
+        }
+        for accepted in [
+            "https://slack.com/api/",
+            "http://127.0.0.1:9/api/",
+            "http://[::1]:9/api/",
+            "http://localhost:9/",
+        ] {
+            assert!(build(accepted).is_ok(), "{accepted}");
+        }
     }
 
     #[test]

@@ -145,6 +145,10 @@ const TRANSIENT_CODES: &[&str] = &[
     "team_added_to_org",
 ];
 
+/// Transient codes after which Slack documents that "some aspect of the operation" may have
+/// succeeded: a retry of a post could post twice.
+const AMBIGUOUS_CODES: &[&str] = &["internal_error", "fatal_error"];
+
 /// Error codes that mean the call itself was wrong: the model can fix its arguments.
 const ARGUMENT_CODES: &[&str] = &[
     "no_text",
@@ -255,6 +259,9 @@ impl From<SlackError> for ToolError {
     fn from(error: SlackError) -> Self {
         let message = error.to_string();
         match error {
+            SlackError::Api(api) if AMBIGUOUS_CODES.contains(&api.error.as_str()) => {
+                ToolError::ambiguous(message, None)
+            }
             SlackError::Api(api) if is_transient_code(&api.error) => ToolError::retryable(message),
             SlackError::Api(api) if ARGUMENT_CODES.contains(&api.error.as_str()) => {
                 ToolError::InvalidArguments(message)
@@ -295,8 +302,15 @@ mod tests {
 
     #[test]
     fn codes_map_to_the_right_tool_error() {
+        // Slack documents that part of the operation may have succeeded before these codes.
+        for code in ["internal_error", "fatal_error"] {
+            assert!(
+                matches!(ToolError::from(api(code)), ToolError::Ambiguous { .. }),
+                "{code}"
+            );
+        }
         assert!(matches!(
-            ToolError::from(api("internal_error")),
+            ToolError::from(api("service_unavailable")),
             ToolError::Retryable { .. }
         ));
         assert!(matches!(
@@ -346,11 +360,12 @@ mod tests {
             detail: String::new(),
         };
         assert!(error.is_retryable());
+        // A 5xx came after the request was sent: Slack may have acted.
         assert_eq!(
             ToolError::from(error),
-            ToolError::retry_after(
+            ToolError::ambiguous(
                 "slack auth.test answered HTTP 503 Service Unavailable",
-                Duration::from_secs(3)
+                Some(Duration::from_secs(3))
             )
         );
         let error = SlackError::Status {

@@ -35,9 +35,10 @@ pub use client::{
 };
 pub use error::{ApiError, SlackError};
 pub use tools::{
-    ChannelHistoryArgs, ChannelHistoryTool, MessageRef, MessageSummary, Messages, PostMessageArgs,
-    PostMessageTool, SlackToolOptions, ThreadRepliesArgs, ThreadRepliesTool, UpdateMessageArgs,
-    UpdateMessageTool, UserInfoArgs, UserInfoTool, UserSummary, register, tools, tools_with_options,
+    ChannelHistoryArgs, ChannelHistoryTool, EFFECT_EVENT_TYPE, MessageRef, MessageSummary, Messages,
+    PostMessageArgs, PostMessageTool, SlackToolOptions, ThreadRepliesArgs, ThreadRepliesTool,
+    UpdateMessageArgs, UpdateMessageTool, UserInfoArgs, UserInfoTool, UserSummary, register, tools,
+    tools_with_options,
 };
 pub use types::{
     AuthTest, HistoryRequest, MessagePage, PostMessage, PostedMessage, RepliesRequest, SlackMessage,

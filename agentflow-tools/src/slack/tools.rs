@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::client::SlackClient;
 use super::types::{HistoryRequest, MessagePage, PostMessage, RepliesRequest, SlackMessage, UpdateMessage};
-use crate::tool::{DynTool, Tool, ToolContext, ToolError, ToolRegistry, erase};
+use crate::tool::{DynTool, Idempotency, Tool, ToolContext, ToolError, ToolRegistry, erase};
 
 /// Limits shared by the Slack tools.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,9 @@ pub struct SlackToolOptions {
     /// Whether the user-info tool shows email addresses (off by default; needs the
     /// `users:read.email` scope anyway).
     pub include_email: bool,
+    /// How many of the latest messages of the channel (or thread) the post tool reads when
+    /// it looks for an earlier attempt of a post whose outcome is unknown (500 by default).
+    pub reconcile_lookback: u32,
 }
 
 impl Default for SlackToolOptions {
@@ -30,6 +33,7 @@ impl Default for SlackToolOptions {
             default_messages: 20,
             max_messages: 100,
             include_email: false,
+            reconcile_lookback: DEFAULT_RECONCILE_LOOKBACK,
         }
     }
 }
@@ -52,7 +56,19 @@ impl SlackToolOptions {
         self.include_email = include;
         self
     }
+
+    /// Sets how many recent messages a reconciling post reads.
+    pub fn reconcile_lookback(mut self, count: u32) -> Self {
+        self.reconcile_lookback = count;
+        self
+    }
 }
+
+/// The default of [`SlackToolOptions::reconcile_lookback`].
+const DEFAULT_RECONCILE_LOOKBACK: u32 = 500;
+
+/// The metadata `event_type` a posted message carries its idempotency key under.
+pub const EFFECT_EVENT_TYPE: &str = "agentflow_effect";
 
 /// The five Slack tools with default options, erased, ready for a registry or a model.
 ///
@@ -75,7 +91,7 @@ pub fn tools(client: SlackClient) -> Vec<Arc<dyn DynTool>> {
 /// The five Slack tools with `options`.
 pub fn tools_with_options(client: SlackClient, options: SlackToolOptions) -> Vec<Arc<dyn DynTool>> {
     vec![
-        erase(PostMessageTool::new(client.clone())),
+        erase(PostMessageTool::new(client.clone()).reconcile_lookback(options.reconcile_lookback)),
         erase(UpdateMessageTool::new(client.clone())),
         erase(ChannelHistoryTool::new(client.clone(), options.clone())),
         erase(ThreadRepliesTool::new(client.clone(), options.clone())),
@@ -160,17 +176,62 @@ pub struct MessageRef {
     pub ts: String,
 }
 
-/// `slack_post_message`: posts a message to a channel or thread (scope `chat:write`).
+/// `slack_post_message`: posts a message to a channel or thread (scope `chat:write`; the
+/// history scopes of the conversation type to reconcile).
+///
+/// Posting is not idempotent, so the tool is [reconcilable](Idempotency::Reconcilable): each
+/// message carries the call's idempotency key in its metadata (`event_type`
+/// [`EFFECT_EVENT_TYPE`], `event_payload` `{"key": ...}`), and [`Tool::reconcile`] looks for it
+/// among the latest messages of the channel (`conversations.history`) or thread
+/// (`conversations.replies`) read with `include_all_metadata`, so that a post whose outcome is
+/// unknown is found instead of posted twice.
 #[derive(Clone, Debug)]
 pub struct PostMessageTool {
     client: SlackClient,
+    lookback: u32,
 }
 
 impl PostMessageTool {
     /// The tool over `client`.
     pub fn new(client: SlackClient) -> Self {
-        PostMessageTool { client }
+        PostMessageTool {
+            client,
+            lookback: DEFAULT_RECONCILE_LOOKBACK,
+        }
     }
+
+    /// Sets how many recent messages [`Tool::reconcile`] reads (500 by default).
+    pub fn reconcile_lookback(mut self, count: u32) -> Self {
+        self.lookback = count;
+        self
+    }
+
+    /// The post the arguments describe, checked.
+    fn post(args: PostMessageArgs) -> Result<PostMessage, ToolError> {
+        check_channel(&args.channel)?;
+        let blocks = blocks_value(args.blocks);
+        if args.text.trim().is_empty() && blocks.is_none() {
+            return Err(ToolError::InvalidArguments("`text` must not be empty".into()));
+        }
+        let mut post = PostMessage::new(args.channel, args.text);
+        if let Some(ts) = args.thread_ts {
+            check_ts("thread_ts", &ts)?;
+            post = post.in_thread(ts);
+        }
+        if let Some(blocks) = blocks {
+            post = post.with_blocks(blocks);
+        }
+        Ok(post)
+    }
+}
+
+/// True when `message` carries the idempotency `key` in its metadata.
+fn carries_key(message: &SlackMessage, key: &str) -> bool {
+    message
+        .metadata_payload(EFFECT_EVENT_TYPE)
+        .and_then(|payload| payload.get("key"))
+        .and_then(Value::as_str)
+        == Some(key)
 }
 
 impl Tool for PostMessageTool {
@@ -190,25 +251,48 @@ impl Tool for PostMessageTool {
         "slack"
     }
 
-    async fn call(&self, args: PostMessageArgs, _ctx: ToolContext) -> Result<MessageRef, ToolError> {
-        check_channel(&args.channel)?;
-        let blocks = blocks_value(args.blocks);
-        if args.text.trim().is_empty() && blocks.is_none() {
-            return Err(ToolError::InvalidArguments("`text` must not be empty".into()));
-        }
-        let mut post = PostMessage::new(args.channel, args.text);
-        if let Some(ts) = args.thread_ts {
-            check_ts("thread_ts", &ts)?;
-            post = post.in_thread(ts);
-        }
-        if let Some(blocks) = blocks {
-            post = post.with_blocks(blocks);
-        }
+    fn idempotency(&self) -> Idempotency {
+        Idempotency::Reconcilable
+    }
+
+    async fn call(&self, args: PostMessageArgs, ctx: ToolContext) -> Result<MessageRef, ToolError> {
+        let post = Self::post(args)?.with_metadata(
+            EFFECT_EVENT_TYPE,
+            serde_json::json!({ "key": ctx.idempotency_key }),
+        );
         let posted = self.client.chat_post_message(&post).await?;
         Ok(MessageRef {
             channel: posted.channel,
             ts: posted.ts,
         })
+    }
+
+    async fn reconcile(
+        &self,
+        args: PostMessageArgs,
+        ctx: ToolContext,
+    ) -> Result<Option<MessageRef>, ToolError> {
+        let post = Self::post(args)?;
+        let lookback = self.lookback.max(1) as usize;
+        // Newest first for a channel; a thread reads parent first, then replies oldest first.
+        let page = match &post.thread_ts {
+            Some(thread_ts) => {
+                let request = RepliesRequest::new(&post.channel, thread_ts).include_all_metadata(true);
+                self.client.conversations_replies_all(&request, lookback).await?
+            }
+            None => {
+                let request = HistoryRequest::new(&post.channel).include_all_metadata(true);
+                self.client.conversations_history_all(&request, lookback).await?
+            }
+        };
+        let found = page
+            .messages
+            .into_iter()
+            .find(|message| carries_key(message, &ctx.idempotency_key));
+        Ok(found.map(|message| MessageRef {
+            channel: post.channel,
+            ts: message.ts,
+        }))
     }
 }
 

@@ -40,6 +40,12 @@ macro_rules! range_setters {
             self
         }
 
+        /// Return each message's metadata too.
+        pub fn include_all_metadata(mut self, include: bool) -> Self {
+            self.include_all_metadata = Some(include);
+            self
+        }
+
         fn range_query(&self, query: &mut Vec<(&'static str, String)>) {
             if let Some(limit) = self.limit {
                 query.push(("limit", limit.to_string()));
@@ -52,6 +58,9 @@ macro_rules! range_setters {
             }
             if let Some(inclusive) = self.inclusive {
                 query.push(("inclusive", inclusive.to_string()));
+            }
+            if let Some(include) = self.include_all_metadata {
+                query.push(("include_all_metadata", include.to_string()));
             }
         }
     };
@@ -89,6 +98,10 @@ pub struct PostMessage {
     /// Whether Slack unfurls links in the text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfurl_links: Option<bool>,
+    /// Message metadata (`{"event_type": ..., "event_payload": {...}}`): invisible to
+    /// readers, returned by the read methods with `include_all_metadata`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 impl PostMessage {
@@ -101,6 +114,7 @@ impl PostMessage {
             blocks: None,
             reply_broadcast: None,
             unfurl_links: None,
+            metadata: None,
         }
     }
 
@@ -125,6 +139,16 @@ impl PostMessage {
     /// Whether Slack unfurls links in the text.
     pub fn unfurl_links(mut self, unfurl: bool) -> Self {
         self.unfurl_links = Some(unfurl);
+        self
+    }
+
+    /// Attaches message metadata: an `event_type` (letters, digits, `_`) and its
+    /// `event_payload` object.
+    pub fn with_metadata(mut self, event_type: impl Into<String>, event_payload: Value) -> Self {
+        self.metadata = Some(serde_json::json!({
+            "event_type": event_type.into(),
+            "event_payload": event_payload,
+        }));
         self
     }
 }
@@ -186,6 +210,8 @@ pub struct HistoryRequest {
     pub latest: Option<String>,
     /// Include messages exactly at `oldest`/`latest`.
     pub inclusive: Option<bool>,
+    /// Return each message's metadata (`include_all_metadata`).
+    pub include_all_metadata: Option<bool>,
 }
 
 impl HistoryRequest {
@@ -233,6 +259,8 @@ pub struct RepliesRequest {
     pub latest: Option<String>,
     /// Include messages exactly at `oldest`/`latest`.
     pub inclusive: Option<bool>,
+    /// Return each message's metadata (`include_all_metadata`).
+    pub include_all_metadata: Option<bool>,
 }
 
 impl RepliesRequest {
@@ -299,6 +327,18 @@ pub struct AuthTest {
 }
 
 /// A message as the history, replies and post methods return it.
+///
+/// ```
+/// use agentflow_tools::slack::SlackMessage;
+///
+/// let message: SlackMessage = serde_json::from_value(serde_json::json!({
+///     "ts": "1.2", "text": "hi",
+///     "metadata": {"event_type": "agentflow_effect", "event_payload": {"key": "k1"}}
+/// }))?;
+/// assert_eq!(message.metadata_payload("agentflow_effect").unwrap()["key"], "k1");
+/// assert!(message.metadata_payload("other").is_none());
+/// # Ok::<_, serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SlackMessage {
@@ -322,9 +362,21 @@ pub struct SlackMessage {
     /// A subtype such as `bot_message`, `channel_join` (absent for plain messages).
     #[serde(default)]
     pub subtype: Option<String>,
+    /// The message's metadata (`event_type`, `event_payload`), returned only when the read
+    /// asked for `include_all_metadata`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
     /// Blocks, attachments, files, reactions and anything else.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl SlackMessage {
+    /// The `event_payload` of the message's metadata when its `event_type` is `event_type`.
+    pub fn metadata_payload(&self, event_type: &str) -> Option<&Value> {
+        let metadata = self.metadata.as_ref()?;
+        (metadata.get("event_type")?.as_str()? == event_type).then(|| metadata.get("event_payload"))?
+    }
 }
 
 /// What `chat.postMessage` returns.

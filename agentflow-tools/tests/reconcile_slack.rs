@@ -1,0 +1,459 @@
+#![cfg(feature = "slack")]
+//! Exactly-once posting to Slack when the outcome of a post is unknown.
+//!
+//! The fake Web API keeps the messages it accepted and implements what reconciling relies on:
+//! `chat.postMessage` stores the message's `metadata`, and `conversations.history` /
+//! `conversations.replies` return it only when asked with `include_all_metadata=true`. It can
+//! misbehave after (or before) storing a post: stall past the tool's timeout, answer 5xx, or
+//! drop the connection without answering.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentflow_core::CancellationToken;
+use agentflow_tools::slack::{self, SlackClient};
+use agentflow_tools::{Message, ToolCall, ToolNode, ToolNodeOptions, ToolRegistry};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+const CHANNEL: &str = "C0123456789";
+/// The tool node's per-attempt timeout; a stalled post outlasts it.
+const TOOL_TIMEOUT: Duration = Duration::from_millis(300);
+const STALL: Duration = Duration::from_secs(3);
+
+/// What the fake does with the next `chat.postMessage`.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Stores the message, then answers only after the tool's timeout.
+    StallAfterStoring,
+    /// Answers only after the tool's timeout, without storing anything.
+    StallBeforeStoring,
+    /// Stores the message, then answers HTTP 500.
+    ServerErrorAfterStoring,
+    /// Stores the message, then closes the connection without an answer.
+    DropAfterStoring,
+    /// Stores the message, then answers `{"ok": false, "error": "internal_error"}`.
+    InternalErrorAfterStoring,
+    /// Stores nothing and answers 429 with `Retry-After: 86400`.
+    RateLimitedForADay,
+}
+
+#[derive(Clone, Debug)]
+struct Stored {
+    channel: String,
+    ts: String,
+    text: String,
+    thread_ts: Option<String>,
+    metadata: Option<Value>,
+}
+
+#[derive(Default)]
+struct Workspace {
+    messages: Vec<Stored>,
+    next_ts: u64,
+    faults: VecDeque<Fault>,
+    /// Every `chat.postMessage` body received.
+    posts: Vec<Value>,
+    /// The query of every read.
+    reads: Vec<(String, HashMap<String, String>)>,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<Workspace>>);
+
+impl Fake {
+    fn stored(&self) -> Vec<Stored> {
+        self.0.lock().unwrap().messages.clone()
+    }
+
+    fn posts(&self) -> Vec<Value> {
+        self.0.lock().unwrap().posts.clone()
+    }
+
+    fn reads(&self) -> Vec<(String, HashMap<String, String>)> {
+        self.0.lock().unwrap().reads.clone()
+    }
+
+    fn fail_next_posts(&self, faults: &[Fault]) {
+        self.0.lock().unwrap().faults.extend(faults.iter().copied());
+    }
+
+    /// Adds a message as if someone else had posted it (no metadata).
+    fn seed(&self, text: &str, thread_ts: Option<&str>) -> String {
+        let mut ws = self.0.lock().unwrap();
+        let ts = next_ts(&mut ws);
+        ws.messages.push(Stored {
+            channel: CHANNEL.into(),
+            ts: ts.clone(),
+            text: text.into(),
+            thread_ts: thread_ts.map(str::to_owned),
+            metadata: None,
+        });
+        ts
+    }
+}
+
+fn next_ts(ws: &mut Workspace) -> String {
+    ws.next_ts += 1;
+    format!("1700000000.{:06}", ws.next_ts)
+}
+
+async fn start_fake() -> (Fake, String) {
+    let fake = Fake::default();
+    let app = Router::new()
+        .route("/api/{method}", axum::routing::any(handle))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, format!("http://{addr}/api/"))
+}
+
+fn ok(mut body: Value) -> Response {
+    body["ok"] = json!(true);
+    axum::Json(body).into_response()
+}
+
+fn fail(code: &str) -> Response {
+    axum::Json(json!({"ok": false, "error": code})).into_response()
+}
+
+/// A stored message as the read methods return it: the metadata only when asked for.
+fn render(message: &Stored, with_metadata: bool) -> Value {
+    let mut out = json!({"type": "message", "bot_id": "B0BOT", "text": message.text, "ts": message.ts});
+    if let Some(thread_ts) = &message.thread_ts {
+        out["thread_ts"] = json!(thread_ts);
+    }
+    if with_metadata && let Some(metadata) = &message.metadata {
+        out["metadata"] = metadata.clone();
+    }
+    out
+}
+
+/// One page of `messages` by `limit` and an offset cursor.
+fn page(messages: Vec<Value>, query: &HashMap<String, String>) -> Response {
+    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(100);
+    let start: usize = query.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let end = (start + limit).min(messages.len());
+    let next = if end < messages.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
+    ok(json!({
+        "messages": messages.get(start..end).unwrap_or_default(),
+        "has_more": end < messages.len(),
+        "response_metadata": {"next_cursor": next},
+    }))
+}
+
+async fn handle(
+    State(fake): State<Fake>,
+    Path(method): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    match method.as_str() {
+        "chat.postMessage" => post(fake, body).await,
+        "conversations.history" | "conversations.replies" => {
+            let mut ws = fake.0.lock().unwrap();
+            ws.reads.push((method.clone(), query.clone()));
+            let with_metadata = query.get("include_all_metadata").is_some_and(|v| v == "true");
+            let in_channel = |m: &&Stored| Some(&m.channel) == query.get("channel");
+            let messages: Vec<Value> = if method == "conversations.history" {
+                // Newest first; thread replies stay in their thread.
+                ws.messages
+                    .iter()
+                    .filter(in_channel)
+                    .filter(|m| m.thread_ts.as_ref().is_none_or(|t| *t == m.ts))
+                    .rev()
+                    .map(|m| render(m, with_metadata))
+                    .collect()
+            } else {
+                let Some(parent) = query.get("ts") else {
+                    return fail("invalid_arguments");
+                };
+                // The parent first, then its replies oldest first.
+                ws.messages
+                    .iter()
+                    .filter(in_channel)
+                    .filter(|m| &m.ts == parent || m.thread_ts.as_ref() == Some(parent))
+                    .map(|m| render(m, with_metadata))
+                    .collect()
+            };
+            page(messages, &query)
+        }
+        _ => (StatusCode::NOT_FOUND, "unknown method").into_response(),
+    }
+}
+
+async fn post(fake: Fake, body: Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let fault = {
+        let mut ws = fake.0.lock().unwrap();
+        ws.posts.push(body.clone());
+        ws.faults.pop_front()
+    };
+    let Some(channel) = body["channel"].as_str().filter(|c| c.starts_with('C')) else {
+        return fail("channel_not_found");
+    };
+    if let Some(Fault::RateLimitedForADay) = fault {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "86400")],
+            "",
+        )
+            .into_response();
+    }
+    if let Some(Fault::StallBeforeStoring) = fault {
+        tokio::time::sleep(STALL).await;
+        return fail("request_timeout");
+    }
+    let ts = {
+        let mut ws = fake.0.lock().unwrap();
+        let ts = next_ts(&mut ws);
+        ws.messages.push(Stored {
+            channel: channel.into(),
+            ts: ts.clone(),
+            text: body["text"].as_str().unwrap_or_default().into(),
+            thread_ts: body["thread_ts"].as_str().map(str::to_owned),
+            metadata: body.get("metadata").cloned(),
+        });
+        ts
+    };
+    match fault {
+        Some(Fault::StallAfterStoring) => tokio::time::sleep(STALL).await,
+        Some(Fault::ServerErrorAfterStoring) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response();
+        }
+        Some(Fault::InternalErrorAfterStoring) => return fail("internal_error"),
+        // Panicking ends the connection's task: the client sees the connection close with
+        // no response.
+        Some(Fault::DropAfterStoring) => panic!("the fake drops this connection on purpose"),
+        _ => {}
+    }
+    ok(json!({"channel": channel, "ts": ts, "message": {"text": body["text"], "ts": ts}}))
+}
+
+fn node(base: &str) -> ToolNode {
+    let client = SlackClient::builder("xoxb-test")
+        .base_url(base)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let mut tools = ToolRegistry::new();
+    slack::register(&mut tools, client);
+    let options = ToolNodeOptions {
+        timeout: Some(TOOL_TIMEOUT),
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        ..ToolNodeOptions::default()
+    };
+    ToolNode::new(tools, options)
+}
+
+fn post_call(args: Value) -> ToolCall {
+    ToolCall::new("call_1", "slack_post_message", args)
+}
+
+async fn run(node: &ToolNode, call: &ToolCall, key: &str) -> Message {
+    node.execute(call, key.into(), CancellationToken::new()).await
+}
+
+/// The `ts` the tool message reports.
+fn reported_ts(message: &Message) -> String {
+    let value: Value = serde_json::from_str(message.content())
+        .unwrap_or_else(|_| panic!("not a success: {}", message.content()));
+    value["ts"].as_str().unwrap().to_owned()
+}
+
+/// The one stored message, checked to carry `key` in its metadata.
+fn only_message(fake: &Fake, key: &str) -> Stored {
+    let stored = fake.stored();
+    assert_eq!(stored.len(), 1, "expected exactly one message, got {stored:#?}");
+    let message = stored.into_iter().next().unwrap();
+    assert_eq!(
+        message.metadata,
+        Some(json!({"event_type": "agentflow_effect", "event_payload": {"key": key}}))
+    );
+    message
+}
+
+async fn assert_posted_once_despite(fault: Fault) {
+    let (fake, base) = start_fake().await;
+    fake.seed("someone else's message", None);
+    fake.fail_next_posts(&[fault]);
+    let node = node(&base);
+    let call = post_call(json!({"channel": CHANNEL, "text": "Deploy finished"}));
+    let answer = run(&node, &call, "key-1").await;
+    let stored: Vec<Stored> = fake
+        .stored()
+        .into_iter()
+        .filter(|m| m.metadata.is_some())
+        .collect();
+    assert_eq!(
+        stored.len(),
+        1,
+        "{fault:?}: {stored:#?}; answer: {}",
+        answer.content()
+    );
+    assert_eq!(reported_ts(&answer), stored[0].ts, "{fault:?}");
+    assert_eq!(
+        fake.posts().len(),
+        1,
+        "{fault:?}: posted again after finding the message"
+    );
+    let (method, query) = fake.reads().pop().expect("a reconciling read");
+    assert_eq!(method, "conversations.history");
+    assert_eq!(
+        query.get("include_all_metadata").map(String::as_str),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn a_post_that_stalls_after_slack_stored_it_is_posted_once() {
+    assert_posted_once_despite(Fault::StallAfterStoring).await;
+}
+
+#[tokio::test]
+async fn a_post_answered_with_a_5xx_after_slack_stored_it_is_posted_once() {
+    assert_posted_once_despite(Fault::ServerErrorAfterStoring).await;
+}
+
+#[tokio::test]
+async fn a_post_whose_connection_drops_after_slack_stored_it_is_posted_once() {
+    assert_posted_once_despite(Fault::DropAfterStoring).await;
+}
+
+#[tokio::test]
+async fn a_post_failing_with_internal_error_after_slack_stored_it_is_posted_once() {
+    assert_posted_once_despite(Fault::InternalErrorAfterStoring).await;
+}
+
+#[tokio::test]
+async fn a_thread_reply_that_stalls_is_found_in_its_thread() {
+    let (fake, base) = start_fake().await;
+    let parent = fake.seed("the parent", None);
+    fake.seed("an earlier reply", Some(&parent));
+    fake.fail_next_posts(&[Fault::StallAfterStoring]);
+    let node = node(&base);
+    let call = post_call(json!({"channel": CHANNEL, "text": "on it", "thread_ts": parent}));
+    let answer = run(&node, &call, "key-thread").await;
+    let ours: Vec<Stored> = fake
+        .stored()
+        .into_iter()
+        .filter(|m| m.metadata.is_some())
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    assert_eq!(ours[0].thread_ts.as_deref(), Some(parent.as_str()));
+    assert_eq!(reported_ts(&answer), ours[0].ts);
+    let (method, query) = fake.reads().pop().unwrap();
+    assert_eq!(method, "conversations.replies");
+    assert_eq!(query.get("ts"), Some(&parent));
+}
+
+#[tokio::test]
+async fn a_post_that_never_reached_slack_is_sent_again_with_the_same_key() {
+    let (fake, base) = start_fake().await;
+    fake.fail_next_posts(&[Fault::StallBeforeStoring]);
+    let node = node(&base);
+    let call = post_call(json!({"channel": CHANNEL, "text": "hello"}));
+    let answer = run(&node, &call, "key-2").await;
+    let message = only_message(&fake, "key-2");
+    assert_eq!(reported_ts(&answer), message.ts);
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 2, "one stalled post, one after finding nothing");
+    assert_eq!(posts[0]["metadata"], posts[1]["metadata"]);
+    assert_eq!(
+        fake.reads().len(),
+        1,
+        "one reconciling read between the two posts"
+    );
+}
+
+#[tokio::test]
+async fn another_calls_message_is_not_taken_for_ours() {
+    let (fake, base) = start_fake().await;
+    let node = node(&base);
+    let call = post_call(json!({"channel": CHANNEL, "text": "same text"}));
+    run(&node, &call, "key-a").await;
+    fake.fail_next_posts(&[Fault::StallBeforeStoring]);
+    let answer = run(&node, &call, "key-b").await;
+    let stored = fake.stored();
+    assert_eq!(stored.len(), 2, "{stored:#?}");
+    assert_eq!(reported_ts(&answer), stored[1].ts);
+}
+
+#[tokio::test]
+async fn the_lookback_bounds_the_reconciling_read() {
+    let (fake, base) = start_fake().await;
+    let client = SlackClient::builder("xoxb-test").base_url(&base).build().unwrap();
+    let tool = slack::PostMessageTool::new(client).reconcile_lookback(3);
+    let call = slack::PostMessageArgs {
+        channel: CHANNEL.into(),
+        text: "x".into(),
+        thread_ts: None,
+        blocks: None,
+    };
+    for i in 0..10 {
+        fake.seed(&format!("m{i}"), None);
+    }
+    use agentflow_tools::{Tool, ToolContext};
+    let found = tool.reconcile(call, ToolContext::new("absent")).await.unwrap();
+    assert!(found.is_none());
+    let reads = fake.reads();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].1.get("limit").map(String::as_str), Some("3"));
+}
+
+#[tokio::test]
+async fn a_crashed_post_is_resumed_from_slack_not_posted_again() {
+    let (fake, base) = start_fake().await;
+    let node = node(&base);
+    let call = post_call(json!({"channel": CHANNEL, "text": "posted before the crash"}));
+    // The first run posted, and the process died before the result was saved.
+    let first = run(&node, &call, "key-crash").await;
+    let resumed = node
+        .resume_call(&call, "key-crash".into(), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(reported_ts(&resumed), reported_ts(&first));
+    assert_eq!(fake.posts().len(), 1);
+    // A call that never ran is run on resume.
+    let other = post_call(json!({"channel": CHANNEL, "text": "never posted"}));
+    let resumed = node
+        .resume_call(&other, "key-never".into(), CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(fake.posts().len(), 2);
+    assert_eq!(reported_ts(&resumed), fake.stored()[1].ts);
+}
+
+#[tokio::test]
+async fn slacks_retry_after_of_a_day_is_capped_by_the_tool_node() {
+    let (fake, base) = start_fake().await;
+    fake.fail_next_posts(&[Fault::RateLimitedForADay]);
+    let mut node = node(&base);
+    let mut options = node.options().clone();
+    options.max_retry_after = Duration::from_millis(200);
+    node = ToolNode::new(node.tools().clone(), options);
+    let call = post_call(json!({"channel": CHANNEL, "text": "hello"}));
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), run(&node, &call, "key-429"))
+        .await
+        .expect("the tool node honoured Retry-After: 86400 uncapped");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    assert_eq!(reported_ts(&answer), only_message(&fake, "key-429").ts);
+    assert_eq!(
+        fake.reads().len(),
+        0,
+        "a rate limit is not ambiguous: nothing to reconcile"
+    );
+}
