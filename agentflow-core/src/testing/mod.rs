@@ -18,6 +18,7 @@
 //! saver (one database) serves them all.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod corrupt;
 pub mod crash;
 
 use std::collections::BTreeMap;
