@@ -17,11 +17,14 @@ mod database;
 mod error;
 mod inline;
 mod migrate;
+mod read;
 mod saver;
+mod share;
 pub mod store;
 mod vector;
 mod warm;
 
+pub use database::DEFAULT_STATEMENT_TIMEOUT;
 pub use error::PostgresError;
-pub use saver::PostgresSaver;
+pub use saver::{DEFAULT_LIST_LIMIT, PostgresSaver};
 pub use store::PostgresStore;
