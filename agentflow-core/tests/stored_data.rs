@@ -11,7 +11,8 @@ use agentflow_core::checkpoint::{
     Corruption, InMemorySaver, ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, channels,
 };
 use agentflow_core::{
-    Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State, StateGraph,
+    CompiledGraph, Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State,
+    StateGraph,
 };
 use async_trait::async_trait;
 
@@ -47,6 +48,34 @@ fn step_write(task: &str, idx: i64) -> PendingWrite {
     }
 }
 
+/// Runs `two_steps` on `thread` up to its pause before `b`, then stores journaled steps of
+/// task `task-x` at `idxs` against the paused checkpoint (as a saver's `put_writes` takes them
+/// from anyone). Returns the graph, its run counts and the paused checkpoint.
+async fn paused_with_steps(
+    thread: &str,
+    idxs: &[i64],
+) -> (CompiledGraph<Counter>, Arc<[AtomicU32; 2]>, CheckpointTuple) {
+    let saver = Arc::new(InMemorySaver::new());
+    let runs = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
+    let g = two_steps(runs.clone())
+        .compile()
+        .unwrap()
+        .interrupt_before(["b"])
+        .unwrap()
+        .with_shared_checkpointer(saver.clone());
+    g.invoke(CounterUpdate::default(), RunConfig::new().thread_id(thread))
+        .await
+        .unwrap();
+    let latest = saver
+        .get_tuple(&CheckpointRef::latest(thread))
+        .await
+        .unwrap()
+        .unwrap();
+    let writes: Vec<PendingWrite> = idxs.iter().map(|&i| step_write("task-x", i)).collect();
+    saver.put_writes(&latest.config, &writes).await.unwrap();
+    (g, runs, latest)
+}
+
 /// Journal indexes out of range (huge, negative, the extremes, gaps) are `Corrupt` errors that
 /// name the thread, the checkpoint and the index: before, 9e18 panicked (capacity overflow),
 /// 1e9 allocated 48 GB and `i64::MIN` overflowed.
@@ -64,28 +93,8 @@ async fn hostile_journal_indexes_are_corrupt_errors() {
         &[1, 2, 2_000_000],
     ];
     for (case, idxs) in hostile.into_iter().enumerate() {
-        let saver = Arc::new(InMemorySaver::new());
-        let runs = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
-        let g = two_steps(runs.clone())
-            .compile()
-            .unwrap()
-            .interrupt_before(["b"])
-            .unwrap()
-            .with_shared_checkpointer(saver.clone());
         let thread = format!("t{case}");
-        g.invoke(
-            CounterUpdate::default(),
-            RunConfig::new().thread_id(thread.as_str()),
-        )
-        .await
-        .unwrap();
-        let latest = saver
-            .get_tuple(&CheckpointRef::latest(thread.as_str()))
-            .await
-            .unwrap()
-            .unwrap();
-        let writes: Vec<PendingWrite> = idxs.iter().map(|&i| step_write("task-x", i)).collect();
-        saver.put_writes(&latest.config, &writes).await.unwrap();
+        let (g, runs, latest) = paused_with_steps(&thread, idxs).await;
 
         let resumed = g
             .invoke(RunInput::Continue, RunConfig::new().thread_id(thread.as_str()))
@@ -118,24 +127,7 @@ async fn hostile_journal_indexes_are_corrupt_errors() {
 /// A journal of consecutive indexes from 1 is read back whole (the check refuses only damage).
 #[tokio::test]
 async fn a_whole_journal_is_still_accepted() {
-    let saver = Arc::new(InMemorySaver::new());
-    let runs = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
-    let g = two_steps(runs.clone())
-        .compile()
-        .unwrap()
-        .interrupt_before(["b"])
-        .unwrap()
-        .with_shared_checkpointer(saver.clone());
-    g.invoke(CounterUpdate::default(), RunConfig::new().thread_id("t"))
-        .await
-        .unwrap();
-    let latest = saver
-        .get_tuple(&CheckpointRef::latest("t"))
-        .await
-        .unwrap()
-        .unwrap();
-    let writes: Vec<PendingWrite> = [2, 1, 3].iter().map(|&i| step_write("task-x", i)).collect();
-    saver.put_writes(&latest.config, &writes).await.unwrap();
+    let (g, _, _) = paused_with_steps("t", &[2, 1, 3]).await;
     let out = g
         .invoke(RunInput::Continue, RunConfig::new().thread_id("t"))
         .await

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Corruption,
-    MAX_DELTA_CHAIN, PendingWrite, Segment, put_field_value,
+    MAX_DELTA_CHAIN, PendingWrite, Segment, put_field_value, stored_version,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -204,18 +204,6 @@ fn segments_by_key(rows: Vec<PgRow>) -> Result<Chains, CheckpointError> {
         }
     }
     Ok(out)
-}
-
-/// A version read from `blobs`: the engine writes only positive ones.
-fn stored_version(channel: &str, version: i64) -> Result<u64, Corruption> {
-    u64::try_from(version)
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| Corruption::OutOfRange {
-            what: format!("a stored version of field `{channel}`"),
-            value: version.to_string(),
-            allowed: format!("1..={}", i64::MAX),
-        })
 }
 
 /// A checkpoint's address: (thread, namespace, id).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     Corruption, ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, Segment, put_field_value,
+    stored_version,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -228,18 +229,6 @@ fn encode<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String, 
         }
         .into()
     })
-}
-
-/// A version read from the database: the engine writes only positive ones.
-fn stored_version(channel: &str, v: i64) -> Result<u64, Corruption> {
-    u64::try_from(v)
-        .ok()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| Corruption::OutOfRange {
-            what: format!("a stored version of field `{channel}`"),
-            value: v.to_string(),
-            allowed: format!("1..={}", i64::MAX),
-        })
 }
 
 fn version(channel: &str, v: u64) -> Result<i64, CheckpointError> {

@@ -26,6 +26,19 @@ pub struct Segment {
     pub bytes: Vec<u8>,
 }
 
+/// A version as a database stores it (a signed 64-bit integer), checked: the engine writes
+/// only positive versions, so anything else is damage.
+pub fn stored_version(field: &str, version: i64) -> Result<u64, Corruption> {
+    u64::try_from(version)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| Corruption::OutOfRange {
+            what: format!("a stored version of field `{field}`"),
+            value: version.to_string(),
+            allowed: format!("1..={}", i64::MAX),
+        })
+}
+
 /// Puts the value of `field` at `version` into `checkpoint` (as read from storage): the full
 /// value in `channel_values`, the deltas after it in `channel_appends`, oldest first.
 ///

@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use chain::{MAX_DELTA_CHAIN, Segment, put_field_value};
+pub use chain::{MAX_DELTA_CHAIN, Segment, put_field_value, stored_version};
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPackCodec;
 pub use codec::{Builtin, Codec, CodecError, JsonCodec};

@@ -40,9 +40,9 @@ pub trait Damage: Send + Sync {
 /// A read of damaged data must end well within this.
 const READ_LIMIT: Duration = Duration::from_secs(30);
 
-/// Puts field `log` as a full value at version 1 and deltas at versions 2 and 3 (one
-/// checkpoint each); returns the checkpoint ids, oldest first.
-async fn delta_chain(saver: &dyn Checkpointer, t: &str) -> Vec<String> {
+/// Puts field `log` as a full value at version 1 (`[1,2]`) and deltas at versions 2 (`[3]`) and
+/// 3 (`[4,5]`), one checkpoint each; returns the checkpoint ids, oldest first.
+pub(super) async fn delta_chain(saver: &dyn Checkpointer, t: &str) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     for (version, bytes, base) in [
         (1u64, "[1,2]", None),
