@@ -10,6 +10,13 @@
 //!   JSON items, metadata filters, full-text and cosine-ranked search, TTL);
 //! - embedded, versioned migrations ([`PostgresSaver::migrate`]) that are safe when several
 //!   processes start at once.
+//!
+//! On a pool shared with the rest of an application, the saver and the store together hold at
+//! most all but a quarter of its connections (at least one is left to others), and each of
+//! their statements runs under a statement timeout ([`DEFAULT_STATEMENT_TIMEOUT`], set on the
+//! session and reset before a connection goes back to the pool). Damaged stored data is a
+//! [`CheckpointError::Corrupt`](agentflow_core::checkpoint::CheckpointError::Corrupt), never a
+//! panic or an endless query.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 

@@ -22,8 +22,17 @@ pub const DEFAULT_LIST_LIMIT: usize = 100;
 
 /// Checkpoints in PostgreSQL, through a connection pool.
 ///
-/// - No lock of its own: concurrent runs use as many connections as the pool has (LangGraph's
-///   saver serializes every query behind one lock, #7259).
+/// - No lock of its own: concurrent runs use connections in parallel (LangGraph's saver
+///   serializes every query behind one lock, #7259), up to a budget that every saver and store
+///   over the pool share: all but a quarter of the pool's connections (at least one), so that
+///   the pool's other users always find one.
+/// - Every statement runs under a statement timeout
+///   ([`DEFAULT_STATEMENT_TIMEOUT`](crate::DEFAULT_STATEMENT_TIMEOUT), see
+///   [`statement_timeout`](Self::statement_timeout)).
+/// - [`list`](Checkpointer::list) returns at most [`DEFAULT_LIST_LIMIT`] checkpoints unless told
+///   otherwise, in three queries however many.
+/// - Damaged data (a delta whose base is gone, a chain that loops) is
+///   [`CheckpointError::Corrupt`], read by a query with a depth bound.
 /// - A superstep is one statement, hence one commit: the last task's writes, the new field
 ///   versions and the checkpoint row ([`Checkpointer::put_step`]).
 /// - Fencing is a unique index: of two writers extending one checkpoint, the second gets
