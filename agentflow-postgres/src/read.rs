@@ -32,16 +32,17 @@ impl Head {
         let checkpoint: sqlx::types::Json<Checkpoint> = row.try_get("checkpoint").map_err(backend)?;
         let metadata: sqlx::types::Json<CheckpointMetadata> = row.try_get("metadata").map_err(backend)?;
         let inline: Option<serde_json::Value> = row.try_get("inline").map_err(backend)?;
-        let mut checkpoint = checkpoint.0;
-        checkpoint.channel_values = inline::read(inline, &checkpoint.channel_versions)?;
-        Ok(Head {
+        let mut head = Head {
             thread_id: row.try_get("thread_id").map_err(backend)?,
             ns: row.try_get("ns").map_err(backend)?,
             id: row.try_get("checkpoint_id").map_err(backend)?,
             parent: row.try_get("parent_id").map_err(backend)?,
-            checkpoint,
+            checkpoint: checkpoint.0,
             metadata: metadata.0,
-        })
+        };
+        head.checkpoint.channel_values =
+            inline::read(inline, &head.checkpoint.channel_versions).map_err(|p| head.corrupt(p))?;
+        Ok(head)
     }
 
     fn corrupt(&self, problem: Corruption) -> CheckpointError {

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
+use agentflow_core::checkpoint::{
+    CheckpointError, CheckpointRef, Checkpointer, Corruption, ListOptions, PendingWrite,
+};
 use agentflow_core::store::{PutOptions, Store, namespace};
 use agentflow_core::testing::corrupt::Damage;
-use agentflow_core::{Context, Durability, NodeError, RunConfig, State};
+use agentflow_core::{CompiledGraph, Context, Durability, GraphError, NodeError, RunConfig, RunInput, State};
 use agentflow_postgres::{DEFAULT_LIST_LIMIT, PostgresSaver, PostgresStore};
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, Executor, PgPool};
@@ -87,7 +89,20 @@ struct Ticks {
 
 /// Runs `steps` supersteps on `thread`: one checkpoint each, with an append field in `blobs`.
 async fn run_steps(saver: PostgresSaver, thread: &str, steps: u32) {
-    let g = common::tick_until(
+    ticks(saver, steps)
+        .invoke(
+            TicksUpdate::default(),
+            RunConfig::new()
+                .thread_id(thread)
+                .recursion_limit(steps as usize + 10),
+        )
+        .await
+        .unwrap();
+}
+
+/// A graph that ticks `steps` times, each adding to `n` and `log`.
+fn ticks(saver: PostgresSaver, steps: u32) -> CompiledGraph<Ticks> {
+    common::tick_until(
         |_: Arc<Ticks>, _: Context| async {
             Ok::<_, NodeError>(TicksUpdate::default().n(1).log(vec!["x".repeat(100)]))
         },
@@ -96,15 +111,65 @@ async fn run_steps(saver: PostgresSaver, thread: &str, steps: u32) {
     .compile()
     .unwrap()
     .with_checkpointer(saver)
-    .with_durability(Durability::Sync);
-    g.invoke(
-        TicksUpdate::default(),
-        RunConfig::new()
-            .thread_id(thread)
-            .recursion_limit(steps as usize + 10),
-    )
-    .await
-    .unwrap();
+    .with_durability(Durability::Sync)
+}
+
+/// A hostile journal index written through the saver's own `put_writes`, and a damaged inline
+/// value, are `Corrupt` errors that name the thread and the checkpoint (before: the index
+/// panicked with a capacity overflow; the inline value was a `Backend` error naming neither).
+#[sqlx::test(migrations = false)]
+async fn hostile_rows_are_corrupt_errors(pool: PgPool) {
+    let saver = saver(pool.clone()).await;
+    let g = ticks(saver.clone(), 1);
+    g.invoke(TicksUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    let latest = saver
+        .get_tuple(&CheckpointRef::latest("t"))
+        .await
+        .unwrap()
+        .unwrap();
+    let id = latest.config.checkpoint_id.clone().unwrap();
+    let hostile = PendingWrite {
+        task_id: "task-x".into(),
+        task_path: "tick".into(),
+        channel: "__step__:charge".into(),
+        idx: 9_000_000_000_000_000_000,
+        value: b"1".to_vec(),
+    };
+    saver.put_writes(&latest.config, &[hostile]).await.unwrap();
+    for read in [
+        g.get_state(&latest.config).await.map(drop),
+        g.invoke(RunInput::Continue, RunConfig::new().thread_id("t"))
+            .await
+            .map(drop),
+    ] {
+        match read {
+            Err(GraphError::Checkpoint(CheckpointError::Corrupt {
+                thread_id,
+                checkpoint_id,
+                problem: Corruption::OutOfRange { value, .. },
+            })) => {
+                assert_eq!((thread_id.as_str(), checkpoint_id.as_str()), ("t", id.as_str()));
+                assert_eq!(value, "9000000000000000000");
+            }
+            other => panic!("expected Corrupt(OutOfRange), got {other:?}"),
+        }
+    }
+    sqlx::query("UPDATE agentflow.checkpoints SET inline = '{\"n\": \"x:01\"}' WHERE thread_id = 't' AND checkpoint_id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let read = saver.get_tuple(&CheckpointRef::latest("t")).await;
+    assert!(
+        matches!(
+            &read,
+            Err(CheckpointError::Corrupt { problem: Corruption::Unreadable { what, .. }, .. })
+                if what.contains("`n`")
+        ),
+        "{read:?}"
+    );
 }
 
 /// Counts the statements sqlx runs (its `sqlx::query` events) on this thread.

@@ -45,6 +45,14 @@ pub enum Corruption {
         /// [`MAX_DELTA_CHAIN`](super::MAX_DELTA_CHAIN).
         limit: usize,
     },
+    /// A stored value or record is not in the form the saver writes.
+    #[error("{what} cannot be read: {detail}")]
+    Unreadable {
+        /// What was read.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// A stored number is outside what the engine writes.
     #[error("{what} is {value}, outside {allowed}")]
     OutOfRange {
