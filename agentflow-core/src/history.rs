@@ -231,7 +231,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             triggers: &triggers,
             join_seen: &join_seen,
         };
-        snapshot.put(&mut durable, Vec::new()).await?;
+        snapshot.put(&mut durable, &mut Vec::new()).await?;
         if let Some(marker) = marker {
             durable
                 .persister

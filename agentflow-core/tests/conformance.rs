@@ -9,6 +9,12 @@ async fn in_memory_saver_passes_the_conformance_kit() {
     agentflow_core::testing::run_all(Arc::new(InMemorySaver::new())).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_saver_reports_damaged_delta_chains() {
+    let saver = InMemorySaver::new();
+    agentflow_core::testing::corrupt::run_all(&saver, &saver).await;
+}
+
 #[derive(agentflow_core::State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 struct Counter {
     #[state(add)]

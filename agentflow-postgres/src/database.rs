@@ -1,33 +1,40 @@
-//! What the saver and the store share: the pool, the schema, and whether statements may be
-//! prepared.
+//! What the saver and the store share: the pool, the schema, whether statements may be
+//! prepared, the statement timeout, and the connections this crate may hold.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
 
 use crate::error::PostgresError;
 use crate::migrate;
-use crate::warm::Warm;
+use crate::share::{self, Share};
+
+/// The statement timeout of a saver or store unless set otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection pool and the schema this crate's tables live in.
 #[derive(Clone, Debug)]
 pub(crate) struct Database {
     pub(crate) pool: PgPool,
-    /// Connections kept between statements of the write path (see [`Warm`]).
-    warm: Arc<Warm>,
+    /// The connections every saver and store over this pool may hold (see [`share`]).
+    share: Arc<Share>,
     pub(crate) schema: String,
     /// Named prepared statements (off behind transaction-pooling proxies).
     pub(crate) persistent: bool,
+    /// How long one statement may run (`None`: the server's setting).
+    pub(crate) statement_timeout: Option<Duration>,
 }
 
 impl Database {
     /// The default schema, `agentflow`.
     pub(crate) fn new(pool: PgPool) -> Self {
         Database {
+            share: share::of(&pool),
             pool,
-            warm: Arc::default(),
             schema: "agentflow".to_owned(),
             persistent: true,
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
         }
     }
 
@@ -38,25 +45,24 @@ impl Database {
         Ok(self)
     }
 
-    /// Runs one write statement on the connection kept from the last write, if there is one,
-    /// else on one from the pool, and keeps the connection for the next write if the statement
-    /// completed. On an error (or if this future is dropped) the connection goes back to the
-    /// pool, which checks it. At most all but one of the pool's connections are kept, so that
-    /// others sharing the pool always find one.
-    pub(crate) async fn write<T>(
+    /// Runs one statement (or one transaction) on a connection of this crate's budget: one
+    /// kept from the last statement if any is free (see [`crate::warm`]), else one from the
+    /// pool. The connection is kept for the next statement if this one completed; on an error
+    /// (or if this future is dropped) it goes back to the pool, or is closed if its session
+    /// cannot be reset.
+    ///
+    /// The statement runs under the statement timeout, set on the session. Behind a
+    /// transaction-pooling proxy a session setting would reach other clients, so there none is
+    /// set (configure `statement_timeout` on the server or role instead).
+    pub(crate) async fn run<T>(
         &self,
         statement: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
-        let mut conn = match self.warm.take() {
-            Some(conn) => conn,
-            None => self.pool.acquire().await?,
-        };
-        let out = statement(&mut conn).await?;
-        let cap = (self.pool.options().get_max_connections() as usize)
-            .saturating_sub(1)
-            .max(1);
-        self.warm.keep(conn, cap);
-        Ok(out)
+        let timeout = self.statement_timeout.filter(|_| self.persistent);
+        let mut lease = self.share.lease(&self.pool, timeout).await?;
+        let out = statement(lease.conn()?).await;
+        self.share.give_back(lease, out.is_ok()).await;
+        out
     }
 
     /// Applies the missing migrations of the schema.

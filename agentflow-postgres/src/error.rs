@@ -39,6 +39,8 @@ pub(crate) mod sqlstate {
     pub const ADMIN_SHUTDOWN: &str = "57P01";
     pub const CRASH_SHUTDOWN: &str = "57P02";
     pub const CANNOT_CONNECT_NOW: &str = "57P03";
+    /// A statement cancelled: by the statement timeout, or by an administrator.
+    pub const QUERY_CANCELED: &str = "57014";
 }
 
 /// What a failed statement means for a checkpoint operation.
@@ -68,7 +70,8 @@ pub(crate) fn classify(error: sqlx::Error, thread_id: &str, checkpoint: Option<&
 }
 
 /// Errors that may go away by trying again: lost connections, a restarting server, pool
-/// exhaustion, serialization failures.
+/// exhaustion, serialization failures, a statement cancelled by the statement timeout (say,
+/// while a lock was held).
 pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
@@ -87,6 +90,7 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
                         | sqlstate::ADMIN_SHUTDOWN
                         | sqlstate::CRASH_SHUTDOWN
                         | sqlstate::CANNOT_CONNECT_NOW
+                        | sqlstate::QUERY_CANCELED
                 )
         }
         _ => false,

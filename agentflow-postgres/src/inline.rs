@@ -13,9 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use agentflow_core::checkpoint::CheckpointError;
-
-use crate::saver::backend;
+use agentflow_core::checkpoint::Corruption;
 
 /// The largest value, in encoded bytes, kept in the checkpoint row.
 pub(crate) const INLINE_MAX: usize = 64;
@@ -36,8 +34,15 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// The bytes of a hex string; an error names the field whose stored value is damaged.
-pub(crate) fn from_hex(field: &str, hex: &str) -> Result<Vec<u8>, CheckpointError> {
-    hex::decode(hex).map_err(|_| backend(format!("the inline value of field `{field}` is not valid hex")))
+pub(crate) fn from_hex(field: &str, hex: &str) -> Result<Vec<u8>, Corruption> {
+    hex::decode(hex).map_err(|_| damaged(field, "not valid hex"))
+}
+
+fn damaged(field: &str, detail: &str) -> Corruption {
+    Corruption::Unreadable {
+        what: format!("the inline value of field `{field}`"),
+        detail: detail.to_owned(),
+    }
 }
 
 /// The values of a row's `inline` column (absent in rows written before it existed) that hold
@@ -45,21 +50,27 @@ pub(crate) fn from_hex(field: &str, hex: &str) -> Result<Vec<u8>, CheckpointErro
 pub(crate) fn read(
     column: Option<serde_json::Value>,
     versions: &BTreeMap<String, u64>,
-) -> Result<BTreeMap<String, Vec<u8>>, CheckpointError> {
+) -> Result<BTreeMap<String, Vec<u8>>, Corruption> {
     let Some(column) = column else {
         return Ok(BTreeMap::new());
     };
     let serde_json::Value::Object(fields) = column else {
-        return Err(backend("the inline values of a checkpoint are not a JSON object"));
+        return Err(Corruption::Unreadable {
+            what: "the inline values of the checkpoint".into(),
+            detail: "not a JSON object".into(),
+        });
     };
     let mut out = BTreeMap::new();
     for (field, entry) in fields {
-        let damaged = || backend(format!("the inline value of field `{field}` is damaged"));
         let serde_json::Value::String(entry) = entry else {
-            return Err(damaged());
+            return Err(damaged(&field, "not a string"));
         };
-        let (version, hex) = entry.split_once(':').ok_or_else(damaged)?;
-        let version: u64 = version.parse().map_err(|_| damaged())?;
+        let (version, hex) = entry
+            .split_once(':')
+            .ok_or_else(|| damaged(&field, "not `version:hex`"))?;
+        let version: u64 = version
+            .parse()
+            .map_err(|_| damaged(&field, "the version is not a number"))?;
         if versions.get(&field) == Some(&version) {
             let bytes = from_hex(&field, hex)?;
             out.insert(field, bytes);

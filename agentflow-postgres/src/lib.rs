@@ -10,6 +10,13 @@
 //!   JSON items, metadata filters, full-text and cosine-ranked search, TTL);
 //! - embedded, versioned migrations ([`PostgresSaver::migrate`]) that are safe when several
 //!   processes start at once.
+//!
+//! On a pool shared with the rest of an application, the saver and the store together hold at
+//! most all but a quarter of its connections (at least one is left to others), and each of
+//! their statements runs under a statement timeout ([`DEFAULT_STATEMENT_TIMEOUT`], set on the
+//! session and reset before a connection goes back to the pool). Damaged stored data is a
+//! [`CheckpointError::Corrupt`](agentflow_core::checkpoint::CheckpointError::Corrupt), never a
+//! panic or an endless query.
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
@@ -17,11 +24,14 @@ mod database;
 mod error;
 mod inline;
 mod migrate;
+mod read;
 mod saver;
+mod share;
 pub mod store;
 mod vector;
 mod warm;
 
+pub use database::DEFAULT_STATEMENT_TIMEOUT;
 pub use error::PostgresError;
-pub use saver::PostgresSaver;
+pub use saver::{DEFAULT_LIST_LIMIT, PostgresSaver};
 pub use store::PostgresStore;

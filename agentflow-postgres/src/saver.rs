@@ -10,16 +10,29 @@ use agentflow_core::checkpoint::{
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::{PgPool, Postgres, Row};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::database::Database;
 use crate::error::{PostgresError, classify};
-use crate::inline;
+use crate::{inline, read};
+
+/// How many checkpoints [`Checkpointer::list`] returns when [`ListOptions::limit`] is `None`.
+/// Ask for more explicitly (`Some(n)`), or page with [`ListOptions::before`].
+pub const DEFAULT_LIST_LIMIT: usize = 100;
 
 /// Checkpoints in PostgreSQL, through a connection pool.
 ///
-/// - No lock of its own: concurrent runs use as many connections as the pool has (LangGraph's
-///   saver serializes every query behind one lock, #7259).
+/// - No lock of its own: concurrent runs use connections in parallel (LangGraph's saver
+///   serializes every query behind one lock, #7259), up to a budget that every saver and store
+///   over the pool share: all but a quarter of the pool's connections (at least one), so that
+///   the pool's other users always find one.
+/// - Every statement runs under a statement timeout
+///   ([`DEFAULT_STATEMENT_TIMEOUT`](crate::DEFAULT_STATEMENT_TIMEOUT), see
+///   [`statement_timeout`](Self::statement_timeout)).
+/// - [`list`](Checkpointer::list) returns at most [`DEFAULT_LIST_LIMIT`] checkpoints unless told
+///   otherwise, in three queries however many.
+/// - Damaged data (a delta whose base is gone, a chain that loops) is
+///   [`CheckpointError::Corrupt`], read by a query with a depth bound.
 /// - A superstep is one statement, hence one commit: the last task's writes, the new field
 ///   versions and the checkpoint row ([`Checkpointer::put_step`]).
 /// - Fencing is a unique index: of two writers extending one checkpoint, the second gets
@@ -56,6 +69,7 @@ struct Statements {
     get_by_id: String,
     blobs: String,
     writes: String,
+    list: String,
 }
 
 impl Statements {
@@ -75,24 +89,43 @@ impl Statements {
                 "SELECT {checkpoint_columns} FROM {s}.checkpoints
                  WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3"
             ),
-            // Each field's version, then the versions it extends (deltas), deepest last.
+            // For each key (thread, namespace, field, version): its value, then the versions it
+            // extends (deltas), newest first; at most one more than the longest chain, so that a
+            // damaged chain that loops ends.
             blobs: format!(
                 "WITH RECURSIVE chain AS (
-                    SELECT b.channel, b.version, b.base_version, b.blob, 0 AS depth
-                    FROM {s}.blobs b
-                    JOIN UNNEST($3::text[], $4::bigint[]) AS v(channel, version)
-                      ON b.channel = v.channel AND b.version = v.version
-                    WHERE b.thread_id = $1 AND b.ns = $2
+                    SELECT k.key, b.thread_id, b.ns, b.channel, b.version, b.base_version, b.blob,
+                           0 AS depth
+                    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[])
+                        WITH ORDINALITY AS k(thread_id, ns, channel, version, key)
+                    JOIN {s}.blobs b
+                      ON b.thread_id = k.thread_id AND b.ns = k.ns AND b.channel = k.channel
+                     AND b.version = k.version
                   UNION ALL
-                    SELECT b.channel, b.version, b.base_version, b.blob, c.depth + 1
-                    FROM {s}.blobs b JOIN chain c
-                      ON b.thread_id = $1 AND b.ns = $2 AND b.channel = c.channel AND b.version = c.base_version
+                    SELECT c.key, b.thread_id, b.ns, b.channel, b.version, b.base_version, b.blob,
+                           c.depth + 1
+                    FROM chain c JOIN {s}.blobs b
+                      ON b.thread_id = c.thread_id AND b.ns = c.ns AND b.channel = c.channel
+                     AND b.version = c.base_version
+                    WHERE c.depth < $5
                  )
-                 SELECT channel, blob FROM chain ORDER BY channel, depth DESC"
+                 SELECT key, channel, version, base_version, blob FROM chain ORDER BY key, depth"
             ),
+            // The pending writes of several checkpoints.
             writes: format!(
-                "SELECT task_id, task_path, channel, idx, blob FROM {s}.writes
-                 WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3 ORDER BY task_id, idx"
+                "SELECT w.thread_id, w.ns, w.checkpoint_id, w.task_id, w.task_path, w.channel, w.idx, w.blob
+                 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS c(thread_id, ns, checkpoint_id)
+                 JOIN {s}.writes w
+                   ON w.thread_id = c.thread_id AND w.ns = c.ns AND w.checkpoint_id = c.checkpoint_id
+                 ORDER BY w.thread_id, w.ns, w.checkpoint_id, w.task_id, w.idx"
+            ),
+            list: format!(
+                "SELECT {checkpoint_columns} FROM {s}.checkpoints
+                 WHERE ($1::text IS NULL OR (thread_id = $1 AND ns = $2))
+                   AND metadata @> $3
+                   AND ($4::text IS NULL OR checkpoint_id < $4)
+                 ORDER BY checkpoint_id DESC
+                 LIMIT $5"
             ),
         }
     }
@@ -250,6 +283,17 @@ impl PostgresSaver {
         self
     }
 
+    /// How long one statement may run before the server cancels it (the error is retryable);
+    /// `None` leaves the server's `statement_timeout`. Default:
+    /// [`DEFAULT_STATEMENT_TIMEOUT`](crate::DEFAULT_STATEMENT_TIMEOUT). Set on the session of
+    /// each connection the saver uses and reset before the connection goes back to the pool;
+    /// not set with [`pgbouncer_compatible`](Self::pgbouncer_compatible) (configure it on the
+    /// server or role there).
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.db.statement_timeout = timeout;
+        self
+    }
+
     /// Creates or upgrades the tables; returns how many migrations it applied.
     pub async fn migrate(&self) -> Result<usize, PostgresError> {
         self.db.migrate().await
@@ -269,36 +313,45 @@ impl PostgresSaver {
     /// how many threads went.
     pub async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
         let s = &self.db.schema;
-        let mut tx = self.db.pool.begin().await.map_err(|e| classify(e, "", None))?;
-        let threads: Vec<String> = sqlx::query_scalar(&format!(
+        let find = format!(
             "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
              HAVING max(created_at) < now() - make_interval(secs => $1)"
-        ))
-        .bind(max_age.as_secs_f64())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|e| classify(e, "", None))?;
-        delete_threads(&mut tx, s, &threads).await?;
-        tx.commit().await.map_err(|e| classify(e, "", None))?;
-        Ok(threads.len() as u64)
+        );
+        let swept = self
+            .db
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                let threads: Vec<String> = sqlx::query_scalar(&find)
+                    .bind(max_age.as_secs_f64())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                delete_threads(&mut tx, s, &threads).await?;
+                tx.commit().await?;
+                Ok(threads.len() as u64)
+            })
+            .await
+            .map_err(|e| classify(e, "", None))?;
+        Ok(swept)
     }
 
     /// Total bytes stored for a thread: field values, pending writes, and the checkpoint rows'
     /// JSON (checkpoint, metadata and inline values), for storage measurements.
     pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
         let s = &self.db.schema;
-        sqlx::query_scalar(&format!(
+        let sql = format!(
             "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
                   + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
                   + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text)
                                          + coalesce(length(inline::text), 0))
                               FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
-        ))
-        .bind(thread_id)
-        .persistent(self.db.persistent)
-        .fetch_one(&self.db.pool)
-        .await
-        .map_err(|e| classify(e, thread_id, None))
+        );
+        let query = sqlx::query_scalar(&sql)
+            .bind(thread_id)
+            .persistent(self.db.persistent);
+        self.db
+            .run(async |conn| query.fetch_one(conn).await)
+            .await
+            .map_err(|e| classify(e, thread_id, None))
     }
 
     /// Runs `statement` in its plain form (`plain`), and again in its upsert form (`upsert`) if
@@ -311,122 +364,36 @@ impl PostgresSaver {
         statement: impl Fn(&'q str) -> Query<'q, Postgres, PgArguments>,
     ) -> Result<Vec<PgRow>, sqlx::Error> {
         let first = statement(plain);
-        match self.db.write(async |conn| first.fetch_all(conn).await).await {
+        match self.db.run(async |conn| first.fetch_all(conn).await).await {
             Err(e) if stored_before(&e) => {
                 let again = statement(upsert);
-                self.db.write(async |conn| again.fetch_all(conn).await).await
+                self.db.run(async |conn| again.fetch_all(conn).await).await
             }
             done => done,
         }
     }
 
-    /// Adds to `checkpoint` the values of `channels` at `versions` from `blobs`: each field's
-    /// snapshot, then its deltas as `channel_appends`.
-    async fn read_blobs(
-        &self,
-        checkpoint: &mut Checkpoint,
-        address: (&str, &str, &str),
-        channels: Vec<String>,
-        versions: Vec<i64>,
-    ) -> Result<(), CheckpointError> {
-        let (thread_id, ns, id) = address;
-        let rows = sqlx::query(&self.sql.blobs)
-            .bind(thread_id)
-            .bind(ns)
-            .bind(&channels)
-            .bind(&versions)
-            .persistent(self.db.persistent)
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(|e| classify(e, thread_id, Some(id)))?;
-        // Rows come per field, oldest segment first: the snapshot, then its deltas.
-        for row in rows {
-            let channel: String = row.try_get(0).map_err(backend)?;
-            let blob: Vec<u8> = row.try_get(1).map_err(backend)?;
-            match checkpoint.channel_values.entry(channel) {
-                std::collections::btree_map::Entry::Occupied(first) => {
-                    checkpoint
-                        .channel_appends
-                        .entry(first.key().clone())
-                        .or_default()
-                        .push(blob);
-                }
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(blob);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn tuple(&self, row: PgRow) -> Result<CheckpointTuple, CheckpointError> {
-        let thread_id: String = row.try_get("thread_id").map_err(backend)?;
-        let ns: String = row.try_get("ns").map_err(backend)?;
-        let id: String = row.try_get("checkpoint_id").map_err(backend)?;
-        let parent: Option<String> = row.try_get("parent_id").map_err(backend)?;
-        let checkpoint: sqlx::types::Json<Checkpoint> = row.try_get("checkpoint").map_err(backend)?;
-        let metadata: sqlx::types::Json<CheckpointMetadata> = row.try_get("metadata").map_err(backend)?;
-        let inline: Option<serde_json::Value> = row.try_get("inline").map_err(backend)?;
-        let mut checkpoint = checkpoint.0;
-        checkpoint.channel_values = inline::read(inline, &checkpoint.channel_versions)?;
-        let (channels, versions): (Vec<String>, Vec<i64>) = checkpoint
-            .channel_versions
+    /// The tuples of checkpoint rows: their values and writes in two more queries.
+    async fn tuples(&self, rows: Vec<PgRow>) -> Result<Vec<CheckpointTuple>, CheckpointError> {
+        let heads = rows
             .iter()
-            .filter(|(c, _)| !checkpoint.channel_values.contains_key(*c))
-            .map(|(c, v)| (c.clone(), *v as i64))
-            .unzip();
-        if !channels.is_empty() {
-            self.read_blobs(&mut checkpoint, (&thread_id, &ns, &id), channels, versions)
-                .await?;
-        }
-        let writes = sqlx::query(&self.sql.writes)
-            .bind(&thread_id)
-            .bind(&ns)
-            .bind(&id)
-            .persistent(self.db.persistent)
-            .fetch_all(&self.db.pool)
-            .await
-            .map_err(|e| classify(e, &thread_id, Some(&id)))?;
-        let pending_writes = writes
-            .into_iter()
-            .map(|r| {
-                Ok(PendingWrite {
-                    task_id: r.try_get(0)?,
-                    task_path: r.try_get(1)?,
-                    channel: r.try_get(2)?,
-                    idx: r.try_get(3)?,
-                    value: r.try_get(4)?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(backend)?;
-        let config = CheckpointRef {
-            thread_id,
-            namespace: ns,
-            checkpoint_id: Some(id),
+            .map(read::Head::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let sql = read::Statements {
+            blobs: &self.sql.blobs,
+            writes: &self.sql.writes,
         };
-        Ok(CheckpointTuple {
-            parent: parent.map(|p| config.with_checkpoint(p)),
-            config,
-            checkpoint,
-            metadata: metadata.0,
-            pending_writes,
-        })
+        read::tuples(&self.db, sql, heads).await
     }
 }
 
 /// Deletes everything of `threads` within a transaction.
-async fn delete_threads(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    s: &str,
-    threads: &[String],
-) -> Result<(), CheckpointError> {
+async fn delete_threads(conn: &mut PgConnection, s: &str, threads: &[String]) -> Result<(), sqlx::Error> {
     for table in ["writes", "checkpoints", "blobs"] {
         sqlx::query(&format!("DELETE FROM {s}.{table} WHERE thread_id = ANY($1)"))
             .bind(threads)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| classify(e, "", None))?;
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
@@ -459,50 +426,39 @@ impl Checkpointer for PostgresSaver {
             None => sqlx::query(&self.sql.get_latest)
                 .bind(&target.thread_id)
                 .bind(&target.namespace),
-        };
-        let row = query
-            .persistent(self.db.persistent)
-            .fetch_optional(&self.db.pool)
+        }
+        .persistent(self.db.persistent);
+        let row = self
+            .db
+            .run(async |conn| query.fetch_optional(conn).await)
             .await
             .map_err(|e| classify(e, &target.thread_id, None))?;
-        match row {
-            Some(row) => Ok(Some(self.tuple(row).await?)),
-            None => Ok(None),
-        }
+        let tuples = self.tuples(row.into_iter().collect()).await?;
+        Ok(tuples.into_iter().next())
     }
 
+    /// At most `options.limit` checkpoints, or [`DEFAULT_LIST_LIMIT`] when it is `None`; three
+    /// queries however many.
     async fn list(
         &self,
         thread: Option<&CheckpointRef>,
         options: &ListOptions,
     ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        let s = &self.db.schema;
-        let sql = format!(
-            "SELECT checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns, inline FROM {s}.checkpoints
-             WHERE ($1::text IS NULL OR (thread_id = $1 AND ns = $2))
-               AND metadata @> $3
-               AND ($4::text IS NULL OR checkpoint_id < $4)
-             ORDER BY checkpoint_id DESC
-             LIMIT $5"
-        );
-        let limit = options
-            .limit
-            .map_or(i64::MAX, |l| l.min(i64::MAX as usize) as i64);
-        let rows = sqlx::query(&sql)
+        let limit = options.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = sqlx::query(&self.sql.list)
             .bind(thread.map(|t| t.thread_id.as_str()))
             .bind(thread.map_or("", |t| t.namespace.as_str()))
             .bind(sqlx::types::Json(filter_pattern(&options.filter)))
             .bind(options.before.as_deref())
             .bind(limit)
-            .persistent(self.db.persistent)
-            .fetch_all(&self.db.pool)
+            .persistent(self.db.persistent);
+        let rows = self
+            .db
+            .run(async |conn| query.fetch_all(conn).await)
             .await
             .map_err(|e| classify(e, thread.map_or("", |t| t.thread_id.as_str()), None))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.tuple(row).await?);
-        }
-        Ok(out)
+        self.tuples(rows).await
     }
 
     async fn put(
@@ -632,92 +588,78 @@ impl Checkpointer for PostgresSaver {
     }
 
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        let mut tx = self
-            .db
-            .pool
-            .begin()
+        let threads = [thread_id.to_owned()];
+        self.db
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                delete_threads(&mut tx, &self.db.schema, &threads).await?;
+                tx.commit().await
+            })
             .await
-            .map_err(|e| classify(e, thread_id, None))?;
-        delete_threads(&mut tx, &self.db.schema, &[thread_id.to_owned()]).await?;
-        tx.commit().await.map_err(|e| classify(e, thread_id, None))
+            .map_err(|e| classify(e, thread_id, None))
     }
 
     async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
         let s = &self.db.schema;
-        let mut tx = self.db.pool.begin().await.map_err(|e| classify(e, "", None))?;
-        match strategy {
-            PruneStrategy::Delete => delete_threads(&mut tx, s, thread_ids).await?,
-            PruneStrategy::KeepLatest => {
-                let statements = [
-                    // Everything but each namespace's newest checkpoint...
-                    format!(
-                        "DELETE FROM {s}.checkpoints c WHERE c.thread_id = ANY($1)
-                         AND c.checkpoint_id < (SELECT max(k.checkpoint_id) FROM {s}.checkpoints k
-                                                WHERE k.thread_id = c.thread_id AND k.ns = c.ns)"
-                    ),
-                    // ...with its writes; the kept checkpoint no longer has a parent.
-                    format!(
-                        "DELETE FROM {s}.writes w WHERE w.thread_id = ANY($1) AND NOT EXISTS (
-                            SELECT 1 FROM {s}.checkpoints c WHERE c.thread_id = w.thread_id
-                              AND c.ns = w.ns AND c.checkpoint_id = w.checkpoint_id)"
-                    ),
-                    format!(
-                        "UPDATE {s}.checkpoints c SET parent_id = NULL WHERE c.thread_id = ANY($1)
-                         AND c.parent_id IS NOT NULL AND NOT EXISTS (
-                            SELECT 1 FROM {s}.checkpoints p WHERE p.thread_id = c.thread_id
-                              AND p.ns = c.ns AND p.checkpoint_id = c.parent_id)"
-                    ),
-                    // Field versions no kept checkpoint needs (directly, or as the base of a delta).
-                    format!(
-                        "WITH RECURSIVE keep AS (
-                            SELECT c.thread_id, c.ns, v.key COLLATE \"C\" AS channel, v.value::bigint AS version
-                            FROM {s}.checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
-                            WHERE c.thread_id = ANY($1)
-                          UNION
-                            SELECT b.thread_id, b.ns, b.channel, b.base_version
-                            FROM {s}.blobs b JOIN keep k
-                              ON b.thread_id = k.thread_id AND b.ns = k.ns AND b.channel = k.channel
-                             AND b.version = k.version
-                            WHERE b.base_version IS NOT NULL
-                         )
-                         DELETE FROM {s}.blobs b WHERE b.thread_id = ANY($1) AND NOT EXISTS (
-                            SELECT 1 FROM keep k WHERE k.thread_id = b.thread_id AND k.ns = b.ns
-                              AND k.channel = b.channel AND k.version = b.version)"
-                    ),
-                ];
-                for sql in statements {
-                    sqlx::query(&sql)
-                        .bind(thread_ids)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| classify(e, "", None))?;
+        let statements = match strategy {
+            PruneStrategy::Delete => Vec::new(),
+            PruneStrategy::KeepLatest => vec![
+                // Everything but each namespace's newest checkpoint...
+                format!(
+                    "DELETE FROM {s}.checkpoints c WHERE c.thread_id = ANY($1)
+                     AND c.checkpoint_id < (SELECT max(k.checkpoint_id) FROM {s}.checkpoints k
+                                            WHERE k.thread_id = c.thread_id AND k.ns = c.ns)"
+                ),
+                // ...with its writes; the kept checkpoint no longer has a parent.
+                format!(
+                    "DELETE FROM {s}.writes w WHERE w.thread_id = ANY($1) AND NOT EXISTS (
+                        SELECT 1 FROM {s}.checkpoints c WHERE c.thread_id = w.thread_id
+                          AND c.ns = w.ns AND c.checkpoint_id = w.checkpoint_id)"
+                ),
+                format!(
+                    "UPDATE {s}.checkpoints c SET parent_id = NULL WHERE c.thread_id = ANY($1)
+                     AND c.parent_id IS NOT NULL AND NOT EXISTS (
+                        SELECT 1 FROM {s}.checkpoints p WHERE p.thread_id = c.thread_id
+                          AND p.ns = c.ns AND p.checkpoint_id = c.parent_id)"
+                ),
+                // Field versions no kept checkpoint needs (directly, or as the base of a delta).
+                // UNION, not UNION ALL: a damaged chain that loops ends when no new row comes.
+                format!(
+                    "WITH RECURSIVE keep AS (
+                        SELECT c.thread_id, c.ns, v.key COLLATE \"C\" AS channel, v.value::bigint AS version
+                        FROM {s}.checkpoints c, jsonb_each_text(c.checkpoint -> 'channel_versions') v
+                        WHERE c.thread_id = ANY($1)
+                      UNION
+                        SELECT b.thread_id, b.ns, b.channel, b.base_version
+                        FROM {s}.blobs b JOIN keep k
+                          ON b.thread_id = k.thread_id AND b.ns = k.ns AND b.channel = k.channel
+                         AND b.version = k.version
+                        WHERE b.base_version IS NOT NULL
+                     )
+                     DELETE FROM {s}.blobs b WHERE b.thread_id = ANY($1) AND NOT EXISTS (
+                        SELECT 1 FROM keep k WHERE k.thread_id = b.thread_id AND k.ns = b.ns
+                          AND k.channel = b.channel AND k.version = b.version)"
+                ),
+            ],
+        };
+        self.db
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                if strategy == PruneStrategy::Delete {
+                    delete_threads(&mut tx, s, thread_ids).await?;
                 }
-            }
-        }
-        tx.commit().await.map_err(|e| classify(e, "", None))
+                for sql in &statements {
+                    sqlx::query(sql).bind(thread_ids).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            })
+            .await
+            .map_err(|e| classify(e, "", None))
     }
 
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
         let s = &self.db.schema;
-        let mut tx = self
-            .db
-            .pool
-            .begin()
-            .await
-            .map_err(|e| classify(e, target, None))?;
-        let used: bool = sqlx::query_scalar(&format!(
-            "SELECT EXISTS (SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1)"
-        ))
-        .bind(target)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| classify(e, target, None))?;
-        if used {
-            return Err(CheckpointError::Conflict {
-                thread_id: target.to_owned(),
-                parent: None,
-            });
-        }
+        let used = format!("SELECT EXISTS (SELECT 1 FROM {s}.checkpoints WHERE thread_id = $1)");
         let statements = [
             format!(
                 "INSERT INTO {s}.checkpoints (thread_id, ns, checkpoint_id, parent_id, extends, checkpoint, metadata, created_at, inline)
@@ -733,14 +675,33 @@ impl Checkpointer for PostgresSaver {
                  SELECT $2, ns, checkpoint_id, task_id, idx, task_path, channel, blob FROM {s}.writes WHERE thread_id = $1"
             ),
         ];
-        for sql in statements {
-            sqlx::query(&sql)
-                .bind(source)
-                .bind(target)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| classify(e, target, None))?;
+        // Whether the copy was made: not when the target already has checkpoints.
+        let copied = self
+            .db
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                let used: bool = sqlx::query_scalar(&used).bind(target).fetch_one(&mut *tx).await?;
+                if used {
+                    return Ok(false);
+                }
+                for sql in &statements {
+                    sqlx::query(sql)
+                        .bind(source)
+                        .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            })
+            .await
+            .map_err(|e| classify(e, target, None))?;
+        if !copied {
+            return Err(CheckpointError::Conflict {
+                thread_id: target.to_owned(),
+                parent: None,
+            });
         }
-        tx.commit().await.map_err(|e| classify(e, target, None))
+        Ok(())
     }
 }

@@ -192,6 +192,16 @@ impl PostgresStore {
         self
     }
 
+    /// How long one statement may run before the server cancels it; `None` leaves the
+    /// server's `statement_timeout`. Default: [`DEFAULT_STATEMENT_TIMEOUT`](crate::DEFAULT_STATEMENT_TIMEOUT).
+    /// Set on the session of each connection the store uses and reset before the connection
+    /// goes back to the pool; not set with [`pgbouncer_compatible`](Self::pgbouncer_compatible)
+    /// (configure it on the server or role there).
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.db.statement_timeout = timeout;
+        self
+    }
+
     /// Creates or upgrades the tables (the checkpoint tables too: one migration history per
     /// schema); returns how many migrations it applied.
     pub async fn migrate(&self) -> Result<usize, PostgresError> {
@@ -212,18 +222,17 @@ impl PostgresStore {
     /// installed in the database and on the search path (`CREATE EXTENSION vector`). Asked once
     /// per store, on the first vector query.
     pub async fn uses_pgvector(&self) -> Result<bool, StoreError> {
-        self.vector
-            .installed(&self.db.pool, self.db.persistent)
-            .await
-            .map_err(backend)
+        self.vector.installed(&self.db).await.map_err(backend)
     }
 
     /// Whether the server offers the pgvector extension (`pg_available_extensions`), installed
     /// in this database or not.
     pub async fn pgvector_available(&self) -> Result<bool, StoreError> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
-            .persistent(self.db.persistent)
-            .fetch_one(&self.db.pool)
+        let query =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
+                .persistent(self.db.persistent);
+        self.db
+            .run(async |conn| query.fetch_one(conn).await)
             .await
             .map_err(backend)
     }
@@ -244,15 +253,16 @@ impl Store for PostgresStore {
         }
         let text = indexed_text(&value, options.index.as_deref());
         let embedding: Option<Vec<f64>> = options.embedding.map(|e| e.into_iter().map(f64::from).collect());
-        sqlx::query(&self.sql.put)
+        let query = sqlx::query(&self.sql.put)
             .bind(join(namespace))
             .bind(key)
             .bind(Json(value))
             .bind(options.ttl.map(|t| t.as_secs_f64()))
             .bind(text)
             .bind(embedding)
-            .persistent(self.db.persistent)
-            .execute(&self.db.pool)
+            .persistent(self.db.persistent);
+        self.db
+            .run(async |conn| query.execute(conn).await)
             .await
             .map_err(backend)?;
         Ok(())
@@ -260,11 +270,13 @@ impl Store for PostgresStore {
 
     async fn get(&self, namespace: &[String], key: &str) -> Result<Option<Item>, StoreError> {
         validate_item_address(namespace, key)?;
-        let row = sqlx::query(&self.sql.get)
+        let query = sqlx::query(&self.sql.get)
             .bind(join(namespace))
             .bind(key)
-            .persistent(self.db.persistent)
-            .fetch_optional(&self.db.pool)
+            .persistent(self.db.persistent);
+        let row = self
+            .db
+            .run(async |conn| query.fetch_optional(conn).await)
             .await
             .map_err(backend)?;
         row.as_ref().map(item).transpose().map_err(backend)
@@ -272,11 +284,12 @@ impl Store for PostgresStore {
 
     async fn delete(&self, namespace: &[String], key: &str) -> Result<(), StoreError> {
         validate_item_address(namespace, key)?;
-        sqlx::query(&self.sql.delete)
+        let query = sqlx::query(&self.sql.delete)
             .bind(join(namespace))
             .bind(key)
-            .persistent(self.db.persistent)
-            .execute(&self.db.pool)
+            .persistent(self.db.persistent);
+        self.db
+            .run(async |conn| query.execute(conn).await)
             .await
             .map_err(backend)?;
         Ok(())
@@ -364,10 +377,10 @@ impl Store for PostgresStore {
         .push_bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
         .push(" OFFSET ")
         .push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
-        let rows = qb
-            .build()
-            .persistent(self.db.persistent)
-            .fetch_all(&self.db.pool)
+        let query = qb.build().persistent(self.db.persistent);
+        let rows = self
+            .db
+            .run(async |conn| query.fetch_all(conn).await)
             .await
             .map_err(backend)?;
         rows.iter()
@@ -402,10 +415,10 @@ impl Store for PostgresStore {
             .push_bind(i64::try_from(options.limit).unwrap_or(i64::MAX))
             .push(" OFFSET ")
             .push_bind(i64::try_from(options.offset).unwrap_or(i64::MAX));
-        let names: Vec<String> = qb
-            .build_query_scalar()
-            .persistent(self.db.persistent)
-            .fetch_all(&self.db.pool)
+        let query = qb.build_query_scalar().persistent(self.db.persistent);
+        let names: Vec<String> = self
+            .db
+            .run(async |conn| query.fetch_all(conn).await)
             .await
             .map_err(backend)?;
         Ok(names
@@ -415,9 +428,10 @@ impl Store for PostgresStore {
     }
 
     async fn sweep_expired(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(&self.sql.sweep)
-            .persistent(self.db.persistent)
-            .execute(&self.db.pool)
+        let query = sqlx::query(&self.sql.sweep).persistent(self.db.persistent);
+        let done = self
+            .db
+            .run(async |conn| query.execute(conn).await)
             .await
             .map_err(backend)?;
         Ok(done.rows_affected())

@@ -6,7 +6,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::database::Database;
 
 /// Whether pgvector serves this database, asked once per store (and its clones).
 #[derive(Clone, Debug, Default)]
@@ -17,17 +19,16 @@ pub(crate) struct VectorSupport {
 impl VectorSupport {
     /// True when the `vector` type and its `<=>` operator are visible to this store's
     /// connections (the extension is installed in the database, on the search path).
-    pub(crate) async fn installed(&self, pool: &PgPool, persistent: bool) -> Result<bool, sqlx::Error> {
+    pub(crate) async fn installed(&self, db: &Database) -> Result<bool, sqlx::Error> {
         if let Some(known) = self.installed.get() {
             return Ok(*known);
         }
-        let found: bool = sqlx::query_scalar(
+        let query = sqlx::query_scalar(
             "SELECT to_regtype('vector') IS NOT NULL
                 AND EXISTS (SELECT 1 FROM pg_operator WHERE oprname = '<=>')",
         )
-        .persistent(persistent)
-        .fetch_one(pool)
-        .await?;
+        .persistent(db.persistent);
+        let found: bool = db.run(async |conn| query.fetch_one(conn).await).await?;
         Ok(*self.installed.get_or_init(|| found))
     }
 }

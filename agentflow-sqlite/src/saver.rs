@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    ListOptions, PendingWrite, PruneStrategy, PutMode,
+    Corruption, ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, Segment, put_field_value,
+    stored_version,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -288,59 +289,52 @@ async fn load(conn: &mut SqliteConnection, head: Head) -> Result<CheckpointTuple
         refs_json,
     } = head;
     // Each field's value: the blob it references, then the blobs its deltas extend, down to a
-    // full value.
-    let segments = sqlx::query(
-        "WITH RECURSIVE chain (channel, depth, blob, base_version, base_origin) AS (
-             SELECT b.channel, 0, b.blob, b.base_version, b.base_origin
+    // full value; at most one more than the longest chain, so that a damaged chain that loops
+    // ends.
+    let rows = sqlx::query(
+        "WITH RECURSIVE chain (channel, depth, version, blob, base_version, base_origin) AS (
+             SELECT b.channel, 0, b.version, b.blob, b.base_version, b.base_origin
                FROM json_each(?1) AS j
                JOIN blobs AS b
                  ON b.thread_id = ?2 AND b.ns = ?3 AND b.channel = j.key
                 AND b.version = json_extract(j.value, '$[0]')
                 AND b.origin = json_extract(j.value, '$[1]')
              UNION ALL
-             SELECT b.channel, c.depth + 1, b.blob, b.base_version, b.base_origin
+             SELECT b.channel, c.depth + 1, b.version, b.blob, b.base_version, b.base_origin
                FROM chain AS c
                JOIN blobs AS b
                  ON b.thread_id = ?2 AND b.ns = ?3 AND b.channel = c.channel
                 AND b.version = c.base_version AND b.origin = c.base_origin
+              WHERE c.depth < ?4
          )
-         SELECT channel, blob, base_version IS NULL AS full FROM chain
-          ORDER BY channel, depth DESC",
+         SELECT channel, version, base_version, blob FROM chain ORDER BY channel, depth",
     )
     .bind(&refs_json)
     .bind(&thread_id)
     .bind(&ns)
+    .bind(MAX_DELTA_CHAIN as i64)
     .fetch_all(&mut *conn)
     .await
     .map_err(db)?;
-    let mut chains: BTreeMap<String, (bool, Vec<Vec<u8>>)> = BTreeMap::new();
-    for row in &segments {
+    let corrupt = |problem: Corruption| problem.at(&thread_id, &checkpoint_id);
+    let mut segments: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
+    for row in rows {
         let channel: String = row.try_get("channel").map_err(db)?;
-        let full: bool = row.try_get("full").map_err(db)?;
-        let blob: Vec<u8> = row.try_get("blob").map_err(db)?;
-        // Rows come oldest first: the first of a field must be a full value.
-        let (complete, parts) = chains.entry(channel).or_insert((full, Vec::new()));
-        if parts.is_empty() {
-            *complete = full;
-        }
-        parts.push(blob);
+        let version: i64 = row.try_get("version").map_err(db)?;
+        let base: Option<i64> = row.try_get("base_version").map_err(db)?;
+        let segment = Segment {
+            version: stored_version(&channel, version).map_err(corrupt)?,
+            base: base
+                .map(|b| stored_version(&channel, b))
+                .transpose()
+                .map_err(corrupt)?,
+            bytes: row.try_get("blob").map_err(db)?,
+        };
+        segments.entry(channel).or_default().push(segment);
     }
-    for (channel, (complete, mut parts)) in chains {
-        if !complete || parts.is_empty() {
-            tracing::warn!(
-                %thread_id,
-                %ns,
-                %checkpoint_id,
-                %channel,
-                "agentflow-sqlite: a stored delta has lost its base; the field is left out"
-            );
-            continue;
-        }
-        let first = parts.remove(0);
-        checkpoint.channel_values.insert(channel.clone(), first);
-        if !parts.is_empty() {
-            checkpoint.channel_appends.insert(channel, parts);
-        }
+    for (channel, version) in checkpoint.channel_versions.clone() {
+        let chain = segments.remove(&channel).unwrap_or_default();
+        put_field_value(&mut checkpoint, &channel, version, chain).map_err(corrupt)?;
     }
     let writes = sqlx::query(
         "SELECT task_id, task_path, channel, idx, blob FROM writes

@@ -127,7 +127,11 @@ impl Bench for Loop {
                     .saver
                     .list(
                         Some(&CheckpointRef::latest(thread.clone())),
-                        &ListOptions::default(),
+                        // Every checkpoint: more than the saver's default limit.
+                        &ListOptions {
+                            limit: Some(usize::MAX),
+                            ..ListOptions::default()
+                        },
                     )
                     .await
                     .map_err(|e| BenchError::new(e.to_string()))?;
@@ -204,7 +208,10 @@ impl Growth {
             .saver
             .list(
                 Some(&CheckpointRef::latest(thread.clone())),
-                &ListOptions::default(),
+                &ListOptions {
+                    limit: Some(usize::MAX),
+                    ..ListOptions::default()
+                },
             )
             .await
             .map_err(|e| BenchError::new(e.to_string()))?

@@ -16,8 +16,14 @@
 //!   named), the put fails with [`CheckpointError::Conflict`]. Two runs racing on one thread:
 //!   exactly one wins.
 //! - **Typed data**: values are bytes from a [`Codec`]; savers never interpret them.
+//! - **Damaged data is an error**: a field version without a stored value, a delta whose base
+//!   is gone, a delta chain that loops or is longer than [`MAX_DELTA_CHAIN`]: reading that
+//!   checkpoint fails with [`CheckpointError::Corrupt`] (savers check chains with
+//!   [`put_field_value`]), never with a panic, an endless query or a field silently left out.
 
+mod chain;
 mod codec;
+mod corrupt;
 mod memory;
 #[cfg(feature = "msgpack")]
 mod msgpack;
@@ -29,9 +35,11 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use chain::{MAX_DELTA_CHAIN, Segment, put_field_value, stored_version};
 #[cfg(feature = "msgpack")]
 pub use codec::MsgPackCodec;
 pub use codec::{Builtin, Codec, CodecError, JsonCodec};
+pub use corrupt::Corruption;
 pub use memory::InMemorySaver;
 pub use seen::VersionsSeen;
 
@@ -407,6 +415,17 @@ pub enum CheckpointError {
         thread_id: String,
         /// The missing checkpoint.
         checkpoint_id: String,
+    },
+    /// Stored data is damaged: a delta without its base, an index or step out of range...
+    /// Never retryable: reading it again gives the same.
+    #[error("corrupt stored data on thread `{thread_id}`, checkpoint {checkpoint_id}: {problem}")]
+    Corrupt {
+        /// The thread.
+        thread_id: String,
+        /// The checkpoint whose data is damaged.
+        checkpoint_id: String,
+        /// What is wrong.
+        problem: Corruption,
     },
     /// Encoding or decoding failed.
     #[error(transparent)]

@@ -18,6 +18,7 @@
 //! saver (one database) serves them all.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod corrupt;
 pub mod crash;
 
 use std::collections::BTreeMap;
@@ -680,37 +681,7 @@ pub async fn copy_thread_cases(saver: &dyn Checkpointer) {
 /// oldest first; prune keeps the whole chain a kept checkpoint needs.
 pub async fn put_append_deltas(saver: &dyn Checkpointer) {
     let t = thread();
-    let mut parent: Option<String> = None;
-    let mut ids = Vec::new();
-    for (version, bytes, base) in [
-        (1u64, "[1,2]", None),
-        (2, "[3]", Some(1u64)),
-        (3, "[4,5]", Some(2)),
-    ] {
-        let id = next_checkpoint_id(parent.as_deref());
-        let values = [("log", version, bytes)];
-        let mut cp = checkpoint(&id, &values);
-        if let Some(base) = base {
-            cp.channel_deltas.insert("log".into(), base);
-        }
-        let at = CheckpointRef {
-            thread_id: t.clone(),
-            namespace: String::new(),
-            checkpoint_id: parent.clone(),
-        };
-        saver
-            .put(
-                &at,
-                &cp,
-                &metadata(CheckpointSource::Loop, version as i64),
-                &versions(&values),
-                PutMode::Extend,
-            )
-            .await
-            .unwrap();
-        parent = Some(id.clone());
-        ids.push(id);
-    }
+    let ids = corrupt::delta_chain(saver, &t).await;
     let read = |i: usize| {
         let at = CheckpointRef::at(&t, &ids[i]);
         async move { saver.get_tuple(&at).await.unwrap().unwrap().checkpoint }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use self::pool::Pool;
 use super::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    ListOptions, PendingWrite, PruneStrategy, PutMode,
+    ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, Segment, put_field_value,
 };
 
 /// Keeps checkpoints in memory. Values arrive encoded (the engine serializes them, as it does for
@@ -213,21 +213,27 @@ fn new_values(
         .collect())
 }
 
-/// The segments of a field's value: a full snapshot, then the deltas after it, oldest first.
-fn chain(ns: &Namespace, fields: &FieldIds, channel: &str, version: u64) -> Option<Vec<Vec<u8>>> {
-    let field = fields.get(channel)?;
+/// The stored segments of a field's value at `version`, newest first: the value, then the
+/// versions it extends, as far as they are stored (at most one more than the longest chain
+/// allowed, so that a loop ends). [`put_field_value`] checks them.
+fn chain(ns: &Namespace, fields: &FieldIds, channel: &str, version: u64) -> Vec<Segment> {
+    let Some(field) = fields.get(channel) else {
+        return Vec::new();
+    };
     let mut segments = Vec::new();
-    let mut current = version;
-    loop {
-        let (base, bytes) = ns.blobs.get(&(field, current))?;
-        segments.push(bytes.to_vec());
-        match base {
-            Some(base) => current = *base,
-            None => break,
-        }
+    let mut current = Some(version);
+    while let Some(v) = current
+        && segments.len() <= MAX_DELTA_CHAIN
+        && let Some((base, bytes)) = ns.blobs.get(&(field, v))
+    {
+        segments.push(Segment {
+            version: v,
+            base: *base,
+            bytes: bytes.to_vec(),
+        });
+        current = *base;
     }
-    segments.reverse();
-    Some(segments)
+    segments
 }
 
 /// Versions a checkpoint needs, bases included.
@@ -238,7 +244,9 @@ fn referenced(ns: &Namespace, fields: &FieldIds, versions: &BTreeMap<String, u64
             continue;
         };
         let mut current = Some(*version);
-        while let Some(v) = current {
+        // Bounded as reads are: a damaged chain that loops ends here too.
+        for _ in 0..=MAX_DELTA_CHAIN {
+            let Some(v) = current else { break };
             out.push((field, v));
             current = ns.blobs.get(&(field, v)).and_then(|b| b.0);
         }
@@ -263,14 +271,9 @@ fn tuple(at: &At<'_>, stored: &Stored) -> Result<CheckpointTuple, CheckpointErro
     } = *at;
     let mut checkpoint = decode_head(&stored.head)?;
     for (channel, version) in &checkpoint.channel_versions.clone() {
-        let Some(mut segments) = chain(ns, fields, channel, *version) else {
-            continue;
-        };
-        let first = segments.remove(0);
-        checkpoint.channel_values.insert(channel.clone(), first);
-        if !segments.is_empty() {
-            checkpoint.channel_appends.insert(channel.clone(), segments);
-        }
+        let segments = chain(ns, fields, channel, *version);
+        put_field_value(&mut checkpoint, channel, *version, segments)
+            .map_err(|problem| problem.at(thread_id, &checkpoint.id))?;
     }
     let id = &checkpoint.id;
     let config = CheckpointRef {
@@ -479,6 +482,32 @@ impl Checkpointer for InMemorySaver {
         };
         threads.insert(target.to_owned(), copy);
         Ok(())
+    }
+}
+
+/// Raw damage for the conformance kit's corruption checks.
+#[cfg(feature = "testing")]
+#[async_trait]
+impl crate::testing::corrupt::Damage for InMemorySaver {
+    async fn remove_value(&self, thread_id: &str, field: &str, version: u64) {
+        let mut saved = self.lock();
+        let Some(id) = saved.fields.get(field) else { return };
+        if let Some(ns) = saved.threads.get_mut(thread_id).and_then(|t| t.get_mut("")) {
+            ns.blobs.remove(&(id, version));
+        }
+    }
+
+    async fn set_base(&self, thread_id: &str, field: &str, version: u64, base: u64) {
+        let mut saved = self.lock();
+        let Some(id) = saved.fields.get(field) else { return };
+        if let Some(blob) = saved
+            .threads
+            .get_mut(thread_id)
+            .and_then(|t| t.get_mut(""))
+            .and_then(|ns| ns.blobs.get_mut(&(id, version)))
+        {
+            blob.0 = Some(base);
+        }
     }
 }
 

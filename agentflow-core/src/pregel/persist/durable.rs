@@ -66,6 +66,8 @@ pub(crate) struct StoredField {
     pub(crate) snapshot_bytes: usize,
     /// Bytes of the deltas written since it.
     pub(crate) delta_bytes: usize,
+    /// Values in the stored chain: the snapshot and the deltas since it (0: none stored).
+    pub(crate) segments: usize,
 }
 
 /// A checkpoint id as a number (what task ids and versions derive from) and as text (what

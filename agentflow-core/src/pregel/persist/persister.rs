@@ -56,7 +56,7 @@ impl Persister {
                     match op {
                         Op::Writes(target, writes) => saver.put_writes(&target, &writes).await?,
                         Op::Put(put) => {
-                            saver
+                            let stored = saver
                                 .put_step(
                                     &put.writes,
                                     &put.parent,
@@ -65,7 +65,11 @@ impl Persister {
                                     &put.new_versions,
                                     put.mode,
                                 )
-                                .await?;
+                                .await;
+                            if let Err(error) = stored {
+                                save_alone(&*saver, &put.parent, &put.writes).await;
+                                return Err(error);
+                            }
                         }
                     }
                 }
@@ -120,11 +124,20 @@ impl Persister {
         }
     }
 
-    /// Puts a checkpoint now (sync) or in order in the background (async).
-    pub(super) async fn put(&self, op: PutOp) -> Result<(), CheckpointError> {
+    /// Puts a checkpoint now (sync) or in order in the background (async). If a put made now
+    /// fails, its writes come back with the error: they are not durable, and the caller keeps
+    /// them for the next attempt.
+    pub(super) async fn put(&self, op: PutOp) -> Result<(), PutFailed> {
         match self.durability {
-            Durability::Async => self.enqueue(Op::Put(Box::new(op))).await,
-            _ => self
+            Durability::Async => self
+                .enqueue(Op::Put(Box::new(op)))
+                .await
+                // A queue that stopped saved the writes of its failed put on their own.
+                .map_err(|error| PutFailed {
+                    error,
+                    writes: Vec::new(),
+                }),
+            _ => match self
                 .saver
                 .put_step(
                     &op.writes,
@@ -135,7 +148,13 @@ impl Persister {
                     op.mode,
                 )
                 .await
-                .map(drop),
+            {
+                Ok(_) => Ok(()),
+                Err(error) => Err(PutFailed {
+                    error,
+                    writes: op.writes,
+                }),
+            },
         }
     }
 
@@ -173,6 +192,23 @@ impl Persister {
         if let Ok(mut w) = self.exit_writes.lock() {
             w.clear();
         }
+    }
+}
+
+/// A put that failed, with the writes it carried (not durable).
+pub(super) struct PutFailed {
+    pub(super) error: CheckpointError,
+    pub(super) writes: Vec<PendingWrite>,
+}
+
+/// After a failed put in the background: saves the writes it carried on their own (best
+/// effort), so that a resumed run finds the finished task's result instead of running it again.
+async fn save_alone(saver: &dyn Checkpointer, parent: &CheckpointRef, writes: &[PendingWrite]) {
+    if writes.is_empty() || parent.checkpoint_id.is_none() {
+        return;
+    }
+    if let Err(error) = saver.put_writes(parent, writes).await {
+        tracing::warn!(%error, "the writes of a failed checkpoint put could not be saved either");
     }
 }
 

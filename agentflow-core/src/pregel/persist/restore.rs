@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{CheckpointTuple, Codec, channels};
+use crate::checkpoint::{CheckpointTuple, Codec, Corruption, PendingWrite, channels};
 use crate::control::{Interrupt, Route, Send};
 use crate::error::GraphError;
 use crate::state::State;
@@ -69,6 +69,8 @@ pub(crate) fn restore<S: State, C>(
             codec.name()
         )));
     }
+    let corrupt = |problem: Corruption| GraphError::Checkpoint(problem.at(&tuple.config.thread_id, &cp.id));
+    check_numbers(tuple).map_err(corrupt)?;
     let mut state = S::default();
     for (name, bytes) in &cp.channel_values {
         state.decode_field(name, bytes, codec)?;
@@ -95,6 +97,8 @@ pub(crate) fn restore<S: State, C>(
                 .channel_appends
                 .get(*f)
                 .map_or(0, |a| a.iter().map(Vec::len).sum()),
+            segments: usize::from(cp.channel_values.contains_key(*f))
+                + cp.channel_appends.get(*f).map_or(0, Vec::len),
         })
         .collect();
     let node_id = |name: &str| {
@@ -132,6 +136,7 @@ pub(crate) fn restore<S: State, C>(
     }
     let mut saved: HashMap<String, SavedTask> = HashMap::new();
     let mut paused_before = false;
+    let mut steps: HashMap<&str, Vec<&PendingWrite>> = HashMap::new();
     for write in &tuple.pending_writes {
         let entry = saved.entry(write.task_id.clone()).or_default();
         match write.channel.as_str() {
@@ -145,18 +150,15 @@ pub(crate) fn restore<S: State, C>(
             }
             channels::RESUME => entry.resume = codec.from_bytes(&write.value)?,
             other => {
-                if let Some(name) = other
-                    .strip_prefix(channels::STEP)
-                    .and_then(|r| r.strip_prefix(':'))
-                {
-                    let position = (write.idx - 1).max(0) as usize;
-                    if entry.journal.len() <= position {
-                        entry.journal.resize(position + 1, (String::new(), Vec::new()));
-                    }
-                    entry.journal[position] = (name.to_owned(), write.value.clone());
+                if step_name(other).is_some() {
+                    steps.entry(&write.task_id).or_default().push(write);
                 }
             }
         }
+    }
+    for (task_id, writes) in steps {
+        let journal = journal(task_id, writes).map_err(corrupt)?;
+        saved.entry(task_id.to_owned()).or_default().journal = journal;
     }
     Ok(Restored {
         state,
@@ -167,6 +169,62 @@ pub(crate) fn restore<S: State, C>(
         paused_before,
         stored,
     })
+}
+
+/// The highest step number a checkpoint may carry: far beyond any real thread (a step a
+/// microsecond for centuries), far enough below `i64::MAX` that counting on never overflows.
+const MAX_STEP: i64 = 1 << 53;
+
+/// Checks the numbers of a checkpoint that the engine computes with: its step and its field
+/// versions.
+fn check_numbers(tuple: &CheckpointTuple) -> Result<(), Corruption> {
+    let step = tuple.metadata.step;
+    if !(-1..=MAX_STEP).contains(&step) {
+        return Err(Corruption::OutOfRange {
+            what: "the checkpoint's step".into(),
+            value: step.to_string(),
+            allowed: format!("-1..={MAX_STEP}"),
+        });
+    }
+    for (field, version) in &tuple.checkpoint.channel_versions {
+        // The engine makes versions positive and within PostgreSQL's BIGINT.
+        if *version == 0 || *version > i64::MAX as u64 {
+            return Err(Corruption::OutOfRange {
+                what: format!("the version of field `{field}`"),
+                value: version.to_string(),
+                allowed: format!("1..={}", i64::MAX),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The name of a journaled step's write channel (`__step__:{name}`).
+fn step_name(channel: &str) -> Option<&str> {
+    channel.strip_prefix(channels::STEP)?.strip_prefix(':')
+}
+
+/// A task's journal from its step writes: the step at position `i` has `idx` `i + 1`, and a
+/// task that ran `n` steps has exactly the indexes `1..=n` (steps run and are saved one at a
+/// time, in order). Other indexes are damage; nothing is sized by a stored index.
+fn journal(task_id: &str, mut writes: Vec<&PendingWrite>) -> Result<Vec<(String, Vec<u8>)>, Corruption> {
+    writes.sort_by_key(|w| w.idx);
+    let count = writes.len();
+    writes
+        .into_iter()
+        .enumerate()
+        .map(|(position, write)| {
+            let name = step_name(&write.channel).unwrap_or_default();
+            if i64::try_from(position).ok().and_then(|p| p.checked_add(1)) != Some(write.idx) {
+                return Err(Corruption::OutOfRange {
+                    what: format!("the index of journaled step `{name}` of task `{task_id}`"),
+                    value: write.idx.to_string(),
+                    allowed: format!("1..={count}, each once (the task's {count} stored steps)"),
+                });
+            }
+            Ok((name.to_owned(), write.value.clone()))
+        })
+        .collect()
 }
 
 /// Decodes a saved task result into the output it stands for.

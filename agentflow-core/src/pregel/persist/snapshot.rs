@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::checkpoint::{
-    CHECKPOINT_VERSION, Checkpoint, CheckpointMetadata, CheckpointRef, PendingSend, PendingWrite, PutMode,
-    now_ms,
+    CHECKPOINT_VERSION, Checkpoint, CheckpointMetadata, CheckpointRef, MAX_DELTA_CHAIN, PendingSend,
+    PendingWrite, PutMode, now_ms,
 };
 use crate::config::Durability;
 use crate::error::GraphError;
@@ -65,9 +65,11 @@ impl<S: State, C> Snapshot<'_, S, C> {
                 (Some(base), Some(now)) if base <= now => Some(base),
                 _ => None,
             };
+            // A delta only while the chain stays within what savers read back.
             let delta_ok = stored.version > 0
                 && !d.replaced.contains(index)
-                && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1);
+                && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1)
+                && stored.segments < MAX_DELTA_CHAIN;
             if let (true, Some(from)) = (delta_ok, base_len)
                 && let Some(bytes) = self.state.encode_tail(index, from, codec)?
             {
@@ -174,11 +176,17 @@ impl<S: State, C> Snapshot<'_, S, C> {
     }
 
     /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted;
-    /// `writes` (against the previous checkpoint) go in the same commit.
-    pub(crate) async fn put(&self, d: &mut Durable, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
+    /// `writes` (against the previous checkpoint) go in the same commit. They are taken only
+    /// when the put succeeds (or is queued): after a failure they are still in `writes`, for
+    /// the next put or for the end of the run to save.
+    pub(crate) async fn put(
+        &self,
+        d: &mut Durable,
+        writes: &mut Vec<PendingWrite>,
+    ) -> Result<(), GraphError> {
         let (checkpoint, new_versions, written) = self.build(d, d.dirty)?;
         let op = PutOp {
-            writes,
+            writes: std::mem::take(writes),
             parent: CheckpointRef {
                 checkpoint_id: d.persisted.clone(),
                 ..d.thread.clone()
@@ -194,7 +202,10 @@ impl<S: State, C> Snapshot<'_, S, C> {
             new_versions,
             mode: d.mode,
         };
-        d.persister.put(op).await?;
+        if let Err(failed) = d.persister.put(op).await {
+            *writes = failed.writes;
+            return Err(failed.error.into());
+        }
         d.persisted = Some(d.checkpoint_id().to_owned());
         d.mode = PutMode::Extend;
         d.dirty = FieldSet::EMPTY;
@@ -206,10 +217,14 @@ impl<S: State, C> Snapshot<'_, S, C> {
             stored.version = d.versions.get(w.index).copied().unwrap_or(0);
             stored.len = self.state.append_len(w.index);
             match w.base {
-                Some(_) => stored.delta_bytes += w.len,
+                Some(_) => {
+                    stored.delta_bytes += w.len;
+                    stored.segments += 1;
+                }
                 None => {
                     stored.snapshot_bytes = w.len;
                     stored.delta_bytes = 0;
+                    stored.segments = 1;
                 }
             }
         }
@@ -229,7 +244,7 @@ impl<S: State, C> Run<S, C> {
             triggers: &self.triggers,
             join_seen: &self.join_seen,
         };
-        snapshot.put(d, std::mem::take(&mut self.deferred)).await
+        snapshot.put(d, &mut self.deferred).await
     }
 
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
