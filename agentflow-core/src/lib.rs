@@ -63,6 +63,7 @@ mod node;
 mod pregel;
 mod render;
 mod retry;
+mod steps;
 pub mod state;
 pub mod store;
 mod stream;

@@ -176,7 +176,22 @@ impl<S: State, C> Snapshot<'_, S, C> {
     /// Puts the current checkpoint of `d` (now, or queued in async mode) and marks it persisted;
     /// `writes` (against the previous checkpoint) go in the same commit.
     pub(crate) async fn put(&self, d: &mut Durable, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
+        self.put_as(d, writes, false).await
+    }
+
+    /// [`put`](Self::put), returning only once the checkpoint is in the saver, in every
+    /// durability mode: for a fence, which a run must win before any of its tasks runs.
+    pub(crate) async fn put_now(&self, d: &mut Durable, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
+        self.put_as(d, writes, true).await
+    }
+
+    async fn put_as(&self, d: &mut Durable, writes: Vec<PendingWrite>, now: bool) -> Result<(), GraphError> {
         let (checkpoint, new_versions, written) = self.build(d, d.dirty)?;
+        let mut extra = d.extra.clone();
+        extra.insert(
+            super::LINEAGE_KEY.to_owned(),
+            serde_json::Value::String(format!("{:032x}", d.lineage())),
+        );
         let op = PutOp {
             writes,
             parent: CheckpointRef {
@@ -189,12 +204,16 @@ impl<S: State, C> Snapshot<'_, S, C> {
                 step: d.step,
                 parents: BTreeMap::new(),
                 run_id: d.run_id.clone(),
-                extra: d.extra.clone(),
+                extra,
             },
             new_versions,
             mode: d.mode,
         };
-        d.persister.put(op).await?;
+        if now {
+            d.persister.put_now(op).await?;
+        } else {
+            d.persister.put(op).await?;
+        }
         d.persisted = Some(d.checkpoint_id().to_owned());
         d.mode = PutMode::Extend;
         d.dirty = FieldSet::EMPTY;
@@ -230,6 +249,21 @@ impl<S: State, C> Run<S, C> {
             join_seen: &self.join_seen,
         };
         snapshot.put(d, std::mem::take(&mut self.deferred)).await
+    }
+
+    /// Puts the current checkpoint with `writes` (against the previous one) and returns once
+    /// both are in the saver, in every durability mode (a run's fence).
+    pub(crate) async fn put_current_now(&mut self, writes: Vec<PendingWrite>) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(());
+        };
+        let snapshot = Snapshot {
+            graph: &self.graph,
+            state: &self.state,
+            triggers: &self.triggers,
+            join_seen: &self.join_seen,
+        };
+        snapshot.put_now(d, writes).await
     }
 
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
