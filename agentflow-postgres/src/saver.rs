@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    ListOptions, PendingWrite, PruneStrategy, PutMode,
+    IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -15,6 +15,7 @@ use sqlx::{PgPool, Postgres, Row};
 use crate::database::Database;
 use crate::error::{PostgresError, classify};
 use crate::inline;
+use crate::intents::{self, IntentSql};
 
 /// Checkpoints in PostgreSQL, through a connection pool.
 ///
@@ -56,6 +57,7 @@ struct Statements {
     get_by_id: String,
     blobs: String,
     writes: String,
+    intents: IntentSql,
 }
 
 impl Statements {
@@ -94,6 +96,7 @@ impl Statements {
                 "SELECT task_id, task_path, channel, idx, blob FROM {s}.writes
                  WHERE thread_id = $1 AND ns = $2 AND checkpoint_id = $3 ORDER BY task_id, idx"
             ),
+            intents: IntentSql::new(s),
         }
     }
 }
@@ -421,7 +424,7 @@ async fn delete_threads(
     s: &str,
     threads: &[String],
 ) -> Result<(), CheckpointError> {
-    for table in ["writes", "checkpoints", "blobs"] {
+    for table in ["writes", "checkpoints", "blobs", "intents"] {
         sqlx::query(&format!("DELETE FROM {s}.{table} WHERE thread_id = ANY($1)"))
             .bind(threads)
             .execute(&mut **tx)
@@ -549,9 +552,11 @@ impl Checkpointer for PostgresSaver {
             bases.push(base);
         }
         let row = checkpoint.head();
-        let extends = match mode {
-            PutMode::Extend => Some(parent.checkpoint_id.clone().unwrap_or_default()),
-            PutMode::Fork => None,
+        // The fencing key (unique per thread): a checkpoint is extended once, and forked once
+        // by one run.
+        let extends = match (mode, &parent.checkpoint_id) {
+            (PutMode::Fork, Some(p)) => Some(format!("fork {p} by {}", metadata.run_id)),
+            (_, p) => Some(p.clone().unwrap_or_default()),
         };
         let w = WriteColumns::new(writes);
         // A delta never rides inline, so no blob bound means no delta either.
@@ -742,5 +747,26 @@ impl Checkpointer for PostgresSaver {
                 .map_err(|e| classify(e, target, None))?;
         }
         tx.commit().await.map_err(|e| classify(e, target, None))
+    }
+
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError> {
+        intents::claim(&self.db, &self.sql.intents, intent, lease).await
+    }
+
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
+        intents::complete(&self.db, &self.sql.intents, intent, owner, result).await
+    }
+
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
+        intents::release(&self.db, &self.sql.intents, intent, owner).await
     }
 }
