@@ -20,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 pub mod crash;
+pub mod effects;
 pub mod intents;
 
 use std::collections::BTreeMap;
