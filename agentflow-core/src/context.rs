@@ -215,8 +215,12 @@ impl<C> Context<C> {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<T, NodeError>>,
     {
-        self.run_step(name, None::<fn(String) -> std::future::Ready<Result<Option<T>, NodeError>>>, effect)
-            .await
+        self.run_step(
+            name,
+            None::<fn(String) -> std::future::Ready<Result<Option<T>, NodeError>>>,
+            effect,
+        )
+        .await
     }
 
     /// [`step`](Self::step), with a way to settle an ambiguous outcome instead of running the
@@ -259,7 +263,10 @@ impl<C> Context<C> {
         let info = &self.inner;
         let call = Running::start(&info.scratch.steps, name, &info.node)?;
         let key = self.idempotency_key_at(name, call.occurrence);
-        let scope = info.journal_sink.as_ref().and_then(|s| s.intents().map(|i| (s, i)));
+        let scope = info
+            .journal_sink
+            .as_ref()
+            .and_then(|s| s.intents().map(|i| (s, i)));
         let Some((sink, scope)) = scope else {
             // No checkpointer: the task's memory is the only journal.
             if let Some(known) = call.known() {
@@ -273,7 +280,8 @@ impl<C> Context<C> {
         let intent = scope.intent(&key);
         if let Some(known) = call.known() {
             if !known.durable {
-                self.complete(&call, sink, scope, &intent, known.bytes.clone()).await?;
+                self.complete(&call, sink, scope, &intent, known.bytes.clone())
+                    .await?;
             }
             return info.codec.from_bytes(&known.bytes).map_err(NodeError::terminal);
         }

@@ -63,8 +63,8 @@ mod node;
 mod pregel;
 mod render;
 mod retry;
-mod steps;
 pub mod state;
+mod steps;
 pub mod store;
 mod stream;
 #[cfg(feature = "testing")]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::InMemorySaver;
 use agentflow_core::{
-    CompiledGraph, Context, Durability, END, GraphError, NodeError, RetryPolicy, RunConfig, RunInput,
-    START, State, StateGraph,
+    CompiledGraph, Context, Durability, END, GraphError, NodeError, RetryPolicy, RunConfig, RunInput, START,
+    State, StateGraph,
 };
 
 #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
@@ -98,7 +98,11 @@ async fn concurrent_steps_of_distinct_names_keep_their_results_on_a_retry() {
                 Ok::<_, NodeError>(OutUpdate::default().got(vec![slow, quick]))
             }
         })
-        .retry(RetryPolicy::default().max_attempts(2).initial_interval(Duration::ZERO));
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .initial_interval(Duration::ZERO),
+        );
         g.add_edge(START, "work");
         g.add_edge("work", END);
         let mut g = g.compile().unwrap();
@@ -111,7 +115,11 @@ async fn concurrent_steps_of_distinct_names_keep_their_results_on_a_retry() {
             .unwrap();
         assert!(out.state.got[0].starts_with("slow:"), "{:?}", out.state.got);
         assert!(out.state.got[1].starts_with("quick:"), "{:?}", out.state.got);
-        assert_eq!(*effects.lock().unwrap(), ["quick", "slow"], "each effect ran once");
+        assert_eq!(
+            *effects.lock().unwrap(),
+            ["quick", "slow"],
+            "each effect ran once"
+        );
     }
 }
 
@@ -245,7 +253,11 @@ async fn a_failed_effect_is_reconciled_by_the_nodes_retry_with_the_same_key() {
             Ok::<_, NodeError>(OutUpdate::default().got(vec![got]))
         }
     })
-    .retry(RetryPolicy::default().max_attempts(3).initial_interval(Duration::ZERO));
+    .retry(
+        RetryPolicy::default()
+            .max_attempts(3)
+            .initial_interval(Duration::ZERO),
+    );
     g.add_edge(START, "work");
     g.add_edge("work", END);
     let g = g

@@ -30,9 +30,7 @@ impl IntentSql {
                     AND (i.owner = EXCLUDED.owner OR i.lease_until IS NULL OR i.lease_until <= now())
                  RETURNING i.attempts"
             ),
-            read: format!(
-                "SELECT result FROM {s}.intents WHERE thread_id = $1 AND ns = $2 AND key = $3"
-            ),
+            read: format!("SELECT result FROM {s}.intents WHERE thread_id = $1 AND ns = $2 AND key = $3"),
             complete: format!(
                 "UPDATE {s}.intents SET result = $5, lease_until = NULL
                   WHERE thread_id = $1 AND ns = $2 AND key = $3 AND owner = $4 AND result IS NULL

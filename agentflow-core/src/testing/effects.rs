@@ -66,7 +66,9 @@ pub struct FakeVendor {
 impl FakeVendor {
     /// Starts the vendor on a free port.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake vendor");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fake vendor");
         let addr = listener.local_addr().expect("the vendor's address");
         let book = Arc::new(Mutex::new(VendorBook::default()));
         let answer = Arc::new(Mutex::new(Answer::Now));
@@ -177,7 +179,8 @@ async fn serve(mut stream: TcpStream, book: Arc<Mutex<VendorBook>>, answer: Arc<
 /// A request to the vendor at `addr`: its status and body.
 async fn call(addr: &str, method: &str, path: &str) -> Result<(u16, String), BoxError> {
     let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;
@@ -257,9 +260,11 @@ fn durability(name: &str) -> Result<Durability, BoxError> {
 /// `conflict`.
 pub async fn worker_main(saver: Arc<dyn Checkpointer>, args: &[String]) -> Result<String, BoxError> {
     let [vendor, log, thread, action, mode, reconcile, after_ms] = args else {
-        return Err("usage: <vendor> <log> <thread> <start|pause|resume> <sync|async|exit> \
+        return Err(
+            "usage: <vendor> <log> <thread> <start|pause|resume> <sync|async|exit> \
                     <reconcile|plain> <after-ms>"
-            .into());
+                .into(),
+        );
     };
     let after = Duration::from_millis(after_ms.parse()?);
     let graph = posting_graph(vendor.clone(), log.into(), reconcile == "reconcile", after)
@@ -308,7 +313,15 @@ pub struct Ended {
 }
 
 impl EffectsWorker {
-    fn command(&self, vendor: &FakeVendor, thread: &str, action: &str, mode: Durability, reconcile: bool, after_ms: u64) -> Command {
+    fn command(
+        &self,
+        vendor: &FakeVendor,
+        thread: &str,
+        action: &str,
+        mode: Durability,
+        reconcile: bool,
+        after_ms: u64,
+    ) -> Command {
         let mode = match mode {
             Durability::Sync => "sync",
             Durability::Async => "async",
@@ -342,7 +355,14 @@ impl EffectsWorker {
     }
 
     /// Runs a worker to its end (in a blocking task: tests run several at once).
-    async fn run(&self, vendor: &FakeVendor, thread: &str, action: &str, mode: Durability, reconcile: bool) -> Ended {
+    async fn run(
+        &self,
+        vendor: &FakeVendor,
+        thread: &str,
+        action: &str,
+        mode: Durability,
+        reconcile: bool,
+    ) -> Ended {
         let mut cmd = self.command(vendor, thread, action, mode, reconcile, 0);
         let out = tokio::task::spawn_blocking(move || cmd.output().expect("spawn the worker"))
             .await
@@ -409,13 +429,25 @@ pub async fn kill_between_effect_and_result(worker: &EffectsWorker, mode: Durabi
     assert!(resumed.success, "{mode:?}: the resume failed: {}", resumed.stderr);
     let posts = vendor.posts();
     if reconcile {
-        assert_eq!(posts.len(), 1, "{mode:?}: reconciled, not posted again: {posts:?}");
+        assert_eq!(
+            posts.len(),
+            1,
+            "{mode:?}: reconciled, not posted again: {posts:?}"
+        );
         assert_eq!(vendor.lookups(), 1, "{mode:?}: looked up once");
-        assert!(resumed.stdout.contains("receipt-1"), "{mode:?}: {}", resumed.stdout);
+        assert!(
+            resumed.stdout.contains("receipt-1"),
+            "{mode:?}: {}",
+            resumed.stdout
+        );
     } else {
         assert_eq!(posts.len(), 2, "{mode:?}: posted again: {posts:?}");
         assert_eq!(posts[0].0, posts[1].0, "{mode:?}: with the same idempotency key");
-        assert!(resumed.stdout.contains("receipt-2"), "{mode:?}: {}", resumed.stdout);
+        assert!(
+            resumed.stdout.contains("receipt-2"),
+            "{mode:?}: {}",
+            resumed.stdout
+        );
     }
     assert_eq!(worker.logged(&thread, "posted"), 1);
 
@@ -439,7 +471,11 @@ pub async fn kill_after_result(worker: &EffectsWorker, mode: Durability) {
     assert_eq!(vendor.posts().len(), 1);
     let resumed = worker.run(&vendor, &thread, "resume", mode, false).await;
     assert!(resumed.success, "{mode:?}: the resume failed: {}", resumed.stderr);
-    assert!(resumed.stdout.contains("receipt-1"), "{mode:?}: {}", resumed.stdout);
+    assert!(
+        resumed.stdout.contains("receipt-1"),
+        "{mode:?}: {}",
+        resumed.stdout
+    );
     assert_eq!(vendor.posts().len(), 1, "{mode:?}: never posted again");
     assert_eq!(worker.logged(&thread, "post"), 2, "{mode:?}: the node ran again");
 }
@@ -463,7 +499,10 @@ pub async fn racing_resumers(worker: &EffectsWorker, mode: Durability) {
     assert!(finished >= 1, "{mode:?}: a runner finished: {a:?} {b:?}");
     for ended in [&a, &b] {
         if !ended.success {
-            assert!(ended.stderr.contains("conflict"), "{mode:?}: lost with a conflict: {ended:?}");
+            assert!(
+                ended.stderr.contains("conflict"),
+                "{mode:?}: lost with a conflict: {ended:?}"
+            );
         }
     }
 }

@@ -39,7 +39,11 @@ pub async fn intent_claims(saver: &dyn Checkpointer) {
     let t = thread();
     let i = intent(&t, "k1");
     let claim = |owner| saver.claim_intent(&i, lease(owner, LONG));
-    assert_eq!(claim("a").await.unwrap(), IntentClaim::Fresh, "intent_claims: fresh");
+    assert_eq!(
+        claim("a").await.unwrap(),
+        IntentClaim::Fresh,
+        "intent_claims: fresh"
+    );
     assert_eq!(
         claim("b").await.unwrap(),
         IntentClaim::Held,
@@ -157,9 +161,7 @@ pub async fn intent_claims_concurrent(saver: Arc<dyn Checkpointer>) {
         let (saver, t) = (saver.clone(), t.clone());
         tasks.push(tokio::spawn(async move {
             let owner = format!("runner-{n}");
-            saver
-                .claim_intent(&intent(&t, "race"), lease(&owner, LONG))
-                .await
+            saver.claim_intent(&intent(&t, "race"), lease(&owner, LONG)).await
         }));
     }
     let mut fresh = 0;
@@ -185,7 +187,12 @@ fn fork_metadata(run_id: &str) -> CheckpointMetadata {
     }
 }
 
-async fn fork(saver: &dyn Checkpointer, t: &str, parent: &str, run_id: &str) -> Result<CheckpointRef, CheckpointError> {
+async fn fork(
+    saver: &dyn Checkpointer,
+    t: &str,
+    parent: &str,
+    run_id: &str,
+) -> Result<CheckpointRef, CheckpointError> {
     let id = next_checkpoint_id(Some(parent));
     let values = [("a", 77, "\"fork\"")];
     saver
@@ -276,7 +283,9 @@ impl Checkpointer for SameHead {
         new_versions: &BTreeMap<String, u64>,
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError> {
-        self.inner.put(parent, checkpoint, metadata, new_versions, mode).await
+        self.inner
+            .put(parent, checkpoint, metadata, new_versions, mode)
+            .await
     }
     async fn put_step(
         &self,
@@ -291,7 +300,11 @@ impl Checkpointer for SameHead {
             .put_step(writes, parent, checkpoint, metadata, new_versions, mode)
             .await
     }
-    async fn put_writes(&self, target: &CheckpointRef, writes: &[PendingWrite]) -> Result<(), CheckpointError> {
+    async fn put_writes(
+        &self,
+        target: &CheckpointRef,
+        writes: &[PendingWrite],
+    ) -> Result<(), CheckpointError> {
         self.inner.put_writes(target, writes).await
     }
     async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
@@ -310,7 +323,12 @@ impl Checkpointer for SameHead {
     ) -> Result<IntentClaim, CheckpointError> {
         self.inner.claim_intent(intent, lease).await
     }
-    async fn complete_intent(&self, intent: &IntentRef, owner: &str, result: &[u8]) -> Result<bool, CheckpointError> {
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
         self.inner.complete_intent(intent, owner, result).await
     }
     async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
