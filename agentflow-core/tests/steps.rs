@@ -274,3 +274,62 @@ async fn a_failed_effect_is_reconciled_by_the_nodes_retry_with_the_same_key() {
     assert_eq!(reconciled.load(Ordering::SeqCst), 1);
     assert_eq!(out.state.got, [format!("found {}", keys[0])]);
 }
+
+/// Forks of one checkpoint run their steps with keys of their own (each an intended re-run),
+/// while resuming a branch keeps its keys; one run cannot fork a checkpoint twice.
+#[tokio::test]
+async fn forks_get_keys_of_their_own_and_one_run_forks_a_checkpoint_once() {
+    for mode in [Durability::Sync, Durability::Async, Durability::Exit] {
+        let keys = Arc::new(Mutex::new(Vec::new()));
+        let k = keys.clone();
+        let g = one_node(move |_: Arc<Out>, ctx: Context| {
+            let k = k.clone();
+            async move {
+                let key: String = ctx
+                    .step("post", |key: String| async move {
+                        k.lock().unwrap().push(key.clone());
+                        Ok(key)
+                    })
+                    .await?;
+                Ok::<_, NodeError>(OutUpdate::default().got(vec![key]))
+            }
+        })
+        .compile()
+        .unwrap()
+        .with_checkpointer(InMemorySaver::new())
+        .with_durability(mode);
+        let config = || RunConfig::new().thread_id("t");
+        g.invoke(OutUpdate::default(), config()).await.unwrap();
+        let history = g
+            .get_state_history("t", &agentflow_core::checkpoint::ListOptions::default())
+            .await
+            .unwrap();
+        // The checkpoint before `post` ran.
+        let before = history
+            .iter()
+            .find(|s| s.next == ["work"])
+            .expect("a checkpoint before the node")
+            .config
+            .checkpoint_id
+            .clone()
+            .unwrap();
+        let fork_run = uuid::Uuid::now_v7();
+        let fork = |run: uuid::Uuid| {
+            g.invoke(
+                RunInput::Continue,
+                config().checkpoint_id(before.clone()).run_id(run),
+            )
+        };
+        fork(fork_run).await.unwrap();
+        fork(uuid::Uuid::now_v7()).await.unwrap();
+        let ran = keys.lock().unwrap().clone();
+        assert_eq!(ran.len(), 3, "{mode:?}: each fork re-ran the step");
+        assert!(
+            ran[0] != ran[1] && ran[1] != ran[2] && ran[0] != ran[2],
+            "{mode:?}: forks never share keys: {ran:?}"
+        );
+        let err = fork(fork_run).await.unwrap_err();
+        assert!(err.is_conflict(), "{mode:?}: the same run forks once: {err}");
+        assert_eq!(keys.lock().unwrap().len(), 3, "{mode:?}: the refused fork ran nothing");
+    }
+}
