@@ -330,6 +330,10 @@ async fn forks_get_keys_of_their_own_and_one_run_forks_a_checkpoint_once() {
         );
         let err = fork(fork_run).await.unwrap_err();
         assert!(err.is_conflict(), "{mode:?}: the same run forks once: {err}");
-        assert_eq!(keys.lock().unwrap().len(), 3, "{mode:?}: the refused fork ran nothing");
+        assert_eq!(
+            keys.lock().unwrap().len(),
+            3,
+            "{mode:?}: the refused fork ran nothing"
+        );
     }
 }
