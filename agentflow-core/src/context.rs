@@ -298,42 +298,68 @@ impl<C> Context<C> {
             }
             IntentClaim::Held => return Err(self.lost(&call, sink, scope, &key)),
             IntentClaim::Fresh => None,
-            IntentClaim::Ambiguous => {
-                tracing::warn!(
-                    node = %info.node,
-                    step = name,
-                    key = %key,
-                    reconcile = reconcile.is_some(),
-                    "an earlier attempt of this step never recorded its outcome; {}",
-                    if reconcile.is_some() {
-                        "reconciling before running it again with the same key"
-                    } else {
-                        "running it again with the same idempotency key (at-least-once)"
-                    }
-                );
-                match reconcile {
-                    Some(reconcile) => reconcile(key.clone()).await?,
-                    None => None,
-                }
-            }
+            IntentClaim::Ambiguous => self.reconcile(name, &key, reconcile).await?,
         };
         let value = match reconciled {
             Some(value) => value,
-            None => match effect(key.clone()).await {
-                Ok(value) => value,
-                Err(error) => {
-                    // The outcome is unknown (a timeout may follow an accepted call): whoever
-                    // runs the step next reconciles at once instead of waiting for the lease.
-                    if let Err(e) = scope.saver.release_intent(&intent, &scope.owner).await {
-                        tracing::warn!(node = %info.node, step = name, error = %e, "could not release a step's claim");
-                    }
-                    return Err(error);
-                }
-            },
+            None => self.run_effect(name, effect, key, scope, &intent).await?,
         };
         let bytes = info.codec.to_bytes(&value).map_err(NodeError::terminal)?;
         self.complete(&call, sink, scope, &intent, bytes).await?;
         Ok(value)
+    }
+
+    /// An ambiguous outcome: what `reconcile` finds, if there is a hook.
+    async fn reconcile<T, R, RFut>(
+        &self,
+        name: &str,
+        key: &str,
+        reconcile: Option<R>,
+    ) -> Result<Option<T>, NodeError>
+    where
+        R: FnOnce(String) -> RFut,
+        RFut: Future<Output = Result<Option<T>, NodeError>>,
+    {
+        tracing::warn!(
+            node = %self.inner.node,
+            step = name,
+            key,
+            "an earlier attempt of this step never recorded its outcome; {}",
+            if reconcile.is_some() {
+                "reconciling before running it again with the same key"
+            } else {
+                "running it again with the same idempotency key (at-least-once)"
+            }
+        );
+        match reconcile {
+            Some(reconcile) => reconcile(key.to_owned()).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a claimed step's effect. A failure gives the claim up: the outcome is unknown (a
+    /// timeout may follow an accepted call), so whoever runs the step next reconciles at once
+    /// instead of waiting for the lease.
+    async fn run_effect<T, F, Fut>(
+        &self,
+        name: &str,
+        effect: F,
+        key: String,
+        scope: &IntentScope,
+        intent: &IntentRef,
+    ) -> Result<T, NodeError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<T, NodeError>>,
+    {
+        let error = match effect(key).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if let Err(e) = scope.saver.release_intent(intent, &scope.owner).await {
+            tracing::warn!(node = %self.inner.node, step = name, error = %e, "could not release a step's claim");
+        }
+        Err(error)
     }
 
     /// Stores a step's result with its claim's completion, then journals it with the task's
