@@ -38,6 +38,8 @@ pub(crate) struct Settings {
     pub(crate) durability: Durability,
     pub(crate) interrupt_before: Arc<[Arc<str>]>,
     pub(crate) interrupt_after: Arc<[Arc<str>]>,
+    /// The lease of a journaled step's claim.
+    pub(crate) intent_lease: Duration,
 }
 
 impl Clone for Settings {
@@ -49,6 +51,7 @@ impl Clone for Settings {
             durability: self.durability,
             interrupt_before: self.interrupt_before.clone(),
             interrupt_after: self.interrupt_after.clone(),
+            intent_lease: self.intent_lease,
         }
     }
 }
@@ -222,6 +225,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 durability: Durability::default(),
                 interrupt_before: Arc::from(Vec::new()),
                 interrupt_after: Arc::from(Vec::new()),
+                intent_lease: crate::checkpoint::DEFAULT_INTENT_LEASE,
             }),
         }
     }
@@ -273,6 +277,16 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The default durability of runs (default: [`Durability::Async`]).
     pub fn with_durability(self, durability: Durability) -> Self {
         self.with_settings(|s| s.durability = durability)
+    }
+
+    /// How long a journaled step's claim stays live while its effect runs (default:
+    /// [`DEFAULT_INTENT_LEASE`](crate::checkpoint::DEFAULT_INTENT_LEASE), 60 s). Another runner
+    /// reaching the step within the lease gets a conflict and runs nothing; after it, the
+    /// earlier runner counts as gone and the step's outcome as ambiguous
+    /// ([`Context::step_reconciled`](crate::Context::step_reconciled)). Make it longer than
+    /// the slowest effect, and as short as that allows: a run resumed after a crash waits it out.
+    pub fn with_intent_lease(self, lease: Duration) -> Self {
+        self.with_settings(|s| s.intent_lease = lease)
     }
 
     /// Pauses every run before these nodes (a static breakpoint; needs a checkpointer).
@@ -409,6 +423,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                     durability: config.durability.unwrap_or(settings.durability),
                     checkpoint_id: config.checkpoint_id,
                     metadata: config.metadata,
+                    intent_lease: config.intent_lease.unwrap_or(settings.intent_lease),
                 };
                 Run::start_durable(self.core.clone(), env, input, start).await?
             }

@@ -54,6 +54,7 @@ pub struct RunConfig<C = ()> {
     pub(crate) interrupt_before: Option<Vec<Arc<str>>>,
     pub(crate) interrupt_after: Option<Vec<Arc<str>>>,
     pub(crate) metadata: BTreeMap<String, serde_json::Value>,
+    pub(crate) intent_lease: Option<std::time::Duration>,
 }
 
 impl RunConfig<()> {
@@ -77,6 +78,7 @@ impl<C: Default> Default for RunConfig<C> {
             interrupt_before: None,
             interrupt_after: None,
             metadata: BTreeMap::new(),
+            intent_lease: None,
         }
     }
 }
@@ -95,6 +97,7 @@ impl<C> Clone for RunConfig<C> {
             interrupt_before: self.interrupt_before.clone(),
             interrupt_after: self.interrupt_after.clone(),
             metadata: self.metadata.clone(),
+            intent_lease: self.intent_lease,
         }
     }
 }
@@ -172,6 +175,13 @@ impl<C> RunConfig<C> {
         self
     }
 
+    /// Overrides the graph's lease of journaled steps' claims for this run
+    /// ([`CompiledGraph::with_intent_lease`](crate::CompiledGraph::with_intent_lease)).
+    pub fn intent_lease(mut self, lease: std::time::Duration) -> Self {
+        self.intent_lease = Some(lease);
+        self
+    }
+
     /// Sets the runtime context nodes receive through [`Context::runtime`](crate::Context::runtime).
     pub fn with_context<D>(self, context: D) -> RunConfig<D> {
         self.with_shared_context(Arc::new(context))
@@ -191,6 +201,7 @@ impl<C> RunConfig<C> {
             interrupt_before: self.interrupt_before,
             interrupt_after: self.interrupt_after,
             metadata: self.metadata,
+            intent_lease: self.intent_lease,
         }
     }
 

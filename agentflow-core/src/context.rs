@@ -10,11 +10,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{Codec, PendingWrite, channels};
+use crate::checkpoint::{CheckpointError, Codec, IntentClaim, IntentRef, PendingWrite, channels};
 use crate::control::{Interrupt, InterruptKind};
 use crate::error::NodeError;
 use crate::ids::{Namespace, StableHasher, TaskId};
 use crate::pregel::{JournalSink, Limits};
+use crate::steps::{self, IntentScope, Running, StepBook};
 use crate::store::Store;
 use crate::stream::{EventSink, StreamWriter};
 
@@ -53,15 +54,19 @@ pub(crate) struct TaskInfo {
 pub(crate) struct Scratch {
     pub(crate) resume: Vec<serde_json::Value>,
     pub(crate) interrupt_index: AtomicUsize,
-    pub(crate) journal: Mutex<Vec<(String, Vec<u8>)>>,
-    pub(crate) step_index: AtomicUsize,
+    pub(crate) steps: Mutex<StepBook>,
 }
 
 impl Scratch {
     /// A new attempt starts from the top of the node: count interrupts and steps from zero.
     pub(crate) fn restart(&self) {
         self.interrupt_index.store(0, Ordering::Relaxed);
-        self.step_index.store(0, Ordering::Relaxed);
+        steps::lock(&self.steps).restart();
+    }
+
+    /// The engine error a step met that must fail the task (another runner holds the step).
+    pub(crate) fn take_fatal(&self) -> Option<CheckpointError> {
+        steps::lock(&self.steps).take_fatal()
     }
 }
 
@@ -185,64 +190,233 @@ impl<C> Context<C> {
         }))
     }
 
-    /// Runs a side effect at most once per task, however often the node runs (retries, resumes
-    /// after an interrupt, resumes after a crash).
+    /// Runs a side effect once per task, however often the node runs (retries, resumes after an
+    /// interrupt, resumes after a crash, and other processes resuming the same thread).
     ///
-    /// The first time, `effect` runs with a deterministic idempotency key (pass it to external
-    /// APIs that accept one) and its result is saved as a pending write the moment it completes.
-    /// When the node runs again, the saved result is returned instead. Steps are matched by
-    /// position and name, so a node must call its steps in the same order every time, one at a
-    /// time.
+    /// `effect` runs with a deterministic idempotency key (pass it to external APIs that accept
+    /// one). With a checkpointer, the step's key is first claimed in the saver, and the effect's
+    /// result is stored with the claim's completion before this returns, in every durability
+    /// mode. When the node runs again, the stored result is returned instead. If another runner
+    /// holds a live claim on the step, the effect does not run and the run fails with
+    /// [`CheckpointError::Conflict`](crate::checkpoint::CheckpointError::Conflict).
+    ///
+    /// **At-least-once in one case:** when an earlier attempt claimed the step and never
+    /// completed it (the process was killed between the effect and its result, or the effect
+    /// failed), nobody knows whether the effect happened. `step` then runs it again with the
+    /// same key and logs a warning; use [`step_reconciled`](Self::step_reconciled) to look the
+    /// earlier outcome up first.
+    ///
+    /// Steps are known by name and by how many steps of that name ran before in the node, so a
+    /// node must call its steps in the same order every time. Calls with distinct names may run
+    /// concurrently; a second call of a name while one is running is refused with an error.
     pub async fn step<T, F, Fut>(&self, name: &str, effect: F) -> Result<T, NodeError>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<T, NodeError>>,
     {
+        self.run_step(
+            name,
+            None::<fn(String) -> std::future::Ready<Result<Option<T>, NodeError>>>,
+            effect,
+        )
+        .await
+    }
+
+    /// [`step`](Self::step), with a way to settle an ambiguous outcome instead of running the
+    /// effect again blindly.
+    ///
+    /// `reconcile` is called with the step's idempotency key only when an earlier attempt claimed
+    /// the step and never recorded its result (a crash between the effect and its result, a
+    /// timeout after the other side accepted the call). It looks the earlier effect up (say, a
+    /// message carrying the key in its metadata): `Some(value)` is recorded as the step's result
+    /// without running `effect`; `None` runs `effect` with the same key.
+    pub async fn step_reconciled<T, R, RFut, F, Fut>(
+        &self,
+        name: &str,
+        reconcile: R,
+        effect: F,
+    ) -> Result<T, NodeError>
+    where
+        T: Serialize + DeserializeOwned,
+        R: FnOnce(String) -> RFut,
+        RFut: Future<Output = Result<Option<T>, NodeError>>,
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<T, NodeError>>,
+    {
+        self.run_step(name, Some(reconcile), effect).await
+    }
+
+    async fn run_step<T, R, RFut, F, Fut>(
+        &self,
+        name: &str,
+        reconcile: Option<R>,
+        effect: F,
+    ) -> Result<T, NodeError>
+    where
+        T: Serialize + DeserializeOwned,
+        R: FnOnce(String) -> RFut,
+        RFut: Future<Output = Result<Option<T>, NodeError>>,
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<T, NodeError>>,
+    {
         let info = &self.inner;
-        let index = info.scratch.step_index.fetch_add(1, Ordering::Relaxed);
-        let saved = info
-            .scratch
-            .journal
-            .lock()
-            .ok()
-            .and_then(|j| j.get(index).cloned());
-        if let Some((saved_name, bytes)) = saved {
-            if saved_name != name {
-                return Err(NodeError::terminal(format!(
-                    "journaled step {index} of `{}` was `{saved_name}` but is now `{name}`; a node must \
-                     run its steps in the same order every time",
-                    info.node
-                )));
+        let call = Running::start(&info.scratch.steps, name, &info.node)?;
+        let key = self.idempotency_key_at(name, call.occurrence);
+        let scope = info
+            .journal_sink
+            .as_ref()
+            .and_then(|s| s.intents().map(|i| (s, i)));
+        let Some((sink, scope)) = scope else {
+            // No checkpointer: the task's memory is the only journal.
+            if let Some(known) = call.known() {
+                return info.codec.from_bytes(&known.bytes).map_err(NodeError::terminal);
             }
-            return info.codec.from_bytes(&bytes).map_err(NodeError::terminal);
+            let value = effect(key).await?;
+            let bytes = info.codec.to_bytes(&value).map_err(NodeError::terminal)?;
+            call.remember(bytes, true);
+            return Ok(value);
+        };
+        let intent = scope.intent(&key);
+        if let Some(known) = call.known() {
+            if !known.durable {
+                self.complete(&call, sink, scope, &intent, known.bytes.clone())
+                    .await?;
+            }
+            return info.codec.from_bytes(&known.bytes).map_err(NodeError::terminal);
         }
-        let value = effect(self.idempotency_key_at(name, index)).await?;
+        let claim = match scope.claim(&intent).await {
+            Ok(claim) => claim,
+            // Nothing ran: trying again is safe.
+            Err(e) => return Err(NodeError::retryable(e)),
+        };
+        let reconciled = match claim {
+            IntentClaim::Completed(bytes) => {
+                let value = info.codec.from_bytes(&bytes).map_err(NodeError::terminal)?;
+                call.remember(bytes, true);
+                return Ok(value);
+            }
+            IntentClaim::Held => return Err(self.lost(&call, sink, scope, &key)),
+            IntentClaim::Fresh => None,
+            IntentClaim::Ambiguous => self.reconcile(name, &key, reconcile).await?,
+        };
+        let value = match reconciled {
+            Some(value) => value,
+            None => self.run_effect(name, effect, key, scope, &intent).await?,
+        };
         let bytes = info.codec.to_bytes(&value).map_err(NodeError::terminal)?;
-        if let Ok(mut journal) = info.scratch.journal.lock() {
-            journal.push((name.to_owned(), bytes.clone()));
-        }
-        if let Some(sink) = &info.journal_sink {
-            let write = PendingWrite {
-                task_id: info.task_id.to_string(),
-                task_path: info.node.to_string(),
-                channel: format!("{}:{name}", channels::STEP),
-                idx: 1 + index as i64,
-                value: bytes,
-            };
-            // The effect happened: if saving fails, a retry of this attempt still finds the
-            // result in memory; only a crash before the save could repeat it.
-            sink.save(vec![write]).await.map_err(NodeError::retryable)?;
-        }
+        self.complete(&call, sink, scope, &intent, bytes).await?;
         Ok(value)
+    }
+
+    /// An ambiguous outcome: what `reconcile` finds, if there is a hook.
+    async fn reconcile<T, R, RFut>(
+        &self,
+        name: &str,
+        key: &str,
+        reconcile: Option<R>,
+    ) -> Result<Option<T>, NodeError>
+    where
+        R: FnOnce(String) -> RFut,
+        RFut: Future<Output = Result<Option<T>, NodeError>>,
+    {
+        tracing::warn!(
+            node = %self.inner.node,
+            step = name,
+            key,
+            "an earlier attempt of this step never recorded its outcome; {}",
+            if reconcile.is_some() {
+                "reconciling before running it again with the same key"
+            } else {
+                "running it again with the same idempotency key (at-least-once)"
+            }
+        );
+        match reconcile {
+            Some(reconcile) => reconcile(key.to_owned()).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Runs a claimed step's effect. A failure gives the claim up: the outcome is unknown (a
+    /// timeout may follow an accepted call), so whoever runs the step next reconciles at once
+    /// instead of waiting for the lease.
+    async fn run_effect<T, F, Fut>(
+        &self,
+        name: &str,
+        effect: F,
+        key: String,
+        scope: &IntentScope,
+        intent: &IntentRef,
+    ) -> Result<T, NodeError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<T, NodeError>>,
+    {
+        let error = match effect(key).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        if let Err(e) = scope.saver.release_intent(intent, &scope.owner).await {
+            tracing::warn!(node = %self.inner.node, step = name, error = %e, "could not release a step's claim");
+        }
+        Err(error)
+    }
+
+    /// Stores a step's result with its claim's completion, then journals it with the task's
+    /// writes. The result is kept in memory first: if the saver fails, the next attempt
+    /// completes the claim without running the effect again.
+    async fn complete(
+        &self,
+        call: &Running<'_>,
+        sink: &JournalSink,
+        scope: &IntentScope,
+        intent: &IntentRef,
+        bytes: Vec<u8>,
+    ) -> Result<(), NodeError> {
+        let info = &self.inner;
+        call.remember(bytes.clone(), false);
+        match scope.saver.complete_intent(intent, &scope.owner, &bytes).await {
+            Ok(true) => {}
+            Ok(false) => return Err(self.lost(call, sink, scope, &intent.key)),
+            Err(e) => return Err(NodeError::retryable(e)),
+        }
+        let position = call.remember(bytes.clone(), true).unwrap_or_default();
+        let write = PendingWrite {
+            task_id: info.task_id.to_string(),
+            task_path: info.node.to_string(),
+            channel: format!("{}:{}", channels::STEP, call.name),
+            idx: 1 + position as i64,
+            value: bytes,
+        };
+        // The claim holds the result durably; this copy lets a resumed task skip the claim.
+        sink.save(vec![write]).await.map_err(NodeError::retryable)
+    }
+
+    /// Another runner holds (or took over) the step: the task fails with a conflict whatever
+    /// the node makes of this error.
+    fn lost(&self, call: &Running<'_>, sink: &JournalSink, scope: &IntentScope, key: &str) -> NodeError {
+        let conflict = CheckpointError::Conflict {
+            thread_id: scope.thread_id.clone(),
+            parent: Some(sink.checkpoint_id()),
+        };
+        tracing::warn!(
+            node = %self.inner.node,
+            step = %call.name,
+            key,
+            "another runner holds this step's claim; not running its effect"
+        );
+        let error = NodeError::terminal(conflict.to_string());
+        call.fail_task(conflict);
+        error
     }
 
     /// The idempotency key [`step`](Self::step) would give the next step called `name`.
     pub fn idempotency_key(&self, name: &str) -> String {
-        self.idempotency_key_at(name, self.inner.scratch.step_index.load(Ordering::Relaxed))
+        let next = steps::lock(&self.inner.scratch.steps).next_occurrence(name);
+        self.idempotency_key_at(name, next)
     }
 
-    fn idempotency_key_at(&self, name: &str, index: usize) -> String {
+    fn idempotency_key_at(&self, name: &str, occurrence: usize) -> String {
         let info = &self.inner;
         let scope = match &info.thread_id {
             Some(thread) => thread.to_string(),
@@ -252,7 +426,7 @@ impl<C> Context<C> {
             .field(scope.as_bytes())
             .field(&info.task_id.0.to_le_bytes())
             .field(name.as_bytes())
-            .field(&(index as u64).to_le_bytes())
+            .field(&(occurrence as u64).to_le_bytes())
             .finish();
         format!("{h:032x}")
     }

@@ -76,9 +76,9 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
 
     fn snapshot(&self, tuple: &CheckpointTuple) -> Result<StateSnapshot<S>, GraphError> {
         let restored = crate::pregel::restore_tuple(&self.core, tuple, &*self.settings.codec)?;
-        let base = uuid::Uuid::parse_str(&tuple.checkpoint.id)
-            .map(|u| u.as_u128())
-            .unwrap_or(0);
+        // The task ids the run planned at this checkpoint derive from its lineage.
+        let id = crate::pregel::CheckpointId::parse(tuple.checkpoint.id.clone());
+        let base = crate::pregel::stored_lineage(id.number(), &tuple.metadata.extra);
         let step = tuple.metadata.step.max(0) as usize;
         let mut nodes = restored.triggers.nodes.clone();
         nodes.sort_unstable();

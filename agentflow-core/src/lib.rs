@@ -64,6 +64,7 @@ mod pregel;
 mod render;
 mod retry;
 pub mod state;
+mod steps;
 pub mod store;
 mod stream;
 #[cfg(feature = "testing")]

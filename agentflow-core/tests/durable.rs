@@ -72,7 +72,9 @@ async fn checkpoints_per_run_in_each_durability_mode() {
     for (mode, expected) in [
         (Durability::Sync, 4),
         (Durability::Async, 4),
-        (Durability::Exit, 1),
+        // Exit mode: the run's fence (its first loop checkpoint, in the saver before any node
+        // runs) and the end.
+        (Durability::Exit, 2),
     ] {
         let saver = Arc::new(InMemorySaver::new());
         let calls = Calls::default();
@@ -95,7 +97,7 @@ async fn checkpoints_per_run_in_each_durability_mode() {
                 ]
             );
         } else {
-            assert_eq!(h, [(CheckpointSource::Loop, 2)]);
+            assert_eq!(h, [(CheckpointSource::Loop, 0), (CheckpointSource::Loop, 2)]);
         }
         // The final checkpoint holds the final state.
         let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    InMemorySaver, ListOptions, PendingWrite, PruneStrategy, PutMode,
+    InMemorySaver, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
 use agentflow_core::{Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
 use async_trait::async_trait;
@@ -127,6 +127,27 @@ impl Checkpointer for Recording {
     }
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
         self.inner.copy_thread(source, target).await
+    }
+
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError> {
+        self.inner.claim_intent(intent, lease).await
+    }
+
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
+        self.inner.complete_intent(intent, owner, result).await
+    }
+
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
+        self.inner.release_intent(intent, owner).await
     }
 }
 

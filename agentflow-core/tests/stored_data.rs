@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    Corruption, InMemorySaver, ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, channels,
+    Corruption, InMemorySaver, IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN,
+    PendingWrite, PruneStrategy, PutMode, channels,
 };
 use agentflow_core::{
     CompiledGraph, Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State,
@@ -237,7 +238,8 @@ async fn the_engine_never_writes_a_chain_longer_than_savers_read() {
     assert_eq!(state.values.log.len(), steps + 1);
 }
 
-/// Fails the first `put_step` that carries writes (a retryable storage error), then works.
+/// Fails the first `put_step` that carries a task's result (a retryable storage error), then
+/// works.
 struct FailFirstStep {
     inner: InMemorySaver,
     failed: std::sync::atomic::AtomicBool,
@@ -276,7 +278,9 @@ impl Checkpointer for FailFirstStep {
         new_versions: &BTreeMap<String, u64>,
         mode: PutMode,
     ) -> Result<CheckpointRef, CheckpointError> {
-        if !writes.is_empty() && !self.failed.swap(true, Ordering::SeqCst) {
+        // The first put that carries a task's result (a run's fence carries only its input).
+        let carries_result = writes.iter().any(|w| w.channel == channels::RESULT);
+        if carries_result && !self.failed.swap(true, Ordering::SeqCst) {
             return Err(CheckpointError::Backend {
                 retryable: true,
                 source: "connection lost".into(),
@@ -301,6 +305,24 @@ impl Checkpointer for FailFirstStep {
     }
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
         self.inner.copy_thread(source, target).await
+    }
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError> {
+        self.inner.claim_intent(intent, lease).await
+    }
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
+        self.inner.complete_intent(intent, owner, result).await
+    }
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
+        self.inner.release_intent(intent, owner).await
     }
 }
 

@@ -5,7 +5,8 @@
 //! - [`PostgresSaver`]: a [`Checkpointer`](agentflow_core::checkpoint::Checkpointer) with no
 //!   global lock, one statement (one commit) per superstep, writer fencing enforced by a unique
 //!   index, versioned field values (unchanged fields are never rewritten; values of a few bytes
-//!   ride in the checkpoint row), retention (prune, TTL sweep) and thread copies;
+//!   ride in the checkpoint row), retention (prune, TTL sweep) and thread copies, and the
+//!   fenced claims of journaled steps (one upsert per claim, leases in server time);
 //! - [`PostgresStore`]: a long-term memory [`Store`](agentflow_core::store::Store) (namespaced
 //!   JSON items, metadata filters, full-text and cosine-ranked search, TTL);
 //! - embedded, versioned migrations ([`PostgresSaver::migrate`]) that are safe when several
@@ -23,6 +24,7 @@
 mod database;
 mod error;
 mod inline;
+mod intents;
 mod migrate;
 mod read;
 mod saver;

@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "inline values",
         include_str!("../migrations/0005_inline_values.sql"),
     ),
+    (6, "intents", include_str!("../migrations/0006_intents.sql")),
 ];
 
 /// Checks that `schema` is a plain lowercase identifier (it is interpolated into SQL).

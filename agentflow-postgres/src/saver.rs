@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    ListOptions, PendingWrite, PruneStrategy, PutMode,
+    IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -14,6 +14,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use crate::database::Database;
 use crate::error::{PostgresError, classify};
+use crate::intents::{self, IntentSql};
 use crate::{inline, read};
 
 /// How many checkpoints [`Checkpointer::list`] returns when [`ListOptions::limit`] is `None`.
@@ -70,6 +71,7 @@ struct Statements {
     blobs: String,
     writes: String,
     list: String,
+    intents: IntentSql,
 }
 
 impl Statements {
@@ -127,6 +129,7 @@ impl Statements {
                  ORDER BY checkpoint_id DESC
                  LIMIT $5"
             ),
+            intents: IntentSql::new(s),
         }
     }
 }
@@ -389,7 +392,7 @@ impl PostgresSaver {
 
 /// Deletes everything of `threads` within a transaction.
 async fn delete_threads(conn: &mut PgConnection, s: &str, threads: &[String]) -> Result<(), sqlx::Error> {
-    for table in ["writes", "checkpoints", "blobs"] {
+    for table in ["writes", "checkpoints", "blobs", "intents"] {
         sqlx::query(&format!("DELETE FROM {s}.{table} WHERE thread_id = ANY($1)"))
             .bind(threads)
             .execute(&mut *conn)
@@ -505,9 +508,11 @@ impl Checkpointer for PostgresSaver {
             bases.push(base);
         }
         let row = checkpoint.head();
-        let extends = match mode {
-            PutMode::Extend => Some(parent.checkpoint_id.clone().unwrap_or_default()),
-            PutMode::Fork => None,
+        // The fencing key (unique per thread): a checkpoint is extended once, and forked once
+        // by one run.
+        let extends = match (mode, &parent.checkpoint_id) {
+            (PutMode::Fork, Some(p)) => Some(format!("fork {p} by {}", metadata.run_id)),
+            (_, p) => Some(p.clone().unwrap_or_default()),
         };
         let w = WriteColumns::new(writes);
         // A delta never rides inline, so no blob bound means no delta either.
@@ -703,5 +708,26 @@ impl Checkpointer for PostgresSaver {
             });
         }
         Ok(())
+    }
+
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError> {
+        intents::claim(&self.db, &self.sql.intents, intent, lease).await
+    }
+
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
+        intents::complete(&self.db, &self.sql.intents, intent, owner, result).await
+    }
+
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
+        intents::release(&self.db, &self.sql.intents, intent, owner).await
     }
 }

@@ -34,7 +34,7 @@ async fn passes_the_store_kit_without_prepared_statements_in_another_schema(pool
 #[sqlx::test(migrations = false)]
 async fn one_migrate_creates_the_store_and_the_checkpoints(pool: PgPool) {
     let saver = PostgresSaver::new(pool.clone());
-    assert_eq!(saver.migrate().await.unwrap(), 5);
+    assert_eq!(saver.migrate().await.unwrap(), 6);
     let store = PostgresStore::new(pool.clone());
     assert_eq!(
         store.migrate().await.unwrap(),

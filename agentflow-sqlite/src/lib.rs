@@ -12,8 +12,8 @@
 //!
 //! # Schema and migrations
 //!
-//! Three tables (`checkpoints`, `blobs`, `writes`) and `agentflow_migrations`, which records the
-//! schema version. Migrations are embedded and applied when a saver opens the database, in one
+//! Four tables (`checkpoints`, `blobs`, `writes`, and `intents` for the claims of journaled
+//! steps) and `agentflow_migrations`, which records the schema version. Migrations are embedded and applied when a saver opens the database, in one
 //! `BEGIN IMMEDIATE` transaction, so processes opening a new database at once are safe. A
 //! database migrated by a newer version of this crate is refused
 //! ([`SqliteError::SchemaTooNew`]) rather than misread; a damaged file or one that is not a
@@ -26,9 +26,13 @@
 //! (5 s by default), then fail with a retryable error. Fencing is a unique index: of two
 //! writers extending one checkpoint, in one process or several, exactly one commits and the
 //! other gets [`CheckpointError::Conflict`](agentflow_core::checkpoint::CheckpointError::Conflict).
+//! The same holds for a run forking one checkpoint twice, and for two runners claiming one
+//! journaled step ([`Checkpointer::claim_intent`](agentflow_core::checkpoint::Checkpointer::claim_intent)):
+//! each claim is one write transaction.
 #![warn(missing_docs)]
 
 mod error;
+mod intents;
 mod migrate;
 mod saver;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    Corruption, ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, Segment, put_field_value,
-    stored_version,
+    Corruption, IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN, PendingWrite,
+    PruneStrategy, PutMode, Segment, put_field_value, stored_version,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -18,7 +18,7 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{SqliteError, db, is_foreign_key_violation, is_unique_violation};
-use crate::migrate;
+use crate::{intents, migrate};
 
 /// How long a connection waits for another connection's write lock by default.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -203,6 +203,12 @@ impl SqliteSaver {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         Ok(WriteTx { tx, _guard: guard })
     }
+}
+
+/// The fencing key of a fork of `parent` by run `run_id` (never a checkpoint id: those have no
+/// spaces).
+pub(crate) fn fork_fence(parent: &str, run_id: &str) -> String {
+    format!("fork {parent} by {run_id}")
 }
 
 fn is_memory_url(url: &str) -> bool {
@@ -608,11 +614,11 @@ async fn put_in(
     }
 
     // The fencing key: the unique index on (thread_id, ns, extends) lets one checkpoint be
-    // extended once, and a thread have one first checkpoint.
+    // extended once, a thread have one first checkpoint, and a run fork a checkpoint once.
     let extends = match (&parent.checkpoint_id, mode) {
-        (None, _) => Some(""),
-        (Some(p), PutMode::Extend) => Some(p.as_str()),
-        (Some(_), PutMode::Fork) => None,
+        (None, _) => Some(String::new()),
+        (Some(p), PutMode::Extend) => Some(p.clone()),
+        (Some(p), PutMode::Fork) => Some(fork_fence(p, &metadata.run_id)),
     };
     let stored = checkpoint.head();
     sqlx::query(
@@ -649,6 +655,7 @@ async fn delete_thread_in(conn: &mut SqliteConnection, thread_id: &str) -> Resul
         "DELETE FROM writes WHERE thread_id = ?1",
         "DELETE FROM checkpoints WHERE thread_id = ?1",
         "DELETE FROM blobs WHERE thread_id = ?1",
+        "DELETE FROM intents WHERE thread_id = ?1",
     ] {
         sqlx::query(sql)
             .bind(thread_id)
@@ -875,5 +882,34 @@ impl Checkpointer for SqliteSaver {
         }
         w.tx.commit().await.map_err(db)?;
         Ok(())
+    }
+
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError> {
+        let mut w = self.write_tx().await?;
+        let claim = intents::claim(&mut w.tx, intent, lease).await?;
+        w.tx.commit().await.map_err(db)?;
+        Ok(claim)
+    }
+
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
+        let mut w = self.write_tx().await?;
+        let done = intents::complete(&mut w.tx, intent, owner, result).await?;
+        w.tx.commit().await.map_err(db)?;
+        Ok(done)
+    }
+
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
+        let mut w = self.write_tx().await?;
+        intents::release(&mut w.tx, intent, owner).await?;
+        w.tx.commit().await.map_err(db)
     }
 }

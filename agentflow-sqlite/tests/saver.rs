@@ -268,10 +268,23 @@ async fn forked_branches_keep_their_own_values_at_the_same_version() {
         "\"new\"",
         "the new branch has its own value"
     );
-    // The same value at the same version is stored once.
-    let again = put(&saver, &t, Some(&root), &[("a", 2, "\"new\"")], PutMode::Fork)
+    // The same value at the same version is stored once (another run's fork: one run forks a
+    // checkpoint once).
+    let again_id = next_checkpoint_id(Some(&new));
+    let values = [("a", 2, "\"new\"")];
+    let mut by_another_run = metadata(0);
+    by_another_run.run_id = "another run".into();
+    saver
+        .put(
+            &CheckpointRef::at(&t, &root),
+            &checkpoint(&again_id, &values),
+            &by_another_run,
+            &versions(&values),
+            PutMode::Fork,
+        )
         .await
         .unwrap();
+    let again = again_id;
     assert_eq!(value(again).await, "\"new\"");
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE thread_id = ?1")
         .bind(&t)

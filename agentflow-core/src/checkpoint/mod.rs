@@ -15,6 +15,13 @@
 //!   already extended that checkpoint (or the thread already has checkpoints and no parent is
 //!   named), the put fails with [`CheckpointError::Conflict`]. Two runs racing on one thread:
 //!   exactly one wins.
+//! - **Fork fencing**: a [`PutMode::Fork`] put may branch off a checkpoint that already has
+//!   children, but one run (the `run_id` of the metadata) forks one checkpoint at most once: a
+//!   second fork of the same parent by the same run fails with [`CheckpointError::Conflict`].
+//! - **Step intents**: [`claim_intent`](Checkpointer::claim_intent) is atomic; of two runners
+//!   claiming one key while neither claim expired, exactly one gets [`IntentClaim::Fresh`] (or
+//!   [`IntentClaim::Ambiguous`]) and the other [`IntentClaim::Held`]. A completed intent returns
+//!   its result forever after.
 //! - **Typed data**: values are bytes from a [`Codec`]; savers never interpret them.
 //! - **Damaged data is an error**: a field version without a stored value, a delta whose base
 //!   is gone, a delta chain that loops or is longer than [`MAX_DELTA_CHAIN`]: reading that
@@ -24,6 +31,7 @@
 mod chain;
 mod codec;
 mod corrupt;
+mod intent;
 mod memory;
 #[cfg(feature = "msgpack")]
 mod msgpack;
@@ -40,6 +48,7 @@ pub use chain::{MAX_DELTA_CHAIN, Segment, put_field_value, stored_version};
 pub use codec::MsgPackCodec;
 pub use codec::{Builtin, Codec, CodecError, JsonCodec};
 pub use corrupt::Corruption;
+pub use intent::{DEFAULT_INTENT_LEASE, IntentClaim, IntentLease, IntentRef, lease_millis};
 pub use memory::InMemorySaver;
 pub use seen::VersionsSeen;
 
@@ -369,7 +378,9 @@ where
 pub enum PutMode {
     /// Continue a line of history: the parent must not have been extended by anyone else.
     Extend,
-    /// Branch off an earlier checkpoint (time travel): the parent may already have children.
+    /// Branch off an earlier checkpoint (time travel): the parent may already have children,
+    /// but the same run (`metadata.run_id`) may fork one parent only once, so that a fork
+    /// attempted twice at once does not run its side effects on two branches.
     Fork,
 }
 
@@ -511,6 +522,31 @@ pub trait Checkpointer: Send + Sync + 'static {
 
     /// Copies every checkpoint and write of `source` to `target` (which must be empty).
     async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError>;
+
+    /// Claims a step's intent for `lease.owner` before its side effect runs, atomically: a key
+    /// never claimed is created ([`IntentClaim::Fresh`]); a completed one returns its result
+    /// ([`IntentClaim::Completed`]); a claim whose lease expired, or that `lease.owner` holds
+    /// itself, passes to the claimant ([`IntentClaim::Ambiguous`]); a live claim of another
+    /// owner is left alone ([`IntentClaim::Held`]). A claim that passes starts a new lease.
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError>;
+
+    /// Completes `owner`'s claim with the effect's result, in one write. Returns `false` (and
+    /// stores nothing) when `owner` no longer holds the claim: another runner took it over after
+    /// the lease expired, or completed it.
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError>;
+
+    /// Gives up `owner`'s claim without completing it (the effect failed): the next claimant,
+    /// whoever it is, finds the outcome ambiguous at once instead of waiting for the lease.
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError>;
 }
 
 /// A new checkpoint id: a UUIDv7, forced above `after` so that ids of one thread always sort in

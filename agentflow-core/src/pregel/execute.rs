@@ -18,6 +18,7 @@ use crate::error::{GraphError, NodeError};
 use crate::ids::TaskId;
 use crate::node::TaskInput;
 use crate::state::State;
+use crate::steps::StepBook;
 use crate::stream::{RawData, StreamMode};
 
 use super::persist::{decode_output, encode_result};
@@ -164,7 +165,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let journal_sink = self
             .durable
             .as_ref()
-            .map(|d| JournalSink::new(d.persister.clone(), || d.current()));
+            .map(|d| JournalSink::new(d.persister.clone(), || d.current(), d.checkpoint_number()));
         let info = TaskInfo {
             node: node.name.clone(),
             step: self.step,
@@ -174,7 +175,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             attempt: AtomicU32::new(1),
             scratch: Scratch {
                 resume: saved.resume,
-                journal: Mutex::new(saved.journal),
+                steps: Mutex::new(StepBook::from_journal(saved.journal)),
                 ..Scratch::default()
             },
             codec: self.env.codec.clone(),
@@ -311,7 +312,13 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         let command = loop {
             info.attempt.store(attempt, Ordering::Relaxed);
             info.scratch.restart();
-            let error = match self.attempt().await? {
+            let attempt_result = self.attempt().await?;
+            // A step of this attempt lost its claim to another runner: the task fails with the
+            // conflict, whatever the node made of it.
+            if let Some(conflict) = info.scratch.take_fatal() {
+                return Err(conflict.into());
+            }
+            let error = match attempt_result {
                 Ok(command) => break command,
                 Err(error) => error,
             };

@@ -31,6 +31,7 @@ pub(crate) use apply::{check_routes, route_into};
 pub(crate) use execute::{TaskOutcome, TaskOutput};
 pub(crate) use persist::{
     CheckpointId, Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple,
+    stored_lineage,
 };
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;

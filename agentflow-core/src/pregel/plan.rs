@@ -14,12 +14,12 @@ pub(crate) struct Task<S> {
 }
 
 impl<S: State, C> Run<S, C> {
-    /// The base of this step's task ids: the checkpoint id when the run is durable (so that a
-    /// resumed run finds the same ids), else the run id.
+    /// The base of this step's task ids: the checkpoint's lineage when the run is durable (so
+    /// that a resumed run finds the same ids, in every durability mode), else the run id.
     fn id_base(&self) -> u128 {
         self.durable
             .as_ref()
-            .map_or(self.env.run_id.as_u128(), |d| d.checkpoint_number())
+            .map_or(self.env.run_id.as_u128(), |d| d.lineage())
     }
 
     /// The tasks of the current superstep, in barrier order: triggered nodes by name (node ids

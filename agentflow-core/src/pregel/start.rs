@@ -22,6 +22,8 @@ pub(crate) struct DurableStart {
     pub(crate) durability: Durability,
     pub(crate) checkpoint_id: Option<String>,
     pub(crate) metadata: BTreeMap<String, serde_json::Value>,
+    /// The lease of a journaled step's claim.
+    pub(crate) intent_lease: std::time::Duration,
 }
 
 impl<S: State, C: Send + Sync + 'static> Run<S, C> {
@@ -53,11 +55,10 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             }
             _ => false,
         };
-        let persister = Arc::new(Persister::new(
-            start.saver.clone(),
-            env.codec.clone(),
-            start.durability,
-        ));
+        let persister = Arc::new(
+            Persister::new(start.saver.clone(), env.codec.clone(), start.durability)
+                .with_intents(&thread, start.intent_lease),
+        );
         let restored = match &tuple {
             Some(t) => Some(restore(&graph, t, &*env.codec)?),
             None => None,
@@ -74,6 +75,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         if let Some(t) = &tuple {
             durable.versions_seen = t.checkpoint.versions_seen.clone();
             durable.source = t.metadata.source;
+            durable.resume_lineage(&t.metadata.extra);
         }
         durable.extra = start.metadata;
         durable.run_id = env.run_id.to_string();
@@ -116,7 +118,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
     }
 
     /// New input on top of the thread's state: an input checkpoint holding the input as a
-    /// pending write, then the first loop checkpoint with the input merged.
+    /// pending write, then the first loop checkpoint with the input merged. The first loop
+    /// checkpoint is the run's fence: it is in the saver (after the input checkpoint) before any
+    /// node runs, in every durability mode, so a racing writer is refused before it runs
+    /// anything, and a crash at any later point leaves a checkpoint to resume from whose steps
+    /// keep their idempotency keys. Exit mode skips the input checkpoint: one put.
     async fn start_with_input(
         &mut self,
         update: S::Update,
@@ -133,21 +139,17 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
         d.step += 1;
         d.source = CheckpointSource::Input;
-        let exit = d.persister.durability == Durability::Exit;
-        if !exit {
-            let input_write = PendingWrite {
+        let mut input_writes = Vec::new();
+        if d.persister.durability != Durability::Exit {
+            input_writes.push(PendingWrite {
                 task_id: "__start__".into(),
                 task_path: crate::START.into(),
                 channel: channels::INPUT.into(),
                 idx: 0,
                 value: shared::scope_with(&graph.encoded, || d.codec().to_bytes(&update))?,
-            };
-            // Written before any node runs: a racing writer is refused here, not after side
-            // effects.
+            });
+            // Queued in async mode; the fence below waits for it.
             self.put_current().await?;
-            let d = self.durable_ref()?;
-            let (persister, target) = (d.persister.clone(), d.current());
-            persister.save_writes(&target, vec![input_write]).await?;
         }
         self.step = 0;
         let applied = self.apply_input(update)?;
@@ -158,10 +160,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let step = d.step.max(0) as usize;
         self.step = step;
         self.start_step = step;
-        if !exit {
-            self.put_current().await?;
-        }
-        Ok(())
+        self.put_current_now(input_writes).await
     }
 
     /// Continue from a checkpoint: its state, triggers and the writes its tasks left.
@@ -178,12 +177,11 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         d.stored = restored.stored;
         if forking {
             // A copy of the old checkpoint starts the new branch; its tasks all run again.
+            // The fork is the run's fence (one run forks a checkpoint once) and starts a lineage
+            // of its own: in the saver before any task runs, in every durability mode.
             d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
             d.source = CheckpointSource::Fork;
-            let exit = d.persister.durability == Durability::Exit;
-            if !exit {
-                self.put_current().await?;
-            }
+            self.put_current_now(Vec::new()).await?;
         } else {
             d.saved = restored.saved;
             d.skip_before = restored.paused_before;

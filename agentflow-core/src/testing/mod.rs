@@ -14,12 +14,15 @@
 //!
 //! The clauses follow LangGraph's checkpoint conformance suite (`put_*`, `put_writes_*`,
 //! `get_tuple_*`, `list_*`, `delete_thread_*`), plus what it lacks: writer fencing (with real
-//! concurrency), prune, copy and TTL-free retention. Each clause uses fresh thread ids, so one
+//! concurrency), prune, copy and TTL-free retention, and the claims of journaled steps and the
+//! fences that keep side effects to one runner ([`intents`]). Each clause uses fresh thread ids, so one
 //! saver (one database) serves them all.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 pub mod corrupt;
 pub mod crash;
+pub mod effects;
+pub mod intents;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -742,4 +745,5 @@ pub async fn run_all(saver: Arc<dyn Checkpointer>) {
     delete_thread_cases(&*saver).await;
     prune_cases(&*saver).await;
     copy_thread_cases(&*saver).await;
+    intents::run_all(saver).await;
 }

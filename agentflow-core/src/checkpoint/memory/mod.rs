@@ -1,5 +1,6 @@
 //! [`InMemorySaver`]: checkpoints in process memory, for tests, examples and benchmarks.
 
+mod intents;
 mod pool;
 
 use std::collections::{BTreeMap, HashMap};
@@ -7,10 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use self::intents::Intents;
 use self::pool::Pool;
 use super::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode, Segment, put_field_value,
+    IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN, PendingWrite, PruneStrategy, PutMode,
+    Segment, put_field_value,
 };
 
 /// Keeps checkpoints in memory. Values arrive encoded (the engine serializes them, as it does for
@@ -38,6 +41,7 @@ struct Saved {
     threads: HashMap<String, BTreeMap<String, Box<Namespace>>>,
     pool: Pool,
     fields: FieldIds,
+    intents: Intents,
 }
 
 /// Field names by number, one table for the saver, so that the key of a stored value holds no
@@ -65,6 +69,7 @@ impl FieldIds {
 impl Saved {
     /// Removes a thread, releasing the values only it held.
     fn remove_thread(&mut self, thread_id: &str) {
+        self.intents.remove_thread(thread_id);
         if let Some(namespaces) = self.threads.remove(thread_id) {
             let values = namespaces.into_values().flat_map(|ns| ns.blobs.into_values());
             self.pool.release(values.map(|(_, bytes)| bytes));
@@ -89,6 +94,7 @@ impl Saved {
             };
             latest.parent = None;
             latest.children = 0;
+            latest.forked_by.clear();
             let dropped = ns.blobs.extract_if(.., |key, _| !keep.contains(key));
             self.pool.release(dropped.map(|(_, (_, bytes))| bytes));
             ns.writes.retain(|cp, _| *cp == id);
@@ -120,6 +126,8 @@ struct Stored {
     parent: Option<String>,
     /// Checkpoints that extend this one (forks excluded).
     children: usize,
+    /// The runs that forked this checkpoint (each may fork it once).
+    forked_by: Vec<String>,
 }
 
 /// A stored checkpoint's head ([`Checkpoint::head`]), serialized: in MessagePack where the
@@ -373,6 +381,7 @@ impl Checkpointer for InMemorySaver {
             threads,
             pool,
             fields,
+            ..
         } = &mut *saved;
         let ns = threads
             .entry(parent.thread_id.clone())
@@ -394,6 +403,9 @@ impl Checkpointer for InMemorySaver {
                     });
                 }
                 Some(s) if mode == PutMode::Extend && s.children > 0 => return Err(conflict()),
+                Some(s) if mode == PutMode::Fork && s.forked_by.contains(&metadata.run_id) => {
+                    return Err(conflict());
+                }
                 Some(_) => {}
             },
         }
@@ -407,12 +419,14 @@ impl Checkpointer for InMemorySaver {
             .map(|(_, bytes)| bytes)
             .collect();
         pool.release(replaced);
-        // Only a line of history is fenced; forks may branch off anything.
-        if mode == PutMode::Extend
-            && let Some(p) = &parent.checkpoint_id
+        // A line of history is extended once; a run forks a checkpoint once.
+        if let Some(p) = &parent.checkpoint_id
             && let Some(s) = ns.checkpoints.get_mut(p)
         {
-            s.children += 1;
+            match mode {
+                PutMode::Extend => s.children += 1,
+                PutMode::Fork => s.forked_by.push(metadata.run_id.clone()),
+            }
         }
         ns.checkpoints.insert(
             checkpoint.id.clone(),
@@ -421,6 +435,7 @@ impl Checkpointer for InMemorySaver {
                 metadata: metadata.clone(),
                 parent: parent.checkpoint_id.clone(),
                 children: 0,
+                forked_by: Vec::new(),
             }),
         );
         Ok(parent.with_checkpoint(checkpoint.id.clone()))
@@ -481,6 +496,28 @@ impl Checkpointer for InMemorySaver {
             return Ok(());
         };
         threads.insert(target.to_owned(), copy);
+        Ok(())
+    }
+
+    async fn claim_intent(
+        &self,
+        intent: &IntentRef,
+        lease: IntentLease<'_>,
+    ) -> Result<IntentClaim, CheckpointError> {
+        Ok(self.lock().intents.claim(intent, lease))
+    }
+
+    async fn complete_intent(
+        &self,
+        intent: &IntentRef,
+        owner: &str,
+        result: &[u8],
+    ) -> Result<bool, CheckpointError> {
+        Ok(self.lock().intents.complete(intent, owner, result))
+    }
+
+    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
+        self.lock().intents.release(intent, owner);
         Ok(())
     }
 }

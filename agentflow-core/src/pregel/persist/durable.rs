@@ -53,6 +53,9 @@ pub(crate) struct Durable {
     pub(crate) stored: Vec<StoredField>,
     /// Fields overwritten since the last persisted checkpoint (their next write is a full value).
     pub(crate) replaced: FieldSet,
+    /// What the current superstep's task ids (and so its steps' idempotency keys) derive from;
+    /// see [`Durable::lineage`].
+    lineage: u128,
 }
 
 /// What the saver holds of one field.
@@ -113,13 +116,34 @@ impl CheckpointId {
     }
 }
 
+/// The metadata key under which a checkpoint records its lineage ([`Durable::lineage`]), as 32
+/// hex digits.
+pub(crate) const LINEAGE_KEY: &str = "__lineage__";
+
+/// The lineage a stored checkpoint recorded; for checkpoints written before lineages were
+/// recorded, the number of its id (`number`), which task ids derived from then.
+pub(crate) fn stored_lineage(number: u128, metadata: &BTreeMap<String, serde_json::Value>) -> u128 {
+    metadata
+        .get(LINEAGE_KEY)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| u128::from_str_radix(text, 16).ok())
+        .unwrap_or(number)
+}
+
+/// The lineage of the superstep after one with lineage `lineage`.
+pub(crate) fn next_lineage(lineage: u128) -> u128 {
+    crate::ids::StableHasher::new()
+        .field(&lineage.to_le_bytes())
+        .field(b"next superstep")
+        .finish()
+}
+
 impl Durable {
     /// Starts a run's bookkeeping at `checkpoint`.
     pub(crate) fn new(persister: Arc<Persister>, thread: CheckpointRef, checkpoint: CheckpointId) -> Self {
         Durable {
             persister,
             thread,
-            checkpoint,
             current: OnceLock::new(),
             persisted: None,
             mode: PutMode::Extend,
@@ -135,6 +159,8 @@ impl Durable {
             run_id: String::new(),
             stored: Vec::new(),
             replaced: FieldSet::EMPTY,
+            lineage: checkpoint.number(),
+            checkpoint,
         }
     }
 
@@ -148,10 +174,30 @@ impl Durable {
         self.checkpoint.number()
     }
 
-    /// Moves to `checkpoint`.
+    /// Moves to `checkpoint`, which starts a lineage of its own (it is durable before any task
+    /// of it runs: an input, a fork).
     pub(crate) fn set_checkpoint(&mut self, checkpoint: CheckpointId) {
+        self.lineage = checkpoint.number();
         self.checkpoint = checkpoint;
         self.current = OnceLock::new();
+    }
+
+    /// What the current superstep's task ids derive from, so that a step's idempotency key is
+    /// the same whenever the superstep runs again on the same branch, whichever checkpoint was
+    /// the last to reach the saver before a crash.
+    ///
+    /// A checkpoint that is durable before its tasks run (a run's first checkpoint, a fork)
+    /// starts a lineage with its own id; each superstep after it derives the next lineage from
+    /// the one before ([`next_lineage`]), not from its checkpoint's id, which async and exit
+    /// modes may never save. Every checkpoint records its lineage ([`LINEAGE_KEY`]), and a run
+    /// resuming from it picks the lineage up.
+    pub(crate) fn lineage(&self) -> u128 {
+        self.lineage
+    }
+
+    /// Picks up the lineage a stored checkpoint recorded ([`stored_lineage`]).
+    pub(crate) fn resume_lineage(&mut self, metadata: &BTreeMap<String, serde_json::Value>) {
+        self.lineage = stored_lineage(self.checkpoint.number(), metadata);
     }
 
     /// The current checkpoint, shared by the tasks of the step.
@@ -184,8 +230,10 @@ impl Durable {
 
     /// Moves to a new checkpoint id (after a step, an update or a fork).
     pub(crate) fn advance(&mut self, source: CheckpointSource, updated: FieldSet) {
+        let lineage = next_lineage(self.lineage);
         let next = CheckpointId::after(Some(self.checkpoint.number()));
         self.set_checkpoint(next);
+        self.lineage = lineage;
         self.step += 1;
         self.source = source;
         self.updated = updated;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -12,6 +13,7 @@ use crate::checkpoint::{
     PutMode,
 };
 use crate::config::Durability;
+use crate::steps::IntentScope;
 
 /// How many operations the async durability queue holds before the run waits for the saver.
 const ASYNC_QUEUE: usize = 32;
@@ -19,6 +21,8 @@ const ASYNC_QUEUE: usize = 32;
 enum Op {
     Writes(CheckpointRef, Vec<PendingWrite>),
     Put(Box<PutOp>),
+    /// Answers once every operation queued before it is in the saver.
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 pub(super) struct PutOp {
@@ -42,6 +46,8 @@ pub(crate) struct Persister {
     queue: Mutex<Option<AsyncQueue>>,
     /// Exit mode: the writes made against the current checkpoint, saved only at the end.
     exit_writes: Mutex<Vec<PendingWrite>>,
+    /// Where journaled steps claim their intents (runs of a thread).
+    intents: Option<IntentScope>,
 }
 
 impl Persister {
@@ -71,6 +77,9 @@ impl Persister {
                                 return Err(error);
                             }
                         }
+                        Op::Barrier(reached) => {
+                            let _ = reached.send(());
+                        }
                     }
                 }
                 Ok(())
@@ -83,7 +92,21 @@ impl Persister {
             durability,
             queue: Mutex::new(queue),
             exit_writes: Mutex::new(Vec::new()),
+            intents: None,
         }
+    }
+
+    /// Lets the run's journaled steps claim intents on `thread`, with a claim of their own
+    /// (fresh for every run) and `lease`.
+    pub(crate) fn with_intents(mut self, thread: &CheckpointRef, lease: Duration) -> Self {
+        self.intents = Some(IntentScope {
+            saver: self.saver.clone(),
+            thread_id: thread.thread_id.clone(),
+            namespace: thread.namespace.clone(),
+            owner: uuid::Uuid::new_v4().to_string(),
+            lease,
+        });
+        self
     }
 
     pub(crate) fn saver(&self) -> &Arc<dyn Checkpointer> {
@@ -137,25 +160,56 @@ impl Persister {
                     error,
                     writes: Vec::new(),
                 }),
-            _ => match self
-                .saver
-                .put_step(
-                    &op.writes,
-                    &op.parent,
-                    &op.checkpoint,
-                    &op.metadata,
-                    &op.new_versions,
-                    op.mode,
-                )
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(error) => Err(PutFailed {
-                    error,
-                    writes: op.writes,
-                }),
-            },
+            _ => self.put_in_saver(op).await,
         }
+    }
+
+    /// Puts a checkpoint and returns once it is in the saver, in every mode: in async mode,
+    /// after everything queued before it (the fence of a run, which must hold before any task
+    /// runs).
+    pub(super) async fn put_now(&self, op: PutOp) -> Result<(), PutFailed> {
+        if self.durability == Durability::Async
+            && let Err(error) = self.drain().await
+        {
+            return Err(PutFailed {
+                error,
+                writes: op.writes,
+            });
+        }
+        self.put_in_saver(op).await
+    }
+
+    /// One put straight to the saver; a failure hands the writes back.
+    async fn put_in_saver(&self, op: PutOp) -> Result<(), PutFailed> {
+        let saved = self
+            .saver
+            .put_step(
+                &op.writes,
+                &op.parent,
+                &op.checkpoint,
+                &op.metadata,
+                &op.new_versions,
+                op.mode,
+            )
+            .await;
+        match saved {
+            Ok(_) => Ok(()),
+            Err(error) => Err(PutFailed {
+                error,
+                writes: op.writes,
+            }),
+        }
+    }
+
+    /// Waits until everything queued so far is in the saver (async mode), keeping the queue.
+    async fn drain(&self) -> Result<(), CheckpointError> {
+        let (reached, wait) = tokio::sync::oneshot::channel();
+        self.enqueue(Op::Barrier(reached)).await?;
+        if wait.await.is_err() {
+            // The worker stopped on an error before the barrier: report it.
+            return Err(self.finish().await.err().unwrap_or_else(queue_closed));
+        }
+        Ok(())
     }
 
     /// Drains the async queue and reports the first failure.
@@ -225,13 +279,36 @@ pub(crate) struct JournalSink {
     pub(crate) persister: Arc<Persister>,
     /// `None` in exit mode, where writes are kept for the end of the run.
     pub(crate) target: Option<Arc<CheckpointRef>>,
+    /// The number of the step's checkpoint (its id is made only when an error names it).
+    checkpoint: u128,
 }
 
 impl JournalSink {
     /// The sink of a step at `current` (asked for only outside exit mode).
-    pub(crate) fn new(persister: Arc<Persister>, current: impl FnOnce() -> Arc<CheckpointRef>) -> Self {
+    pub(crate) fn new(
+        persister: Arc<Persister>,
+        current: impl FnOnce() -> Arc<CheckpointRef>,
+        checkpoint: u128,
+    ) -> Self {
         let target = (persister.durability != Durability::Exit).then(current);
-        JournalSink { persister, target }
+        JournalSink {
+            persister,
+            target,
+            checkpoint,
+        }
+    }
+
+    /// Where the task's journaled steps claim their intents.
+    pub(crate) fn intents(&self) -> Option<&IntentScope> {
+        self.persister.intents.as_ref()
+    }
+
+    /// The id of the step's checkpoint.
+    pub(crate) fn checkpoint_id(&self) -> String {
+        match &self.target {
+            Some(target) => target.checkpoint_id.clone().unwrap_or_default(),
+            None => crate::checkpoint::format_checkpoint_id(self.checkpoint),
+        }
     }
 
     pub(crate) async fn save(&self, writes: Vec<PendingWrite>) -> Result<(), CheckpointError> {

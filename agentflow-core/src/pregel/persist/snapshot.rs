@@ -184,7 +184,31 @@ impl<S: State, C> Snapshot<'_, S, C> {
         d: &mut Durable,
         writes: &mut Vec<PendingWrite>,
     ) -> Result<(), GraphError> {
+        self.put_as(d, writes, false).await
+    }
+
+    /// [`put`](Self::put), returning only once the checkpoint is in the saver, in every
+    /// durability mode: for a fence, which a run must win before any of its tasks runs.
+    pub(crate) async fn put_now(
+        &self,
+        d: &mut Durable,
+        writes: &mut Vec<PendingWrite>,
+    ) -> Result<(), GraphError> {
+        self.put_as(d, writes, true).await
+    }
+
+    async fn put_as(
+        &self,
+        d: &mut Durable,
+        writes: &mut Vec<PendingWrite>,
+        now: bool,
+    ) -> Result<(), GraphError> {
         let (checkpoint, new_versions, written) = self.build(d, d.dirty)?;
+        let mut extra = d.extra.clone();
+        extra.insert(
+            super::LINEAGE_KEY.to_owned(),
+            serde_json::Value::String(format!("{:032x}", d.lineage())),
+        );
         let op = PutOp {
             writes: std::mem::take(writes),
             parent: CheckpointRef {
@@ -197,12 +221,17 @@ impl<S: State, C> Snapshot<'_, S, C> {
                 step: d.step,
                 parents: BTreeMap::new(),
                 run_id: d.run_id.clone(),
-                extra: d.extra.clone(),
+                extra,
             },
             new_versions,
             mode: d.mode,
         };
-        if let Err(failed) = d.persister.put(op).await {
+        let put = if now {
+            d.persister.put_now(op).await
+        } else {
+            d.persister.put(op).await
+        };
+        if let Err(failed) = put {
             *writes = failed.writes;
             return Err(failed.error.into());
         }
@@ -245,6 +274,21 @@ impl<S: State, C> Run<S, C> {
             join_seen: &self.join_seen,
         };
         snapshot.put(d, &mut self.deferred).await
+    }
+
+    /// Puts the current checkpoint with `writes` (against the previous one) and returns once
+    /// both are in the saver, in every durability mode (a run's fence).
+    pub(crate) async fn put_current_now(&mut self, mut writes: Vec<PendingWrite>) -> Result<(), GraphError> {
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(());
+        };
+        let snapshot = Snapshot {
+            graph: &self.graph,
+            state: &self.state,
+            triggers: &self.triggers,
+            join_seen: &self.join_seen,
+        };
+        snapshot.put_now(d, &mut writes).await
     }
 
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
