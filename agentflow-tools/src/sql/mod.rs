@@ -40,6 +40,8 @@ mod guard;
 mod pg_bounded;
 mod schema;
 mod session;
+#[cfg(test)]
+mod session_tests;
 mod sqlite_limits;
 mod tools;
 mod value;
