@@ -130,7 +130,13 @@ async fn a_sqlite_connection_left_changed_is_closed_not_pooled() {
         "ATTACH DATABASE ':memory:' AS leftover",
     ] {
         let _ = db.query_unchecked(sql).await;
-        // Every connection the pool holds is clean.
+        // Every connection the pool holds is clean, once the call's connection is back in the
+        // pool (or closed): all are idle, and all are taken at once.
+        let started = std::time::Instant::now();
+        while pool.num_idle() < pool.size() as usize {
+            assert!(started.elapsed() < Duration::from_secs(5), "{sql}: a connection stays busy");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let mut connections = Vec::new();
         for _ in 0..pool.size() {
             connections.push(pool.acquire().await.unwrap());
