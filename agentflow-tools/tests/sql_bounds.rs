@@ -111,7 +111,11 @@ async fn child_runs_the_queries() {
     let (db, queries, dir) = match backend.as_str() {
         "postgres" => {
             let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-            (SqlDatabase::connect_postgres(&url).await.unwrap(), POSTGRES_QUERIES, None)
+            (
+                SqlDatabase::connect_postgres(&url).await.unwrap(),
+                POSTGRES_QUERIES,
+                None,
+            )
         }
         _ => {
             let (db, dir) = sqlite_database().await;
@@ -193,19 +197,14 @@ fn postgres_calls_stay_within_memory_bounds() {
         let cells = result["cells"].as_array().unwrap();
         assert!(!cells.is_empty(), "{sql}: {result}");
         assert!(
-            cells
-                .iter()
-                .any(|c| c.as_str().unwrap().contains("[shortened, ")),
+            cells.iter().any(|c| c.as_str().unwrap().contains("[shortened, ")),
             "{sql}: {result}"
         );
     }
     // The many-rows query stops at the byte limit, saying so.
     let many = &results(&report)[5]["result"];
     assert_eq!(many["truncated"], true, "{many}");
-    assert!(
-        many["note"].as_str().unwrap().contains("result limit"),
-        "{many}"
-    );
+    assert!(many["note"].as_str().unwrap().contains("result limit"), "{many}");
 }
 
 #[test]
@@ -213,7 +212,12 @@ fn sqlite_calls_stay_within_memory_bounds() {
     let report = run_child("sqlite");
     assert_bounded(&report);
     let results = results(&report);
-    let error = |i: usize| results[i]["result"]["error"].as_str().unwrap_or_default().to_owned();
+    let error = |i: usize| {
+        results[i]["result"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
     // One value over the length limit: refused, saying why.
     for i in [0, 1, 3, 4] {
         assert!(
@@ -233,7 +237,5 @@ fn sqlite_calls_stay_within_memory_bounds() {
     // Rows of large values: read until the JSON result is full.
     let many = &results[6]["result"];
     assert_eq!(many["truncated"], true, "{many}");
-    assert!(
-        many["note"].as_str().unwrap().contains("result limit"),
-        "{many}"
-    );}
+    assert!(many["note"].as_str().unwrap().contains("result limit"), "{many}");
+}

@@ -436,7 +436,9 @@ async fn run_postgres_in(
                 .execute(&mut *conn)
                 .await
                 .map_err(err)?;
-            fetch_bounded(conn, &mut out, columns, bounds).await.map_err(err)?;
+            fetch_bounded(conn, &mut out, columns, bounds)
+                .await
+                .map_err(err)?;
         }
     }
     Ok(out.finish())

@@ -73,10 +73,7 @@ pub(crate) fn probe(sql: &str) -> String {
 /// server: the query's `columns` values, then the previews (`text[]`) and sizes (`int8[]`)
 /// of the values left out.
 pub(crate) fn wrap(sql: &str, columns: usize, bounds: Bounds) -> String {
-    let Bounds {
-        share,
-        preview_chars,
-    } = bounds;
+    let Bounds { share, preview_chars } = bounds;
     let each = |f: &dyn Fn(usize) -> String| (1..=columns).map(f).collect::<Vec<_>>().join(", ");
     // The text form is computed once per value (t1, …); its length is known without reading it.
     let size = |i| format!("pg_catalog.octet_length(z.t{i})");
@@ -93,7 +90,11 @@ pub(crate) fn wrap(sql: &str, columns: usize, bounds: Bounds) -> String {
     let (values, measured, names) = if columns == 0 {
         (String::new(), String::new(), String::new())
     } else {
-        (format!("{values}, "), format!(", {measured}"), format!(" ({names})"))
+        (
+            format!("{values}, "),
+            format!(", {measured}"),
+            format!(" ({names})"),
+        )
     };
     format!(
         "SELECT {values}ARRAY[{previews}]::pg_catalog.text[], ARRAY[{sizes}]::pg_catalog.int8[] \
@@ -116,12 +117,17 @@ pub(crate) fn decode_row(row: &PgRow, columns: usize) -> (Vec<Value>, Vec<bool>)
         .flatten()
         .unwrap_or_default();
     (0..columns)
-        .map(|i| match (previews.get(i).cloned().flatten(), sizes.get(i).copied().flatten()) {
-            (Some(preview), Some(size)) => (
-                Value::String(format!("{preview}… [shortened, {size} bytes in all]")),
-                true,
-            ),
-            _ => (row.try_get_raw(i).map(pg_value).unwrap_or(Value::Null), false),
+        .map(|i| {
+            match (
+                previews.get(i).cloned().flatten(),
+                sizes.get(i).copied().flatten(),
+            ) {
+                (Some(preview), Some(size)) => (
+                    Value::String(format!("{preview}… [shortened, {size} bytes in all]")),
+                    true,
+                ),
+                _ => (row.try_get_raw(i).map(pg_value).unwrap_or(Value::Null), false),
+            }
         })
         .unzip()
 }

@@ -134,7 +134,10 @@ async fn a_sqlite_connection_left_changed_is_closed_not_pooled() {
         // pool (or closed): all are idle, and all are taken at once.
         let started = std::time::Instant::now();
         while pool.num_idle() < pool.size() as usize {
-            assert!(started.elapsed() < Duration::from_secs(5), "{sql}: a connection stays busy");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{sql}: a connection stays busy"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let mut connections = Vec::new();
