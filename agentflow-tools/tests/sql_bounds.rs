@@ -46,11 +46,22 @@ const SQLITE_QUERIES: &[&str] = &[
     "SELECT replace(hex(zeroblob(100000000)), '0', 'x')",
     "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 200000) \
      SELECT group_concat(hex(randomblob(1000)), ',') FROM g",
-    // Many values, each under the length limit.
-    "WITH v(x) AS (SELECT randomblob(900000)) SELECT x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x FROM v",
+    // Ten values under the length limit, 9 MB together.
+    "WITH v(x) AS (SELECT randomblob(900000)) SELECT x, x, x, x, x, x, x, x, x, x FROM v",
     "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000) \
      SELECT n, randomblob(900000) FROM g",
+    WIDE_SQLITE,
 ];
+
+/// 200 values of 900 kB each, each under `max_row_bytes`, 180 MB together: SQLite computes
+/// a row's values before anything can interrupt it.
+const WIDE_SQLITE: &str = "WITH v(x) AS (SELECT randomblob(900000)) SELECT \
+    x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, \
+    x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, \
+    x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, \
+    x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, \
+    x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x \
+    FROM v";
 
 /// This process's peak resident set, in KiB.
 fn peak_rss_kib() -> u64 {
@@ -226,13 +237,19 @@ fn sqlite_calls_stay_within_memory_bounds() {
             results[i]
         );
     }
+    // Many values: each gets its share of 16 MiB (83886 bytes each for 200).
+    assert!(
+        error(7).contains("string or blob too big") && error(7).contains("83886 bytes"),
+        "{}",
+        results[7]
+    );
     // printf stops at the length limit by itself (its result is NULL then).
     let printf = &results[2]["result"];
     assert!(
         error(2).contains("too big") || printf["cells"][0] == "null .. null",
         "{printf}"
     );
-    // Twenty values under the limit: returned, shortened.
+    // Ten values under the limit: returned, shortened.
     assert_eq!(results[5]["result"]["rows"], 1, "{}", results[5]);
     // Rows of large values: read until the JSON result is full.
     let many = &results[6]["result"];

@@ -238,10 +238,11 @@ impl SqlConfig {
     /// - PostgreSQL: a value whose text form is longer than its share of the cap (the cap
     ///   divided by the number of columns) is not sent; its first characters come instead,
     ///   marked `… [shortened, N bytes in all]`.
-    /// - SQLite: no string or blob may grow longer than the cap (`SQLITE_LIMIT_LENGTH`: the
+    /// - SQLite: no string or blob may grow longer than the cap, or than its column's share of
+    ///   16 times the cap for a result of more than 16 columns (`SQLITE_LIMIT_LENGTH`: the
     ///   query fails with "string or blob too big"; this also means a stored row longer than
-    ///   the cap cannot be read), and a statement whose memory grows by more than 32 times
-    ///   the cap is interrupted.
+    ///   that cannot be read), and a statement whose memory grows by more than 32 times the
+    ///   cap is interrupted.
     pub fn max_row_bytes(mut self, bytes: usize) -> Self {
         self.max_row_bytes = bytes.max(1024);
         self

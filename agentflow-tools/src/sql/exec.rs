@@ -79,6 +79,11 @@ const FETCH_BATCH: usize = 50;
 /// How many times `max_row_bytes` SQLite's memory may grow during one statement.
 const SQLITE_MEMORY_FACTOR: i64 = 32;
 
+/// How many times `max_row_bytes` the values of one SQLite result row may take together: SQLite
+/// computes a row's values before anything can interrupt it, so each value's length limit is
+/// this budget shared between the columns (never more than `max_row_bytes`).
+const SQLITE_ROW_FACTOR: usize = 16;
+
 /// Accumulates rows until the row or byte limit.
 struct Collector {
     limit: usize,
@@ -641,16 +646,22 @@ impl Drop for SqliteCall {
     }
 }
 
+/// The longest string or blob a SQLite statement with `columns` result columns may build.
+fn sqlite_value_limit(config: &SqlConfig, columns: usize) -> usize {
+    let row_budget = config.max_row_bytes.saturating_mul(SQLITE_ROW_FACTOR);
+    (row_budget / columns.max(1)).min(config.max_row_bytes)
+}
+
 /// A SQLite error, with what to do about a value over the length limit (`SQLITE_TOOBIG`).
-fn sqlite_error(e: sqlx::Error, timeout: Duration, config: &SqlConfig) -> SqlError {
+fn sqlite_error(e: sqlx::Error, timeout: Duration, value_limit: usize) -> SqlError {
     if let sqlx::Error::Database(db) = &e
         && db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff) == Some(18)
     {
         return SqlError::Query(format!(
-            "{}: a string or blob would be longer than {} bytes (max_row_bytes); select a part \
-             of it (substr, length) instead",
+            "{}: a string or blob would be longer than {value_limit} bytes (max_row_bytes, \
+             shared between the result's columns); select a part of it (substr, length) or \
+             fewer columns instead",
             db.message(),
-            config.max_row_bytes
         ));
     }
     SqlError::from_sqlx(e, timeout)
@@ -664,21 +675,35 @@ async fn run_sqlite_on(
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
-    let err = |e| sqlite_error(e, timeout, config);
     check_sqlite_tables(conn, config, tables, timeout).await?;
     let mut out = Collector::new(limit, config);
+    // The statement's columns, before it runs: they share the row's memory budget.
+    let statement = (&mut **conn)
+        .prepare(sql)
+        .await
+        .map_err(|e| sqlite_error(e, timeout, config.max_row_bytes))?;
+    let type_name = |t: &sqlx::sqlite::SqliteTypeInfo| t.name().to_owned();
+    let declared_columns = describe_columns(statement.columns(), type_name);
+    let value_limit = sqlite_value_limit(config, declared_columns.len());
+    sqlite_limits::set_length_limit(
+        &mut conn
+            .lock_handle()
+            .await
+            .map_err(|e| SqlError::from_sqlx(e, timeout))?,
+        value_limit,
+    );
+    let err = |e| sqlite_error(e, timeout, value_limit);
     let decode = |row: &SqliteRow, i: usize, max_chars: usize| {
         let declared = row.columns().get(i).map_or("", |c| c.type_info().name());
         row.try_get_raw(i)
             .map(|v| sqlite_value(v, declared, max_chars))
             .unwrap_or((Value::Null, false))
     };
-    let type_name = |t: &sqlx::sqlite::SqliteTypeInfo| t.name().to_owned();
     let stream = sqlx::query(sql).persistent(false).fetch(&mut **conn);
     collect(stream, &mut out, &type_name, decode).await.map_err(err)?;
     if out.columns.is_empty() {
-        let statement = (&mut **conn).prepare(sql).await.map_err(err)?;
-        out.columns = describe_columns(statement.columns(), type_name);
+        // No row to read them from.
+        out.columns = declared_columns;
     }
     Ok(out.finish())
 }
