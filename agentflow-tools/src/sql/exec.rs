@@ -265,6 +265,8 @@ pub(crate) async fn run_postgres(
 pub(crate) struct PgCall {
     pub(crate) conn: PoolConnection<Postgres>,
     before: PgSessionState,
+    /// The transaction is open and [`finish`](Self::finish) has not run.
+    open: bool,
     abandon: CancelOnDrop,
 }
 
@@ -282,9 +284,11 @@ impl PgCall {
         PgTransactionManager::begin(&mut conn, Some("BEGIN TRANSACTION READ ONLY".into()))
             .await
             .map_err(err)?;
+        // From here on, dropping the call without finishing it closes the connection.
         let mut call = PgCall {
             conn,
             before,
+            open: true,
             abandon: CancelOnDrop {
                 options: None,
                 pid: 0,
@@ -320,6 +324,7 @@ impl PgCall {
     /// rows already read are still good, and the connection is closed.
     pub(crate) async fn finish(mut self) {
         self.abandon.options = None;
+        self.open = false;
         if let Err(e) = PgTransactionManager::rollback(&mut self.conn).await {
             tracing::warn!(error = %e, "rolling back the read-only SQL transaction failed; closing the connection");
             self.conn.close_on_drop();
@@ -345,7 +350,7 @@ impl PgCall {
 impl Drop for PgCall {
     fn drop(&mut self) {
         // Abandoned mid-call: the session's state is unknown (and a statement may still run).
-        if self.abandon.options.is_some() {
+        if self.open {
             self.conn.close_on_drop();
         }
     }
@@ -566,6 +571,7 @@ impl SqliteCall {
     ) -> Result<Self, SqlError> {
         let err = |e| SqlError::from_sqlx(e, timeout);
         let mut conn = pool.acquire().await.map_err(err)?;
+        let before = SqliteSessionState::read(&mut conn).await.map_err(err)?;
         let deadline = std::time::Instant::now() + timeout;
         let stops = Arc::new(Stops::default());
         let watched = stops.clone();
@@ -590,7 +596,6 @@ impl SqliteCall {
                 true
             });
         }
-        let before = SqliteSessionState::read(&mut conn).await.map_err(err)?;
         Ok(SqliteCall {
             conn,
             before,
@@ -640,8 +645,11 @@ impl SqliteCall {
 
 impl Drop for SqliteCall {
     fn drop(&mut self) {
+        // Abandoned mid-call: stop its statement; the connection's state is unknown, so it is
+        // closed rather than pooled.
         if self.armed {
             self.stops.abandoned.store(true, Ordering::Relaxed);
+            self.conn.close_on_drop();
         }
     }
 }
