@@ -256,3 +256,83 @@ fn sqlite_calls_stay_within_memory_bounds() {
     assert_eq!(many["truncated"], true, "{many}");
     assert!(many["note"].as_str().unwrap().contains("result limit"), "{many}");
 }
+
+/// The PostgreSQL wrapper changes nothing but the values over their share: names (repeated or
+/// none), order, types, comments and a trailing `;` come through as the query wrote them.
+#[sqlx::test(migrations = false)]
+async fn the_postgres_wrapper_is_transparent_below_the_cap(pool: sqlx::PgPool) {
+    let db = SqlDatabase::postgres(pool).with_config(SqlConfig::default().max_row_bytes(4096));
+    let names = |r: &agentflow_tools::sql::QueryResult| -> Vec<String> {
+        r.columns.iter().map(|c| c.name.clone()).collect()
+    };
+
+    let r = db
+        .query("SELECT 1 AS a, 'x' AS a -- trailing comment", None)
+        .await
+        .unwrap();
+    assert_eq!(names(&r), ["a", "a"]);
+    assert_eq!(r.rows, [vec![json!(1), json!("x")]]);
+    assert_eq!(r.columns[0].type_name, "int4");
+
+    let r = db.query("SELECT 2 AS b;  ", None).await.unwrap();
+    assert_eq!(r.rows, [vec![json!(2)]]);
+
+    let r = db.query("SELECT FROM generate_series(1, 3)", None).await.unwrap();
+    assert_eq!((r.columns.len(), r.row_count), (0, 3));
+
+    let r = db
+        .query(
+            "SELECT g FROM generate_series(1, 100) AS g ORDER BY g DESC",
+            Some(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.rows, [vec![json!(100)], vec![json!(99)], vec![json!(98)]]);
+    assert!(r.truncated);
+
+    let r = db
+        .query(
+            "VALUES (ROW(1, 'a'), ARRAY[1, 2], '{\"k\": 1}'::jsonb, '\\xdead'::bytea)",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.rows,
+        [vec![
+            json!([1, "a"]),
+            json!([1, 2]),
+            json!({"k": 1}),
+            json!("3q0=")
+        ]]
+    );
+
+    // No rows: the columns still come from the query's plan.
+    let r = db
+        .query("SELECT 1 AS one, now() AS at WHERE false", None)
+        .await
+        .unwrap();
+    assert_eq!(names(&r), ["one", "at"]);
+    assert_eq!(r.columns[1].type_name, "timestamptz");
+
+    // Two columns share 4096 bytes: 2048 each. One over its share comes as a preview.
+    let r = db
+        .query(
+            "SELECT repeat('a', 3000) AS big, repeat('b', 2000) AS small",
+            None,
+        )
+        .await
+        .unwrap();
+    let big = r.rows[0][0].as_str().unwrap();
+    assert!(big.starts_with("aaaa"), "{big}");
+    assert!(big.ends_with("… [shortened, 3000 bytes in all]"), "{big}");
+    assert_eq!(r.rows[0][1], json!("b".repeat(2000)));
+    assert!(r.note.unwrap().contains("values larger than 2048 bytes"));
+    // Any type: an array's text form is measured.
+    let r = db.query("SELECT array_fill(7, ARRAY[3000])", None).await.unwrap();
+    assert!(
+        r.rows[0][0].as_str().unwrap().starts_with("{7,7,7"),
+        "{:?}",
+        r.rows
+    );
+}
