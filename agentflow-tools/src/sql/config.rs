@@ -169,6 +169,7 @@ pub struct SqlConfig {
     pub(crate) max_rows_limit: usize,
     pub(crate) max_bytes: usize,
     pub(crate) max_cell_chars: usize,
+    pub(crate) max_row_bytes: usize,
     pub(crate) statement_timeout: Duration,
     pub(crate) lock_timeout: Duration,
     pub(crate) access: TableAccess,
@@ -182,6 +183,8 @@ pub const DEFAULT_MAX_ROWS_LIMIT: usize = 1000;
 pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
 /// Longer text values are shortened to this many characters.
 pub const DEFAULT_MAX_CELL_CHARS: usize = 2000;
+/// The byte cap of what one call reads into memory (see [`SqlConfig::max_row_bytes`]).
+pub const DEFAULT_MAX_ROW_BYTES: usize = 1024 * 1024;
 /// How long one statement may run.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a statement waits for a lock (PostgreSQL).
@@ -194,6 +197,7 @@ impl Default for SqlConfig {
             max_rows_limit: DEFAULT_MAX_ROWS_LIMIT,
             max_bytes: DEFAULT_MAX_BYTES,
             max_cell_chars: DEFAULT_MAX_CELL_CHARS,
+            max_row_bytes: DEFAULT_MAX_ROW_BYTES,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             access: TableAccess::default(),
@@ -224,6 +228,23 @@ impl SqlConfig {
     /// Text values longer than this many characters are shortened (the result says so).
     pub fn max_cell_chars(mut self, chars: usize) -> Self {
         self.max_cell_chars = chars.max(1);
+        self
+    }
+
+    /// The byte cap of one result row as the database hands it over, and so of what one call
+    /// holds in memory (at least 1024; default 1 MiB). Checked before a value reaches this
+    /// process, whatever the query computes:
+    ///
+    /// - PostgreSQL: a value whose text form is longer than its share of the cap (the cap
+    ///   divided by the number of columns) is not sent; its first characters come instead,
+    ///   marked `… [shortened, N bytes in all]`.
+    /// - SQLite: no string or blob may grow longer than the cap, or than its column's share of
+    ///   16 times the cap for a result of more than 16 columns (`SQLITE_LIMIT_LENGTH`: the
+    ///   query fails with "string or blob too big"; this also means a stored row longer than
+    ///   that cannot be read), and a statement whose memory grows by more than 32 times the
+    ///   cap is interrupted.
+    pub fn max_row_bytes(mut self, bytes: usize) -> Self {
+        self.max_row_bytes = bytes.max(1024);
         self
     }
 

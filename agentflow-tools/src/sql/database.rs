@@ -108,7 +108,9 @@ impl SqlDatabase {
         let options = options
             .read_only(true)
             .create_if_missing(false)
-            .pragma("query_only", "ON");
+            .pragma("query_only", "ON")
+            // Rows the worker thread may read ahead of the caller: few, as each may be large.
+            .row_buffer_size(2);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))

@@ -37,12 +37,17 @@ mod database;
 mod error;
 mod exec;
 mod guard;
+mod pg_bounded;
 mod schema;
+mod session;
+#[cfg(test)]
+mod session_tests;
+mod sqlite_limits;
 mod tools;
 mod value;
 
 pub use config::{
-    DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_CELL_CHARS, DEFAULT_MAX_ROWS,
+    DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, DEFAULT_MAX_CELL_CHARS, DEFAULT_MAX_ROW_BYTES, DEFAULT_MAX_ROWS,
     DEFAULT_MAX_ROWS_LIMIT, DEFAULT_STATEMENT_TIMEOUT, SqlConfig, SqlDialect, TableAccess,
 };
 pub use database::SqlDatabase;

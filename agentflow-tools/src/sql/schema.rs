@@ -122,7 +122,7 @@ pub(crate) async fn list_postgres(
     timeout: Duration,
 ) -> Result<SchemaInfo, SqlError> {
     let mut call = PgCall::begin(pool, config, timeout).await?;
-    let rows: Result<Vec<ColumnRow>, _> = sqlx::query_as(PG_SCHEMA).fetch_all(&mut *call.tx).await;
+    let rows: Result<Vec<ColumnRow>, _> = sqlx::query_as(PG_SCHEMA).fetch_all(&mut *call.conn).await;
     call.finish().await;
     let rows = rows.map_err(|e| SqlError::from_sqlx(e, timeout))?;
     Ok(assemble(SqlDialect::Postgres, config, only, rows))
@@ -135,7 +135,7 @@ pub(crate) async fn list_sqlite(
     only: Option<&str>,
     timeout: Duration,
 ) -> Result<SchemaInfo, SqlError> {
-    let mut call = SqliteCall::begin(pool, timeout).await?;
+    let mut call = SqliteCall::begin(pool, config, timeout).await?;
     let rows: Result<Vec<ColumnRow>, _> = sqlx::query_as(SQLITE_SCHEMA).fetch_all(&mut *call.conn).await;
     call.finish().await;
     let rows = rows.map_err(|e| SqlError::from_sqlx(e, timeout))?;

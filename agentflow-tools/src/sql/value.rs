@@ -500,29 +500,62 @@ fn composite(fields: Option<&[(String, PgTypeInfo)]>, b: &[u8]) -> Option<Value>
     })
 }
 
-/// A SQLite value as JSON, by its storage class. `declared` is the column's declared type:
-/// integers of a BOOLEAN column become booleans.
-pub(crate) fn sqlite_value(value: SqliteValueRef<'_>, declared: &str) -> Value {
+/// A SQLite value as JSON, by its storage class, and whether it was shortened. `declared` is
+/// the column's declared type: integers of a BOOLEAN column become booleans. Text and blobs
+/// are read in place and only their first `max_chars` characters copied, so a large value is
+/// not copied whole again.
+pub(crate) fn sqlite_value(value: SqliteValueRef<'_>, declared: &str, max_chars: usize) -> (Value, bool) {
     if value.is_null() {
-        return Value::Null;
+        return (Value::Null, false);
     }
     let storage = value.type_info().name().to_owned();
+    let whole = |v: Value| (v, false);
     match storage.as_str() {
-        "INTEGER" | "BOOLEAN" => match <i64 as Decode<sqlx::Sqlite>>::decode(value) {
+        "INTEGER" | "BOOLEAN" => whole(match <i64 as Decode<sqlx::Sqlite>>::decode(value) {
             Ok(n) if declared.eq_ignore_ascii_case("BOOLEAN") && (n == 0 || n == 1) => Value::Bool(n == 1),
             Ok(n) => Value::from(n),
             Err(_) => Value::Null,
+        }),
+        "REAL" => whole(
+            <f64 as Decode<sqlx::Sqlite>>::decode(value)
+                .map(float)
+                .unwrap_or(Value::Null),
+        ),
+        "BLOB" => match <&[u8] as Decode<sqlx::Sqlite>>::decode(value) {
+            Ok(bytes) => {
+                let total_chars = bytes.len().div_ceil(3) * 4;
+                // Three bytes make four base64 characters.
+                let head = &bytes[..bytes.len().min(max_chars.div_ceil(4) * 3)];
+                let (text, shortened) = shortened_to(&base64(head), max_chars, total_chars);
+                (Value::String(text), shortened)
+            }
+            Err(_) => whole(Value::Null),
         },
-        "REAL" => <f64 as Decode<sqlx::Sqlite>>::decode(value)
-            .map(float)
-            .unwrap_or(Value::Null),
-        "BLOB" => <Vec<u8> as Decode<sqlx::Sqlite>>::decode(value)
-            .map(|b| Value::String(base64(&b)))
-            .unwrap_or(Value::Null),
-        _ => match <String as Decode<sqlx::Sqlite>>::decode(value) {
-            Ok(text) => Value::String(text),
-            Err(_) => Value::String(format!("<{storage} value>")),
+        _ => match <&str as Decode<sqlx::Sqlite>>::decode(value) {
+            Ok(text) => match text.char_indices().nth(max_chars) {
+                Some(_) => {
+                    let (text, shortened) = shortened_to(text, max_chars, text.chars().count());
+                    (Value::String(text), shortened)
+                }
+                None => whole(Value::String(text.to_owned())),
+            },
+            Err(_) => whole(Value::String(format!("<{storage} value>"))),
         },
+    }
+}
+
+/// `text` cut to `max_chars` characters and marked with `total_chars` if it was longer.
+fn shortened_to(text: &str, max_chars: usize, total_chars: usize) -> (String, bool) {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => (
+            format!("{}… [shortened, {total_chars} characters in all]", &text[..cut]),
+            true,
+        ),
+        None if total_chars > max_chars => (
+            format!("{text}… [shortened, {total_chars} characters in all]"),
+            true,
+        ),
+        None => (text.to_owned(), false),
     }
 }
 
@@ -530,15 +563,15 @@ pub(crate) fn sqlite_value(value: SqliteValueRef<'_>, declared: &str) -> Value {
 /// whether anything was shortened.
 pub(crate) fn shorten(value: &mut Value, max_chars: usize) -> bool {
     match value {
-        Value::String(s) => match s.char_indices().nth(max_chars) {
-            Some((cut, _)) => {
-                let total = s.chars().count();
-                s.truncate(cut);
-                s.push_str(&format!("… [shortened, {total} characters in all]"));
-                true
+        Value::String(s) => {
+            let total = s.chars().count();
+            let (text, shortened) = shortened_to(s, max_chars, total);
+            if shortened {
+                // A new string: the result keeps only what is left of the value.
+                *s = text;
             }
-            None => false,
-        },
+            shortened
+        }
         Value::Array(items) => items.iter_mut().fold(false, |any, v| shorten(v, max_chars) | any),
         Value::Object(map) => map.values_mut().fold(false, |any, v| shorten(v, max_chars) | any),
         _ => false,
@@ -606,6 +639,7 @@ mod tests {
         assert!(shorten(&mut v, 3));
         assert_eq!(v[0], "ab");
         assert_eq!(v[1], "abc… [shortened, 6 characters in all]");
+        assert_eq!(shortened_to("abcdef", 10, 6), ("abcdef".to_owned(), false));
         // Garbage never panics.
         for oid in [16, 20, 1700, 1082, 1114, 1186, 2950, 869, 1560, 2249, 3802] {
             assert_eq!(decode_oid(oid, &[]), None, "{oid}");
