@@ -30,7 +30,8 @@ use sqlx::{
 
 use super::config::{SqlConfig, SqlDialect};
 use super::error::SqlError;
-use super::guard::{CheckedQuery, TableRef};
+use super::guard::postgres::CURSOR;
+use super::guard::{CheckedQuery, TableRef, postgres_db, sqlite};
 use super::value::{pg_type_name, pg_value, shorten, sqlite_value};
 
 /// The rows of a query, bounded.
@@ -61,9 +62,6 @@ pub struct ColumnInfo {
     #[serde(rename = "type")]
     pub type_name: String,
 }
-
-/// The cursor each PostgreSQL query is read through (one per transaction).
-const CURSOR: &str = "agentflow_sql_cursor";
 
 /// Accumulates rows until the row or byte limit.
 struct Collector {
@@ -208,19 +206,18 @@ fn quote_pg(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// Runs `sql` on PostgreSQL in a read-only transaction that is always rolled back. `tables`
-/// are checked against the allowlist first, in the same transaction.
+/// Runs the checked statement on PostgreSQL in a read-only transaction that is always rolled
+/// back. The names it uses (tables, functions, operators, types) are checked first, in the
+/// same transaction.
 pub(crate) async fn run_postgres(
     pool: &PgPool,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
-    mode: Mode,
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let mut call = PgCall::begin(pool, config, timeout).await?;
-    let result = run_postgres_in(&mut call.tx, config, sql, tables, mode, limit, timeout).await;
+    let result = run_postgres_in(&mut call.tx, config, checked, limit, timeout).await;
     call.finish().await;
     result
 }
@@ -248,13 +245,15 @@ impl PgCall {
             .map_err(err)?;
         let millis = |d: Duration| d.as_millis().clamp(1, u128::from(u32::MAX)).to_string();
         // SET LOCAL through set_config(..., true): the settings end with the transaction, so a
-        // pooled connection shared with other code is left as it was. The session's pid and
+        // pooled connection shared with other code is left as it was. The lexer reads the text
+        // with standard_conforming_strings on, as the guard's parser did. The session's pid and
         // the transaction's start identify the statement to cancel if the call is abandoned.
         let (pid, started): (i32, i64) = sqlx::query_as(
             "SELECT pg_catalog.pg_backend_pid(), (extract(epoch FROM pg_catalog.now()) * 1000000)::int8, \
              pg_catalog.set_config('statement_timeout', $1, true), \
              pg_catalog.set_config('lock_timeout', $2, true), \
-             pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true)",
+             pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true), \
+             pg_catalog.set_config('standard_conforming_strings', 'on', true)",
         )
         .bind(millis(timeout))
         .bind(millis(config.lock_timeout.min(timeout)))
@@ -325,18 +324,19 @@ impl Drop for CancelOnDrop {
 async fn run_postgres_in(
     tx: &mut sqlx::Transaction<'static, Postgres>,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
-    mode: Mode,
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let err = |e| SqlError::from_sqlx(e, timeout);
-    check_postgres_tables(tx, config, tables, timeout).await?;
+    check_postgres_tables(tx, config, checked.tables(), timeout).await?;
+    postgres_db::check_names(&mut **tx, &config.functions, checked.names(), timeout).await?;
+    // The text the guard parsed: the EXPLAIN as sent, or the query's cursor declaration.
+    let sql = checked.statement();
 
     let mut out = Collector::new(limit, config);
     let decode = |row: &PgRow, i: usize| row.try_get_raw(i).map(pg_value).unwrap_or(Value::Null);
-    match mode {
+    match Mode::of(checked) {
         Mode::Direct => {
             let stream = sqlx::query(sql).persistent(false).fetch(&mut **tx);
             collect(stream, &mut out, pg_type_name, decode)
@@ -344,9 +344,7 @@ async fn run_postgres_in(
                 .map_err(err)?;
         }
         Mode::Cursor => {
-            // The user's text follows FOR as is: a trailing comment cannot swallow anything.
-            let declare = format!("DECLARE {CURSOR} NO SCROLL CURSOR FOR {sql}");
-            sqlx::query(&declare)
+            sqlx::query(sql)
                 .persistent(false)
                 .execute(&mut **tx)
                 .await
@@ -402,17 +400,17 @@ async fn check_postgres_tables(
     Ok(())
 }
 
-/// Runs `sql` on a read-only SQLite connection, interrupted at its deadline.
+/// Runs the checked statement on a read-only SQLite connection, interrupted at its deadline,
+/// once SQLite's compilation of it passed the guard.
 pub(crate) async fn run_sqlite(
     pool: &SqlitePool,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let mut call = SqliteCall::begin(pool, timeout).await?;
-    let result = run_sqlite_on(&mut call.conn, config, sql, tables, limit, timeout).await;
+    let result = run_sqlite_on(&mut call.conn, config, checked, limit, timeout).await;
     call.finish().await;
     result
 }
@@ -467,13 +465,15 @@ impl Drop for SqliteCall {
 async fn run_sqlite_on(
     conn: &mut PoolConnection<Sqlite>,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let err = |e| SqlError::from_sqlx(e, timeout);
-    check_sqlite_tables(conn, config, tables, timeout).await?;
+    let sql = checked.statement();
+    if checked.database_checks() {
+        sqlite::check_program(conn, config, sql, checked.is_explain(), timeout).await?;
+    }
     let mut out = Collector::new(limit, config);
     let decode = |row: &SqliteRow, i: usize| {
         let declared = row.columns().get(i).map_or("", |c| c.type_info().name());
@@ -489,38 +489,4 @@ async fn run_sqlite_on(
         out.columns = describe_columns(statement.columns(), type_name);
     }
     Ok(out.finish())
-}
-
-/// Checks each table exists in the main database (or temp) and is allowed. Internal
-/// `sqlite_*` tables and eponymous virtual tables (`pragma_*`, `dbstat`) are not in the
-/// catalog, so they are refused.
-async fn check_sqlite_tables(
-    conn: &mut PoolConnection<Sqlite>,
-    config: &SqlConfig,
-    tables: &[TableRef],
-    timeout: Duration,
-) -> Result<(), SqlError> {
-    for table in tables {
-        let schema = table.schema.as_deref().unwrap_or("main");
-        if !matches!(schema, "main" | "temp") || SqlDialect::Sqlite.is_system_table(&table.name) {
-            return Err(SqlError::TableNotAllowed(format!("table {table}")));
-        }
-        // The schema is one of two literals, never user text.
-        let lookup = format!(
-            "SELECT name FROM {schema}.sqlite_master WHERE type IN ('table', 'view') AND name = ?1 COLLATE NOCASE"
-        );
-        let found: Option<String> = sqlx::query_scalar(&lookup)
-            .bind(&table.name)
-            .fetch_optional(&mut **conn)
-            .await
-            .map_err(|e| SqlError::from_sqlx(e, timeout))?;
-        match found {
-            None => return Err(SqlError::UnknownTable(table.to_string())),
-            Some(name) if !config.access.allows(SqlDialect::Sqlite, schema, &name) => {
-                return Err(SqlError::TableNotAllowed(format!("table {schema}.{name}")));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,109 @@
+//! PostgreSQL: the names a query uses, resolved in the database, in the query's own transaction
+//! (so with the search path the query itself will see).
+//!
+//! - An unqualified function call resolves, in PostgreSQL, to the best match among *all*
+//!   functions of that name on the search path (a `public.lower(integer)` beats
+//!   `pg_catalog.lower(text)` for `lower(1)`). So every schema on the path that has a function
+//!   of that name must be allowed for it: `pg_catalog` for the built-in allow-list, another
+//!   schema only through [`SqlConfig::allow_function`](crate::sql::SqlConfig::allow_function).
+//! - Operators run functions too. An operator named without a schema may be any operator of
+//!   that name on the path; it is allowed only when no schema but `pg_catalog` on the path
+//!   defines an operator of that name. (`OPERATOR(schema.op)` is allowed for `pg_catalog`
+//!   only, checked by the parse.)
+//! - Casts and typed literals run the target type's input and cast functions: every type the
+//!   query names must be a type of `pg_catalog`.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+
+use super::FunctionAllowlist;
+use super::postgres::{Names, QualifiedName};
+use crate::sql::config::SqlDialect;
+use crate::sql::error::SqlError;
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// Checks every function, operator and type of `names` in the database.
+pub(crate) async fn check_names(
+    conn: &mut PgConnection,
+    allow: &FunctionAllowlist,
+    names: &Names,
+    timeout: Duration,
+) -> Result<(), SqlError> {
+    let err = |e| SqlError::from_sqlx(e, timeout);
+    for function in &names.functions {
+        // A qualified name was checked against the allow-list by the parse.
+        if function.schema.is_some() {
+            continue;
+        }
+        let schemas: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT n.nspname::text FROM pg_catalog.pg_proc p \
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.proname = $1 AND n.nspname = ANY (pg_catalog.current_schemas(true)) ORDER BY 1",
+        )
+        .bind(&function.name)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err)?;
+        for schema in schemas {
+            if !allow.allows(SqlDialect::Postgres, Some(&schema), &function.name) {
+                return Err(SqlError::DeniedFunction(format!("{schema}.{}", function.name)));
+            }
+        }
+    }
+    for operator in names.operators.iter().filter(|o| o.schema.is_none()) {
+        let shadowing: Option<String> = sqlx::query_scalar(
+            "SELECT n.nspname::text FROM pg_catalog.pg_operator o \
+             JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace \
+             WHERE o.oprname = $1 AND n.nspname <> 'pg_catalog' \
+             AND n.nspname = ANY (pg_catalog.current_schemas(true)) LIMIT 1",
+        )
+        .bind(&operator.name)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(err)?;
+        if let Some(schema) = shadowing {
+            return Err(SqlError::Unsupported(format!(
+                "the operator {} is also defined in schema {schema}, whose functions this tool does not run; \
+                 use a built-in operator or function",
+                operator.name
+            )));
+        }
+    }
+    for type_name in &names.types {
+        let schema = type_schema(conn, type_name, timeout).await?;
+        // An unknown type: the query fails on its own when it runs.
+        if let Some(schema) = schema.filter(|s| s != "pg_catalog") {
+            return Err(SqlError::Unsupported(format!(
+                "the type {schema}.{} is not a built-in type (casts to it run its functions); \
+                 cast to a built-in type such as text or numeric",
+                type_name.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The schema of the type `name` resolves to on the search path, if it exists.
+async fn type_schema(
+    conn: &mut PgConnection,
+    name: &QualifiedName,
+    timeout: Duration,
+) -> Result<Option<String>, SqlError> {
+    let text = match &name.schema {
+        Some(schema) => format!("{}.{}", quote(schema), quote(&name.name)),
+        None => quote(&name.name),
+    };
+    sqlx::query_scalar(
+        "SELECT n.nspname::text FROM pg_catalog.pg_type t \
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+         WHERE t.oid = pg_catalog.to_regtype($1)",
+    )
+    .bind(text)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|e| SqlError::from_sqlx(e, timeout))
+}

@@ -1,0 +1,435 @@
+//! SQLite: SQLite itself reads the statement. The guard compiles it with `EXPLAIN` on the
+//! connection that runs it and checks the bytecode program, which is what SQLite will execute:
+//!
+//! - only opcodes of read-only programs (an allow-list; `OpenWrite`, `VOpen`, `ParseSchema`,
+//!   `Program`, any opcode not listed… are refused), and only read transactions;
+//! - the tables it opens: each `OpenRead` names a b-tree by root page, mapped to its table
+//!   (or to the table of the index) through `sqlite_schema`, then checked against the
+//!   allowlist; root pages not in the catalog (`sqlite_schema` itself) are refused;
+//! - the functions it calls (`Function`, `PureFunc`, `AggStep`…), against the allow-list.
+//!
+//! Two things happen before SQLite sees the text, because compiling some statements has effects
+//! (a `PRAGMA` takes effect when it is prepared): the text must start with `SELECT`, `WITH`,
+//! `VALUES` or `EXPLAIN` (a keyword, followed by a non-word character), and it is cut at its
+//! first top-level `;`, the rest of which must be only comments and whitespace. Only the first
+//! statement is compiled and run. The cut follows SQLite's tokenizer (`tokenize.c`,
+//! `complete.c`): `'…'`, `"…"`, `` `…` ``, `[…]` quote, `--` and `/* */` comment, and nothing
+//! else can hide a `;`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::{Row as _, SqliteConnection};
+
+use super::{FunctionAllowlist, not_read_only, statement_kind, unsupported};
+use crate::sql::config::{SqlConfig, SqlDialect};
+use crate::sql::error::SqlError;
+
+/// The one statement of a text.
+pub(crate) struct Statement<'a> {
+    /// The statement, without the `;` and what follows it.
+    pub(crate) text: &'a str,
+    /// True when it is an `EXPLAIN [QUERY PLAN]`.
+    pub(crate) explain: bool,
+}
+
+/// SQLite's whitespace (`sqlite3Isspace`).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// SQLite's identifier characters (`IdChar`): ASCII letters, digits, `_`, `$`, every byte of a
+/// multi-byte UTF-8 character.
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// One lexical piece of the text, as far as statement boundaries are concerned.
+#[derive(Debug, PartialEq)]
+enum Piece {
+    /// Whitespace or a comment.
+    Blank,
+    /// A `;`.
+    Semicolon,
+    /// A word (keyword or identifier).
+    Word,
+    /// Anything else: a quoted string or identifier, a number, an operator.
+    Other,
+}
+
+/// Splits the text into pieces: `(piece, start, end)`.
+fn pieces(sql: &str) -> Vec<(Piece, usize, usize)> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let b = bytes[i];
+        let piece = if is_space(b) {
+            while i < bytes.len() && is_space(bytes[i]) {
+                i += 1;
+            }
+            Piece::Blank
+        } else if b == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            Piece::Blank
+        } else if b == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            // Not nested; an unterminated comment runs to the end.
+            i += 2;
+            while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(bytes.len());
+            Piece::Blank
+        } else if b == b';' {
+            i += 1;
+            Piece::Semicolon
+        } else if matches!(b, b'\'' | b'"' | b'`') {
+            // A doubled quote stands for itself; an unterminated one runs to the end.
+            i += 1;
+            loop {
+                match bytes.get(i) {
+                    None => break,
+                    Some(&c) if c == b && bytes.get(i + 1) == Some(&b) => i += 2,
+                    Some(&c) if c == b => {
+                        i += 1;
+                        break;
+                    }
+                    Some(_) => i += 1,
+                }
+            }
+            Piece::Other
+        } else if b == b'[' {
+            while i < bytes.len() && bytes[i] != b']' {
+                i += 1;
+            }
+            i = (i + 1).min(bytes.len());
+            Piece::Other
+        } else if is_word(b) {
+            while i < bytes.len() && is_word(bytes[i]) {
+                i += 1;
+            }
+            Piece::Word
+        } else {
+            i += 1;
+            Piece::Other
+        };
+        out.push((piece, start, i));
+    }
+    out
+}
+
+/// The first statement of `sql`, refusing a second one and statements that are not queries.
+pub(crate) fn split(sql: &str) -> Result<Statement<'_>, SqlError> {
+    let pieces = pieces(sql);
+    let end = pieces
+        .iter()
+        .find(|(p, _, _)| *p == Piece::Semicolon)
+        .map_or(sql.len(), |(_, start, _)| *start);
+    let after = pieces.iter().filter(|(_, start, _)| *start > end);
+    let more = after
+        .filter(|(p, _, _)| !matches!(p, Piece::Blank | Piece::Semicolon))
+        .count();
+    let words: Vec<&str> = pieces
+        .iter()
+        .filter(|(_, start, _)| *start < end)
+        .filter(|(p, _, _)| *p != Piece::Blank)
+        .take(3)
+        .map(|(p, start, stop)| if *p == Piece::Word { &sql[*start..*stop] } else { "" })
+        .collect();
+    let Some(first) = words.first() else {
+        return Err(SqlError::Empty);
+    };
+    if more > 0 {
+        // The count is of what follows, in statements: at least two.
+        let statements = 1 + sql[end..].split(';').filter(|s| !s.trim().is_empty()).count().max(1);
+        return Err(SqlError::MultipleStatements(statements));
+    }
+    let is = |word: &str, keyword: &str| word.eq_ignore_ascii_case(keyword);
+    let explain = is(first, "explain");
+    if !["select", "with", "values"].iter().any(|k| is(first, k)) && !explain {
+        return Err(not_read_only(format!(
+            "a {} statement is not a query; send a SELECT",
+            statement_kind(&sql[pieces.iter().find(|(p, _, _)| *p != Piece::Blank).map_or(0, |x| x.1)..end])
+        )));
+    }
+    Ok(Statement {
+        text: &sql[..end],
+        explain,
+    })
+}
+
+/// The statement under `EXPLAIN [QUERY PLAN]`: the part SQLite compiles and the guard checks.
+fn explained(statement: &str) -> Result<&str, SqlError> {
+    let pieces = pieces(statement);
+    let mut significant = pieces.iter().filter(|(p, _, _)| *p != Piece::Blank);
+    let word = |piece: Option<&(Piece, usize, usize)>| {
+        piece.map(|(p, s, e)| (*p == Piece::Word, &statement[*s..*e], *e))
+    };
+    let Some((_, _, mut rest)) = word(significant.next()) else {
+        return Err(SqlError::Empty);
+    };
+    let mut next = word(significant.next());
+    if let Some((true, w, _)) = next
+        && w.eq_ignore_ascii_case("query")
+    {
+        match word(significant.next()) {
+            Some((true, plan, end)) if plan.eq_ignore_ascii_case("plan") => rest = end,
+            _ => return Err(unsupported("this form of EXPLAIN")),
+        }
+        next = word(significant.next());
+    }
+    match next {
+        Some((true, w, _)) if ["select", "with", "values"].iter().any(|k| w.eq_ignore_ascii_case(k)) => {
+            Ok(&statement[rest..])
+        }
+        _ => Err(not_read_only("EXPLAIN is allowed only for queries (SELECT, WITH, VALUES)")),
+    }
+}
+
+/// Opcodes of read-only programs. Writes to ephemeral tables and sorters (`Insert`,
+/// `IdxInsert`, `SorterInsert`…) are allowed: a cursor on a database table can only be opened
+/// for writing with `OpenWrite`, which is refused.
+const OPCODES: &[&str] = &[
+    "Init", "Goto", "Gosub", "Return", "InitCoroutine", "Yield", "EndCoroutine", "BeginSubrtn", "Halt",
+    "HaltIfNull", "Transaction", "TableLock", "OpenRead", "ReopenIdx", "OpenEphemeral", "OpenAutoindex",
+    "OpenDup", "OpenPseudo", "SorterOpen", "Close", "ColumnsUsed", "Rewind", "Next", "Prev", "Last",
+    "SeekLT", "SeekLE", "SeekGE", "SeekGT", "SeekRowid", "NotExists", "Found", "NotFound", "NoConflict",
+    "IfNoHope", "IfNotOpen", "IdxLE", "IdxGT", "IdxLT", "IdxGE", "IdxRowid", "DeferredSeek",
+    "FinishSeek", "SeekScan", "SeekHit", "SeekEnd", "Column", "Rowid", "RowData", "NullRow", "Offset",
+    "ResultRow", "Integer", "Int64", "Real", "String", "String8", "Null", "SoftNull", "Blob", "Variable",
+    "Move", "Copy", "SCopy", "IntCopy", "Add", "Subtract", "Multiply", "Divide", "Remainder", "Concat",
+    "BitAnd", "BitOr", "ShiftLeft", "ShiftRight", "BitNot", "AddImm", "MustBeInt", "RealAffinity",
+    "Cast", "Affinity", "TypeCheck", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "ElseEq", "Compare", "Jump",
+    "Permutation", "CollSeq", "And", "Or", "Not", "IsTrue", "IsNull", "NotNull", "IfNullRow", "IsType",
+    "ZeroOrNull", "If", "IfNot", "IfPos", "IfNotZero", "DecrJumpZero", "Once", "MakeRecord", "Count",
+    "Sort", "SorterSort", "SorterNext", "SorterData", "SorterInsert", "SorterCompare", "ResetSorter",
+    "Sequence", "SequenceTest", "NewRowid", "Insert", "IdxInsert", "Delete", "IdxDelete", "RowCell",
+    "Function", "PureFunc", "AggStep", "AggStep1", "AggValue", "AggFinal", "AggInverse", "MemMax",
+    "OffsetLimit", "Filter", "FilterAdd", "RowSetAdd", "RowSetRead", "RowSetTest", "IfSizeBetween",
+    "ClrSubtype", "GetSubtype", "SetSubtype", "CursorHint", "ReleaseReg", "Noop", "Explain",
+    "Abortable", "Trace",
+];
+
+/// Opcodes that call a function named in P4 (`name(argc)`).
+const FUNCTION_OPCODES: &[&str] = &["Function", "PureFunc", "AggStep", "AggStep1", "AggValue", "AggFinal", "AggInverse"];
+
+/// How SQLite shows a function in P4: its name cut to 16 bytes.
+const SHOWN_NAME_BYTES: usize = 16;
+
+fn shown(name: &str) -> &str {
+    let mut end = name.len().min(SHOWN_NAME_BYTES);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// One instruction of an `EXPLAIN` listing.
+struct Instruction {
+    opcode: String,
+    p1: i64,
+    p2: i64,
+    p3: i64,
+    p4: Option<String>,
+    p5: i64,
+}
+
+/// Compiles `statement` on `conn` and checks its program; returns the first statement's text
+/// to run (the whole of it: `statement` is already one statement).
+pub(crate) async fn check_program(
+    conn: &mut SqliteConnection,
+    config: &SqlConfig,
+    statement: &str,
+    explain: bool,
+    timeout: Duration,
+) -> Result<(), SqlError> {
+    let err = |e| SqlError::from_sqlx(e, timeout);
+    let compiled = if explain { explained(statement)? } else { statement };
+    let listing = format!("EXPLAIN {compiled}");
+    let rows = match sqlx::query(&listing).persistent(false).fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(e)) if e.message().starts_with("no such table: ") => {
+            let name = e.message().trim_start_matches("no such table: ").to_owned();
+            return Err(SqlError::UnknownTable(name));
+        }
+        Err(e) => return Err(err(e)),
+    };
+    let mut program = Vec::with_capacity(rows.len());
+    for row in &rows {
+        program.push(Instruction {
+            opcode: row.try_get("opcode").map_err(err)?,
+            p1: row.try_get("p1").map_err(err)?,
+            p2: row.try_get("p2").map_err(err)?,
+            p3: row.try_get("p3").map_err(err)?,
+            p4: row.try_get("p4").unwrap_or(None),
+            p5: row.try_get("p5").map_err(err)?,
+        });
+    }
+    let mut catalog = None;
+    let mut function_names = None;
+    for op in &program {
+        let opcode = op.opcode.as_str();
+        if !OPCODES.contains(&opcode) {
+            return Err(match opcode {
+                "VOpen" | "VFilter" | "VColumn" | "VNext" | "VInitIn" => SqlError::TableNotAllowed(
+                    "a virtual table (table-valued functions such as json_each or pragma_* are not readable by this tool)"
+                        .into(),
+                ),
+                "OpenWrite" | "Insert" | "Delete" | "Destroy" | "Clear" | "CreateBtree" | "SetCookie"
+                | "ParseSchema" | "DropTable" | "DropIndex" | "DropTrigger" | "Vacuum" | "AutoCommit"
+                | "Savepoint" => not_read_only("the statement writes"),
+                other => SqlError::Unsupported(format!(
+                    "the statement compiles to the SQLite operation {other}, which this tool does not run"
+                )),
+            });
+        }
+        match opcode {
+            // P2 = 0: a read transaction; P1: the database (0 main, 1 temp).
+            "Transaction" if op.p2 != 0 => return Err(not_read_only("the statement writes")),
+            "Transaction" | "TableLock" if op.p1 > 1 => {
+                return Err(SqlError::TableNotAllowed("an attached database".into()));
+            }
+            "OpenRead" | "ReopenIdx" => {
+                // P5 bit OPFLAG_P2ISREG: the root page is in a register, not known here.
+                if op.p5 & 0x02 != 0 || op.p3 > 1 {
+                    return Err(SqlError::TableNotAllowed("a table opened by a computed page".into()));
+                }
+                if catalog.is_none() {
+                    catalog = Some(root_pages(conn, timeout).await?);
+                }
+                let table = catalog.as_ref().and_then(|c| c.get(&(op.p3, op.p2)));
+                let Some((schema, table)) = table else {
+                    return Err(SqlError::TableNotAllowed("an internal table (sqlite_schema)".into()));
+                };
+                if SqlDialect::Sqlite.is_system_table(table)
+                    || !config.access.allows(SqlDialect::Sqlite, schema, table)
+                {
+                    return Err(SqlError::TableNotAllowed(format!("table {schema}.{table}")));
+                }
+            }
+            _ if FUNCTION_OPCODES.contains(&opcode) => {
+                let p4 = op.p4.as_deref().unwrap_or_default();
+                let name = p4.rsplit_once('(').map_or(p4, |(name, _)| name);
+                if function_names.is_none() {
+                    function_names = Some(registered_functions(conn, timeout).await?);
+                }
+                check_function(&config.functions, function_names.as_deref().unwrap_or_default(), name)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A function of the program, shown by its name cut to 16 bytes: every function registered on
+/// the connection that shows so must be allowed (so a cut name cannot stand for an allowed one).
+fn check_function(allow: &FunctionAllowlist, registered: &[String], shown_name: &str) -> Result<(), SqlError> {
+    let allowed = |name: &str| allow.sqlite_names().any(|a| a.eq_ignore_ascii_case(name));
+    let mut matches = registered.iter().filter(|r| shown(r).eq_ignore_ascii_case(shown_name)).peekable();
+    if matches.peek().is_none() {
+        // Not in the list (an older SQLite without `pragma_function_list`): only an allowed
+        // name shown in full.
+        return if shown_name.len() < SHOWN_NAME_BYTES && allowed(shown_name) {
+            Ok(())
+        } else {
+            Err(SqlError::DeniedFunction(shown_name.to_owned()))
+        };
+    }
+    for name in matches {
+        if !allowed(name) {
+            return Err(SqlError::DeniedFunction(name.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The functions registered on the connection.
+async fn registered_functions(conn: &mut SqliteConnection, timeout: Duration) -> Result<Vec<String>, SqlError> {
+    match sqlx::query_scalar("SELECT DISTINCT name FROM pragma_function_list")
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(names) => Ok(names),
+        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(Vec::new()),
+        Err(e) => Err(SqlError::from_sqlx(e, timeout)),
+    }
+}
+
+/// `(database, root page) -> (schema, table)`: tables by their own pages, indexes by their
+/// table's name.
+async fn root_pages(
+    conn: &mut SqliteConnection,
+    timeout: Duration,
+) -> Result<HashMap<(i64, i64), (String, String)>, SqlError> {
+    let mut pages = HashMap::new();
+    for (database, schema) in [(0_i64, "main"), (1, "temp")] {
+        // The schema is one of two literals, never user text.
+        let lookup = format!("SELECT tbl_name, rootpage FROM {schema}.sqlite_schema WHERE rootpage > 0");
+        let rows: Vec<(String, i64)> = sqlx::query_as(&lookup)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| SqlError::from_sqlx(e, timeout))?;
+        for (table, page) in rows {
+            pages.insert((database, page), (schema.to_owned(), table));
+        }
+    }
+    Ok(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_where_sqlite_does() {
+        let one = |sql| split(sql).map(|s| s.text.to_owned());
+        assert_eq!(one("SELECT 1").unwrap(), "SELECT 1");
+        assert_eq!(one("SELECT 1; -- done\n ; /* x */").unwrap(), "SELECT 1");
+        assert_eq!(one("SELECT ';' AS s").unwrap(), "SELECT ';' AS s");
+        assert_eq!(one("SELECT 1 AS [a;b]").unwrap(), "SELECT 1 AS [a;b]");
+        assert_eq!(one("SELECT 1 AS `a;b`, \"c;\"\"d\"").unwrap(), "SELECT 1 AS `a;b`, \"c;\"\"d\"");
+        assert_eq!(one("SELECT 'it''s;' -- ;\n").unwrap(), "SELECT 'it''s;' -- ;\n");
+        // `$` is part of a word for SQLite, not a dollar quote: the `;` ends the statement.
+        assert_eq!(split("SELECT $a$; DELETE FROM t; $a$").err(), Some(SqlError::MultipleStatements(3)));
+        // Block comments do not nest: `/* /* */` ends at the first `*/`.
+        assert!(matches!(
+            split("SELECT 1 /* /* */ ; DELETE FROM t /* */"),
+            Err(SqlError::MultipleStatements(_))
+        ));
+        // A backslash does not escape a quote.
+        assert!(matches!(
+            split("SELECT 'a\\'; DELETE FROM t; --'"),
+            Err(SqlError::MultipleStatements(_))
+        ));
+        assert_eq!(split("  -- only a comment").err(), Some(SqlError::Empty));
+        for sql in ["PRAGMA query_only = 0", "ATTACH 'x' AS y", "DELETE FROM t", "\u{a0}SELECT 1", "VACUUM"] {
+            assert!(matches!(split(sql), Err(SqlError::NotReadOnly(_))), "{sql}");
+        }
+        assert!(split("EXPLAIN QUERY PLAN SELECT 1").is_ok_and(|s| s.explain));
+        assert_eq!(explained("EXPLAIN QUERY PLAN SELECT 1").unwrap(), " SELECT 1");
+        assert_eq!(explained("explain select 1").unwrap(), " select 1");
+        assert!(matches!(explained("EXPLAIN PRAGMA query_only = 0"), Err(SqlError::NotReadOnly(_))));
+    }
+
+    #[test]
+    fn cut_function_names_stand_for_every_function_they_could_be() {
+        let allow = FunctionAllowlist::default();
+        let registered: Vec<String> = ["json_group_array", "json_group_object", "lower", "load_extension"]
+            .map(String::from)
+            .to_vec();
+        assert!(check_function(&allow, &registered, "lower").is_ok());
+        assert!(check_function(&allow, &registered, "json_group_objec").is_ok());
+        assert!(check_function(&allow, &registered, "load_extension").is_err());
+        let evil: Vec<String> = ["json_group_objecX", "json_group_object"].map(String::from).to_vec();
+        assert_eq!(
+            check_function(&allow, &evil, "json_group_objec"),
+            Err(SqlError::DeniedFunction("json_group_objecX".into()))
+        );
+        // Unknown to the registry: only a short, allowed name.
+        assert!(check_function(&allow, &[], "lower").is_ok());
+        assert!(check_function(&allow, &[], "json_group_objec").is_err());
+    }
+}
