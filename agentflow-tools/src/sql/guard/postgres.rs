@@ -302,12 +302,17 @@ impl<'a> Walker<'a> {
             self.opt_expr(cycle.cycle_mark_value.as_deref(), depth)?;
             self.opt_expr(cycle.cycle_mark_default.as_deref(), depth)?;
         }
-        match ctequery.as_deref().and_then(|q| q.node.as_ref()) {
-            Some(NodeEnum::SelectStmt(select)) => self.select(select, depth + 1),
-            _ => Err(not_read_only(
-                "a data-modifying statement in WITH writes; use only SELECT in WITH",
-            )),
-        }
+        let kind = match ctequery.as_deref().and_then(|q| q.node.as_ref()) {
+            Some(NodeEnum::SelectStmt(select)) => return self.select(select, depth + 1),
+            Some(NodeEnum::InsertStmt(_)) => "INSERT",
+            Some(NodeEnum::UpdateStmt(_)) => "UPDATE",
+            Some(NodeEnum::DeleteStmt(_)) => "DELETE",
+            Some(NodeEnum::MergeStmt(_)) => "MERGE",
+            _ => "a statement other than SELECT",
+        };
+        Err(not_read_only(format!(
+            "{kind} inside WITH writes; use only SELECT in WITH"
+        )))
     }
 
     fn select(&mut self, select: &SelectStmt, depth: usize) -> Check {

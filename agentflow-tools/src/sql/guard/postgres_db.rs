@@ -10,8 +10,10 @@
 //!   that name on the path; it is allowed only when no schema but `pg_catalog` on the path
 //!   defines an operator of that name. (`OPERATOR(schema.op)` is allowed for `pg_catalog`
 //!   only, checked by the parse.)
-//! - Casts and typed literals run the target type's input and cast functions: every type the
-//!   query names must be a type of `pg_catalog`.
+//! - Casts and typed literals run the target type's input function and the cast's function:
+//!   every type the query names must have a built-in input function (the types of `pg_catalog`,
+//!   and enums, composites and domains) and no cast to it may run a function outside
+//!   `pg_catalog`.
 
 use std::time::Duration;
 
@@ -74,32 +76,53 @@ pub(crate) async fn check_names(
         }
     }
     for type_name in &names.types {
-        let schema = type_schema(conn, type_name, timeout).await?;
         // An unknown type: the query fails on its own when it runs.
-        if let Some(schema) = schema.filter(|s| s != "pg_catalog") {
+        let Some(facts) = type_facts(conn, type_name, timeout).await? else {
+            continue;
+        };
+        if facts.input_schema != "pg_catalog" || facts.user_cast {
             return Err(SqlError::Unsupported(format!(
-                "the type {schema}.{} is not a built-in type (casts to it run its functions); \
+                "casts to the type {}.{} run functions outside the built-in ones; \
                  cast to a built-in type such as text or numeric",
-                type_name.name
+                facts.schema, type_name.name
             )));
         }
     }
     Ok(())
 }
 
-/// The schema of the type `name` resolves to on the search path, if it exists.
-async fn type_schema(
+/// What the database knows of a type the query names.
+#[derive(sqlx::FromRow)]
+struct TypeFacts {
+    /// The type's schema.
+    schema: String,
+    /// The schema of its input function (`enum_in`, `record_in`, `domain_in`… for enums,
+    /// composites and domains of `pg_catalog`'s types).
+    input_schema: String,
+    /// A cast to the type runs a function outside `pg_catalog`.
+    user_cast: bool,
+}
+
+/// The type `name` resolves to on the search path, if it exists.
+async fn type_facts(
     conn: &mut PgConnection,
     name: &QualifiedName,
     timeout: Duration,
-) -> Result<Option<String>, SqlError> {
+) -> Result<Option<TypeFacts>, SqlError> {
     let text = match &name.schema {
         Some(schema) => format!("{}.{}", quote(schema), quote(&name.name)),
         None => quote(&name.name),
     };
-    sqlx::query_scalar(
-        "SELECT n.nspname::text FROM pg_catalog.pg_type t \
+    sqlx::query_as(
+        "SELECT n.nspname::text AS schema, pn.nspname::text AS input_schema, \
+         EXISTS (SELECT 1 FROM pg_catalog.pg_cast c \
+                 JOIN pg_catalog.pg_proc cp ON cp.oid = c.castfunc \
+                 JOIN pg_catalog.pg_namespace cn ON cn.oid = cp.pronamespace \
+                 WHERE c.casttarget = t.oid AND cn.nspname <> 'pg_catalog') AS user_cast \
+         FROM pg_catalog.pg_type t \
          JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
+         JOIN pg_catalog.pg_proc p ON p.oid = t.typinput \
+         JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace \
          WHERE t.oid = pg_catalog.to_regtype($1)",
     )
     .bind(text)

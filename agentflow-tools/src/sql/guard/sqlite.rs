@@ -324,21 +324,26 @@ pub(crate) async fn check_program(
     Ok(())
 }
 
-/// A function of the program, shown by its name cut to 16 bytes: every function registered on
-/// the connection that shows so must be allowed (so a cut name cannot stand for an allowed one).
+/// A function of the program, as P4 shows it: its name, cut to 16 bytes by some SQLite
+/// versions. Every function registered on the connection that could show so must be allowed
+/// (so a cut name cannot stand for an allowed one).
 fn check_function(allow: &FunctionAllowlist, registered: &[String], shown_name: &str) -> Result<(), SqlError> {
     let allowed = |name: &str| allow.sqlite_names().any(|a| a.eq_ignore_ascii_case(name));
-    let mut matches = registered.iter().filter(|r| shown(r).eq_ignore_ascii_case(shown_name)).peekable();
-    if matches.peek().is_none() {
+    let could_be = |name: &&String| {
+        name.eq_ignore_ascii_case(shown_name)
+            || (shown_name.len() >= SHOWN_NAME_BYTES && shown(name).eq_ignore_ascii_case(shown_name))
+    };
+    let mut candidates = registered.iter().filter(could_be).peekable();
+    if candidates.peek().is_none() {
         // Not in the list (an older SQLite without `pragma_function_list`): only an allowed
-        // name shown in full.
+        // name that cannot have been cut.
         return if shown_name.len() < SHOWN_NAME_BYTES && allowed(shown_name) {
             Ok(())
         } else {
             Err(SqlError::DeniedFunction(shown_name.to_owned()))
         };
     }
-    for name in matches {
+    for name in candidates {
         if !allowed(name) {
             return Err(SqlError::DeniedFunction(name.clone()));
         }
@@ -423,6 +428,7 @@ mod tests {
         assert!(check_function(&allow, &registered, "lower").is_ok());
         assert!(check_function(&allow, &registered, "json_group_objec").is_ok());
         assert!(check_function(&allow, &registered, "load_extension").is_err());
+        assert!(check_function(&allow, &registered, "json_group_object").is_ok());
         let evil: Vec<String> = ["json_group_objecX", "json_group_object"].map(String::from).to_vec();
         assert_eq!(
             check_function(&allow, &evil, "json_group_objec"),
