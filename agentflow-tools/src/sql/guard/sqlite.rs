@@ -216,6 +216,9 @@ const OPCODES: &[&str] = &[
 /// Opcodes that call a function named in P4 (`name(argc)`).
 const FUNCTION_OPCODES: &[&str] = &["Function", "PureFunc", "AggStep", "AggStep1", "AggValue", "AggFinal", "AggInverse"];
 
+/// `OPFLAG_P2ISREG` of SQLite's `sqliteInt.h`: P2 of an `Open*` is a register, not a page.
+const OPFLAG_P2ISREG: i64 = 0x10;
+
 /// How SQLite shows a function in P4: its name cut to 16 bytes.
 const SHOWN_NAME_BYTES: usize = 16;
 
@@ -294,7 +297,7 @@ pub(crate) async fn check_program(
             }
             "OpenRead" | "ReopenIdx" => {
                 // P5 bit OPFLAG_P2ISREG: the root page is in a register, not known here.
-                if op.p5 & 0x02 != 0 || op.p3 > 1 {
+                if op.p5 & OPFLAG_P2ISREG != 0 || op.p3 > 1 {
                     return Err(SqlError::TableNotAllowed("a table opened by a computed page".into()));
                 }
                 if catalog.is_none() {
