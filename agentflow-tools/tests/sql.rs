@@ -314,8 +314,11 @@ async fn a_volatile_function_that_writes_is_refused_by_the_read_only_transaction
     );
     // ...and when configured, the read-only transaction still stops their writes.
     let db = |pool: &PgPool| {
-        SqlDatabase::postgres(pool.clone())
-            .with_config(SqlConfig::default().allow_function("public.evil").allow_function("public.evil_ddl"))
+        SqlDatabase::postgres(pool.clone()).with_config(
+            SqlConfig::default()
+                .allow_function("public.evil")
+                .allow_function("public.evil_ddl"),
+        )
     };
     for sql in [
         "SELECT evil()",

@@ -103,7 +103,11 @@ async fn assert_contained(db: &SqlDatabase, own: &PgPool, admin: &PgPool, sql: &
             );
         }
     }
-    assert_eq!(session_state(own).await, before, "{sql:?} left state on the connection");
+    assert_eq!(
+        session_state(own).await,
+        before,
+        "{sql:?} left state on the connection"
+    );
     result.is_ok()
 }
 
@@ -111,7 +115,18 @@ async fn assert_contained(db: &SqlDatabase, own: &PgPool, admin: &PgPool, sql: &
 /// comments, strings with escapes, operators containing comment starts, odd whitespace.
 fn openers() -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = Vec::new();
-    for tag in ["$€$", "$a$", "$_$", "$ä1$", "$日本$", "$🦀$", "$$", "$a\u{a0}$", "$A$", "$é$"] {
+    for tag in [
+        "$€$",
+        "$a$",
+        "$_$",
+        "$ä1$",
+        "$日本$",
+        "$🦀$",
+        "$$",
+        "$a\u{a0}$",
+        "$A$",
+        "$é$",
+    ] {
         pairs.push((tag.to_owned(), tag.to_owned()));
         // A tag nested in another tag's body, and a tag that only looks like the other.
         pairs.push((format!("$x$ {tag}"), format!("{tag} $x$")));
@@ -160,7 +175,8 @@ fn generated_inputs() -> Vec<String> {
     let mut inputs = vec![
         // The two exploits of the issue, verbatim.
         "SELECT $€$ /* $€$ , pg_advisory_lock(1), (SELECT string_agg(x, ',') FROM secret) --*/".to_owned(),
-        "SELECT 'a' ||-- '\npg_advisory_lock(2)::text || (SELECT string_agg(x, ',') FROM secret) --'".to_owned(),
+        "SELECT 'a' ||-- '\npg_advisory_lock(2)::text || (SELECT string_agg(x, ',') FROM secret) --'"
+            .to_owned(),
     ];
     for (open, close) in openers() {
         for payload in PAYLOADS {
@@ -169,14 +185,18 @@ fn generated_inputs() -> Vec<String> {
             inputs.push(format!("SELECT {open} , {payload} {close} AS a"));
             inputs.push(format!("SELECT {open} {close}, {payload} --{close}"));
             inputs.push(format!("SELECT 1 AS {open} /* {close} , {payload} --*/"));
-            inputs.push(format!("SELECT * FROM t WHERE note = {open} {close} OR {payload} IS NOT NULL"));
+            inputs.push(format!(
+                "SELECT * FROM t WHERE note = {open} {close} OR {payload} IS NOT NULL"
+            ));
         }
     }
     for space in SPACES {
         for payload in PAYLOADS {
             inputs.push(format!("SELECT{space}1,{space}{payload}"));
             inputs.push(format!("SELECT 1 --{space}\n, {payload}"));
-            inputs.push(format!("SELECT id FROM{space}t{space}WHERE{space}id = 1 /*{space}*/ AND {payload} IS NULL"));
+            inputs.push(format!(
+                "SELECT id FROM{space}t{space}WHERE{space}id = 1 /*{space}*/ AND {payload} IS NULL"
+            ));
         }
     }
     inputs
@@ -306,17 +326,33 @@ async fn functions_operators_and_casts_resolve_only_to_built_ins(pool: PgPool) {
     // Built-ins still work. (An enum literal is fine in general, see the values test of
     // tests/sql.rs; here a user cast to `mood` exists, so casts to it are refused.)
     let ok = db
-        .query("SELECT pg_catalog.lower('A') AS l, 2 * 3 AS s, 'sad'::text AS m, 1 BETWEEN 0 AND 2 AS b", None)
+        .query(
+            "SELECT pg_catalog.lower('A') AS l, 2 * 3 AS s, 'sad'::text AS m, 1 BETWEEN 0 AND 2 AS b",
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(ok.rows[0], vec![Value::from("a"), Value::from(6), Value::from("sad"), Value::from(true)]);
+    assert_eq!(
+        ok.rows[0],
+        vec![
+            Value::from("a"),
+            Value::from(6),
+            Value::from("sad"),
+            Value::from(true)
+        ]
+    );
     // An operator name that a schema on the path also defines is refused whatever the operand
     // types (the parse does not know them): `+` here, because of public.+.
-    assert!(matches!(db.query("SELECT 2 + 3", None).await, Err(SqlError::Unsupported(_))));
+    assert!(matches!(
+        db.query("SELECT 2 + 3", None).await,
+        Err(SqlError::Unsupported(_))
+    ));
     // A configured function of another schema is allowed, and only that one.
-    let configured = db
-        .clone()
-        .with_config(SqlConfig::default().allow_function("evil.upper").access(TableAccess::only().table("public.t")));
+    let configured = db.clone().with_config(
+        SqlConfig::default()
+            .allow_function("evil.upper")
+            .access(TableAccess::only().table("public.t")),
+    );
     assert!(configured.query("SELECT evil.upper('a')", None).await.is_ok());
     let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&own).await;
 }
@@ -327,16 +363,34 @@ async fn functions_outside_the_allow_list_are_refused(pool: PgPool) {
     setup(&pool).await;
     let (db, own) = tool(&pool, None).await;
     for (sql, name) in [
-        ("SELECT * FROM crosstab('SELECT x, x, x FROM secret') AS c(a text, b text)", "crosstab"),
-        ("SELECT * FROM connectby('secret', 'x', 'x', 'a', 0) AS c(a text, b text, l int)", "connectby"),
+        (
+            "SELECT * FROM crosstab('SELECT x, x, x FROM secret') AS c(a text, b text)",
+            "crosstab",
+        ),
+        (
+            "SELECT * FROM connectby('secret', 'x', 'x', 'a', 0) AS c(a text, b text, l int)",
+            "connectby",
+        ),
         ("SELECT setseed(0.5)", "setseed"),
         ("SELECT * FROM pg_stat_get_activity(NULL)", "pg_stat_get_activity"),
         ("SELECT * FROM pg_show_all_settings()", "pg_show_all_settings"),
-        ("SELECT brin_summarize_new_values('t'::regclass)", "brin_summarize_new_values"),
-        ("SELECT gin_clean_pending_list('t'::regclass)", "gin_clean_pending_list"),
+        (
+            "SELECT brin_summarize_new_values('t'::regclass)",
+            "brin_summarize_new_values",
+        ),
+        (
+            "SELECT gin_clean_pending_list('t'::regclass)",
+            "gin_clean_pending_list",
+        ),
         ("SELECT pg_advisory_lock(1)", "pg_advisory_lock"),
-        ("SELECT query_to_xml('SELECT * FROM secret', true, true, '')", "query_to_xml"),
-        ("SELECT * FROM dblink('dbname=x', 'SELECT 1') AS r(a int)", "dblink"),
+        (
+            "SELECT query_to_xml('SELECT * FROM secret', true, true, '')",
+            "query_to_xml",
+        ),
+        (
+            "SELECT * FROM dblink('dbname=x', 'SELECT 1') AS r(a int)",
+            "dblink",
+        ),
         ("SELECT lo_import('/etc/passwd')", "lo_import"),
         ("SELECT set_config('work_mem', '1MB', false)", "set_config"),
         ("SELECT nextval('s')", "nextval"),
@@ -379,10 +433,20 @@ async fn no_explain_option_executes(pool: PgPool) {
             "{sql}"
         );
     }
-    for sql in ["EXPLAIN (TIMING) SELECT lock_it()", "EXPLAIN (SERIALIZE) SELECT lock_it()"] {
-        assert!(matches!(db.query(sql, None).await, Err(SqlError::Unsupported(_))), "{sql}");
+    for sql in [
+        "EXPLAIN (TIMING) SELECT lock_it()",
+        "EXPLAIN (SERIALIZE) SELECT lock_it()",
+    ] {
+        assert!(
+            matches!(db.query(sql, None).await, Err(SqlError::Unsupported(_))),
+            "{sql}"
+        );
     }
-    assert!(db.query("EXPLAIN (VERBOSE, COSTS OFF) SELECT lock_it()", None).await.is_ok());
+    assert!(
+        db.query("EXPLAIN (VERBOSE, COSTS OFF) SELECT lock_it()", None)
+            .await
+            .is_ok()
+    );
     assert_eq!(session_state(&own).await.0, 0, "nothing executed");
 }
 
@@ -398,7 +462,9 @@ async fn deep_nesting_is_refused_with_a_clear_error(pool: PgPool) {
         format!("SELECT {}1{}", "(SELECT ".repeat(5_000), ")".repeat(5_000)),
     ] {
         match db.query(&sql, None).await {
-            Err(SqlError::Unsupported(message)) => assert!(message.contains("nested too deeply"), "{message}"),
+            Err(SqlError::Unsupported(message)) => {
+                assert!(message.contains("nested too deeply"), "{message}")
+            }
             Err(SqlError::Parse(message)) => assert!(!message.is_empty()),
             other => panic!("{}: {other:?}", &sql[..30]),
         }
@@ -427,9 +493,13 @@ mod sqlite {
         let dir = std::env::temp_dir().join(format!("agentflow-sql-guard-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("db.sqlite");
-        let writer = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path).create_if_missing(true))
-            .await
-            .unwrap();
+        let writer = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
         for statement in [
             "CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)",
             "CREATE INDEX t_note ON t (note)",
@@ -488,7 +558,9 @@ mod sqlite {
         for space in SPACES {
             for payload in payloads {
                 inputs.push(format!("SELECT{space}1,{space}{payload}"));
-                inputs.push(format!("SELECT note FROM{space}t{space}WHERE id = 1 AND {payload} IS NOT NULL"));
+                inputs.push(format!(
+                    "SELECT note FROM{space}t{space}WHERE id = 1 AND {payload} IS NOT NULL"
+                ));
             }
         }
         inputs
@@ -518,7 +590,8 @@ mod sqlite {
                     .await
                     .unwrap_or_default();
                 assert!(
-                    plan.iter().all(|detail| !detail.contains("secret") && !detail.contains("sqlite_")),
+                    plan.iter()
+                        .all(|detail| !detail.contains("secret") && !detail.contains("sqlite_")),
                     "{sql:?}: {plan:?}"
                 );
             }
@@ -540,7 +613,10 @@ mod sqlite {
             Err(SqlError::TableNotAllowed("table main.secret".into()))
         );
         // An index of an allowed table is read as that table.
-        let ok = db.query("SELECT id FROM t WHERE note = 'two'", None).await.unwrap();
+        let ok = db
+            .query("SELECT id FROM t WHERE note = 'two'", None)
+            .await
+            .unwrap();
         assert_eq!(ok.rows, vec![vec![Value::from(2)]]);
         for sql in [
             "SELECT * FROM sqlite_schema",
@@ -568,7 +644,11 @@ mod sqlite {
             ("SELECT changes()", "changes"),
             ("SELECT load_extension('x')", "load_extension"),
         ] {
-            assert_eq!(db.query(sql, None).await, Err(SqlError::DeniedFunction(name.into())), "{sql}");
+            assert_eq!(
+                db.query(sql, None).await,
+                Err(SqlError::DeniedFunction(name.into())),
+                "{sql}"
+            );
         }
         // EXPLAIN QUERY PLAN of a query the guard accepts.
         assert!(db.query("EXPLAIN QUERY PLAN SELECT * FROM t", None).await.is_ok());

@@ -111,9 +111,14 @@ async fn writes_attach_pragmas_and_extensions_are_refused() {
         db.query("SELECT load_extension('/tmp/evil.so')", None).await,
         Err(SqlError::DeniedFunction("load_extension".into()))
     );
-    for sql in ["SELECT writefile('/tmp/x', 'y')", "SELECT readfile('/etc/passwd')"] {
+    for sql in [
+        "SELECT writefile('/tmp/x', 'y')",
+        "SELECT readfile('/etc/passwd')",
+    ] {
         match db.query(sql, None).await {
-            Err(SqlError::Query(message)) => assert!(message.contains("no such function"), "{sql}: {message}"),
+            Err(SqlError::Query(message)) => {
+                assert!(message.contains("no such function"), "{sql}: {message}")
+            }
             other => panic!("{sql}: {other:?}"),
         }
     }
@@ -177,10 +182,13 @@ async fn internal_tables_and_pragma_functions_are_not_readable() {
         Err(SqlError::TableNotAllowed(_))
     ));
     assert_eq!(
-        db.query("SELECT json_array_length('[1, 2, 3]') AS n, '{\"a\": 2}' ->> '$.a' AS a", None)
-            .await
-            .unwrap()
-            .rows[0],
+        db.query(
+            "SELECT json_array_length('[1, 2, 3]') AS n, '{\"a\": 2}' ->> '$.a' AS a",
+            None
+        )
+        .await
+        .unwrap()
+        .rows[0],
         vec![serde_json::json!(3), serde_json::json!(2)]
     );
 }

@@ -163,9 +163,7 @@ impl SqlDatabase {
                 Pool::Postgres(pool) => {
                     exec::run_postgres(pool, &self.config, &checked, limit, timeout).await
                 }
-                Pool::Sqlite(pool) => {
-                    exec::run_sqlite(pool, &self.config, &checked, limit, timeout).await
-                }
+                Pool::Sqlite(pool) => exec::run_sqlite(pool, &self.config, &checked, limit, timeout).await,
             }
         };
         guarded(run, timeout, cancellation).await

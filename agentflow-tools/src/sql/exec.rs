@@ -330,7 +330,7 @@ async fn run_postgres_in(
 ) -> Result<QueryResult, SqlError> {
     let err = |e| SqlError::from_sqlx(e, timeout);
     check_postgres_tables(tx, config, checked.tables(), timeout).await?;
-    postgres_db::check_names(&mut **tx, &config.functions, checked.names(), timeout).await?;
+    postgres_db::check_names(tx, &config.functions, checked.names(), timeout).await?;
     // The text the guard parsed: the EXPLAIN as sent, or the query's cursor declaration.
     let sql = checked.statement();
 

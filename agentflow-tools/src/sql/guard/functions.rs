@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use crate::sql::config::SqlDialect;
 
 /// PostgreSQL functions of `pg_catalog` a query may call.
+#[rustfmt::skip]
 const POSTGRES: &[&str] = &[
     // Aggregates.
     "count", "sum", "avg", "min", "max", "bool_and", "bool_or", "every", "string_agg", "array_agg",
@@ -70,6 +71,7 @@ const POSTGRES: &[&str] = &[
 
 /// SQLite functions a query may call (its core scalar, aggregate, window, date/time, math
 /// and JSON functions). The operators `->` and `->>` are JSON functions of these names.
+#[rustfmt::skip]
 const SQLITE: &[&str] = &[
     // Scalar.
     "abs", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "ifnull", "iif", "instr",
@@ -109,7 +111,7 @@ impl FunctionAllowlist {
     /// function was created with a quoted name).
     pub(crate) fn add(&mut self, function: &str) {
         match function.split_once('.') {
-            Some((schema, name)) if schema == "pg_catalog" => {
+            Some(("pg_catalog", name)) => {
                 self.plain.insert(name.to_owned());
             }
             Some((schema, name)) => {
@@ -130,10 +132,7 @@ impl FunctionAllowlist {
         match schema {
             None => builtin(name),
             Some("pg_catalog") => builtin(name),
-            Some(schema) => self
-                .qualified
-                .iter()
-                .any(|(s, n)| s == schema && n == name),
+            Some(schema) => self.qualified.iter().any(|(s, n)| s == schema && n == name),
         }
     }
 
@@ -145,7 +144,10 @@ impl FunctionAllowlist {
 
     /// Every SQLite function name allowed (built-in and configured).
     pub(crate) fn sqlite_names(&self) -> impl Iterator<Item = &str> {
-        SQLITE.iter().copied().chain(self.plain.iter().map(String::as_str))
+        SQLITE
+            .iter()
+            .copied()
+            .chain(self.plain.iter().map(String::as_str))
     }
 }
 
@@ -167,9 +169,21 @@ mod tests {
         assert!(list.allows(pg, Some("pg_catalog"), "lower"));
         assert!(!list.allows(pg, Some("public"), "lower"));
         for denied in [
-            "crosstab", "connectby", "setseed", "pg_stat_get_activity", "pg_show_all_settings",
-            "brin_summarize_new_values", "gin_clean_pending_list", "pg_advisory_lock", "query_to_xml",
-            "dblink", "lo_import", "set_config", "nextval", "txid_current", "current_setting",
+            "crosstab",
+            "connectby",
+            "setseed",
+            "pg_stat_get_activity",
+            "pg_show_all_settings",
+            "brin_summarize_new_values",
+            "gin_clean_pending_list",
+            "pg_advisory_lock",
+            "query_to_xml",
+            "dblink",
+            "lo_import",
+            "set_config",
+            "nextval",
+            "txid_current",
+            "current_setting",
         ] {
             assert!(!list.allows(pg, None, denied), "{denied}");
             assert!(!list.allows(pg, Some("pg_catalog"), denied), "{denied}");

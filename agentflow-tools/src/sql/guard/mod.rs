@@ -134,7 +134,11 @@ pub fn check(sql: &str, dialect: SqlDialect) -> Result<CheckedQuery, SqlError> {
 }
 
 /// [`check`] with the function allow-list of `config`.
-pub(crate) fn check_with(sql: &str, dialect: SqlDialect, config: &SqlConfig) -> Result<CheckedQuery, SqlError> {
+pub(crate) fn check_with(
+    sql: &str,
+    dialect: SqlDialect,
+    config: &SqlConfig,
+) -> Result<CheckedQuery, SqlError> {
     if sql.contains('\0') {
         return Err(SqlError::Parse("the text contains a NUL character".into()));
     }

@@ -13,7 +13,8 @@ use pg_query::protobuf::{
 };
 
 use super::{
-    CheckedQuery, FunctionAllowlist, MAX_DEPTH, TableRef, not_read_only, statement_kind, too_deep, unsupported,
+    CheckedQuery, FunctionAllowlist, MAX_DEPTH, TableRef, not_read_only, statement_kind, too_deep,
+    unsupported,
 };
 use crate::sql::config::SqlDialect;
 use crate::sql::error::SqlError;
@@ -70,7 +71,9 @@ fn parse(sql: &str) -> Result<protobuf::ParseResult, SqlError> {
     match parsed {
         Ok(result) => Ok(result.protobuf),
         Err(pg_query::Error::Decode(_)) => Err(too_deep()),
-        Err(pg_query::Error::Parse(message)) if message.contains("stack depth limit exceeded") => Err(too_deep()),
+        Err(pg_query::Error::Parse(message)) if message.contains("stack depth limit exceeded") => {
+            Err(too_deep())
+        }
         Err(pg_query::Error::Parse(message)) => Err(SqlError::Parse(message)),
         Err(other) => Err(SqlError::Parse(other.to_string())),
     }
@@ -145,7 +148,9 @@ fn sql_without_leading_comments(sql: &str) -> &str {
 
 /// EXPLAIN options that only change what the plan shows; every other one is refused (ANALYZE
 /// executes the statement; the others need ANALYZE or parameters).
-const EXPLAIN_OPTIONS: &[&str] = &["verbose", "costs", "settings", "format", "summary", "memory", "buffers"];
+const EXPLAIN_OPTIONS: &[&str] = &[
+    "verbose", "costs", "settings", "format", "summary", "memory", "buffers",
+];
 
 type Check = Result<(), SqlError>;
 
@@ -244,7 +249,9 @@ impl<'a> Walker<'a> {
         }
         match query.as_deref().and_then(|q| q.node.as_ref()) {
             Some(NodeEnum::SelectStmt(select)) => self.select(select, 0),
-            _ => Err(not_read_only("EXPLAIN is allowed only for queries (SELECT, WITH, VALUES)")),
+            _ => Err(not_read_only(
+                "EXPLAIN is allowed only for queries (SELECT, WITH, VALUES)",
+            )),
         }
     }
 
@@ -362,7 +369,7 @@ impl<'a> Walker<'a> {
                 self.select(side, depth + 1)?;
             }
             for from in from_clause {
-                self.from_item(from, depth + 1)?;
+                self.range_item(from, depth + 1)?;
             }
             self.exprs(distinct_clause, depth)?;
             self.exprs(target_list, depth)?;
@@ -407,7 +414,7 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    fn from_item(&mut self, node: &Node, depth: usize) -> Check {
+    fn range_item(&mut self, node: &Node, depth: usize) -> Check {
         if depth > MAX_DEPTH {
             return Err(too_deep());
         }
@@ -438,7 +445,7 @@ impl<'a> Walker<'a> {
                     rtindex: _,
                 } = join.as_ref();
                 for side in [larg, rarg].into_iter().flatten() {
-                    self.from_item(side, depth + 1)?;
+                    self.range_item(side, depth + 1)?;
                 }
                 self.opt_expr(quals.as_deref(), depth + 1)
             }
@@ -894,7 +901,7 @@ impl<'a> Walker<'a> {
 
 /// The parser's name of a node kind ("XmlExpr", "JsonTable"), for messages.
 fn node_kind(node: &NodeEnum) -> &'static str {
-    let debug = match node {
+    match node {
         NodeEnum::XmlExpr(_) | NodeEnum::XmlSerialize(_) => "XML syntax",
         NodeEnum::RangeTableSample(_) => "TABLESAMPLE",
         NodeEnum::RangeTableFunc(_) => "XMLTABLE",
@@ -902,8 +909,7 @@ fn node_kind(node: &NodeEnum) -> &'static str {
         NodeEnum::MultiAssignRef(_) | NodeEnum::SetToDefault(_) => "this expression",
         NodeEnum::CurrentOfExpr(_) => "WHERE CURRENT OF",
         _ => "this syntax",
-    };
-    debug
+    }
 }
 
 #[cfg(test)]
@@ -961,7 +967,9 @@ mod tests {
             ["secret"]
         );
         assert_eq!(
-            tables("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r"),
+            tables(
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r"
+            ),
             Vec::<String>::new()
         );
         // Outside the subquery that defines it, the CTE name means the table.
@@ -1127,7 +1135,11 @@ mod tests {
         let parens = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
         let subqueries = format!("SELECT {}1{}", "(SELECT ".repeat(2_000), ")".repeat(2_000));
         let arrays = format!("SELECT {}1{}", "ARRAY[".repeat(5_000), "]".repeat(5_000));
-        let cases = format!("SELECT {}1{}", "CASE WHEN true THEN ".repeat(3_000), " END".repeat(3_000));
+        let cases = format!(
+            "SELECT {}1{}",
+            "CASE WHEN true THEN ".repeat(3_000),
+            " END".repeat(3_000)
+        );
         for sql in [sum, unions, parens, subqueries, arrays, cases] {
             match pg(&sql) {
                 Err(SqlError::Unsupported(m)) => assert!(m.contains("nested too deeply"), "{m}"),

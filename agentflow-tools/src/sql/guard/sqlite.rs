@@ -137,14 +137,24 @@ pub(crate) fn split(sql: &str) -> Result<Statement<'_>, SqlError> {
         .filter(|(_, start, _)| *start < end)
         .filter(|(p, _, _)| *p != Piece::Blank)
         .take(3)
-        .map(|(p, start, stop)| if *p == Piece::Word { &sql[*start..*stop] } else { "" })
+        .map(|(p, start, stop)| {
+            if *p == Piece::Word {
+                &sql[*start..*stop]
+            } else {
+                ""
+            }
+        })
         .collect();
     let Some(first) = words.first() else {
         return Err(SqlError::Empty);
     };
     if more > 0 {
         // The count is of what follows, in statements: at least two.
-        let statements = 1 + sql[end..].split(';').filter(|s| !s.trim().is_empty()).count().max(1);
+        let statements = 1 + sql[end..]
+            .split(';')
+            .filter(|s| !s.trim().is_empty())
+            .count()
+            .max(1);
         return Err(SqlError::MultipleStatements(statements));
     }
     let is = |word: &str, keyword: &str| word.eq_ignore_ascii_case(keyword);
@@ -152,7 +162,12 @@ pub(crate) fn split(sql: &str) -> Result<Statement<'_>, SqlError> {
     if !["select", "with", "values"].iter().any(|k| is(first, k)) && !explain {
         return Err(not_read_only(format!(
             "a {} statement is not a query; send a SELECT",
-            statement_kind(&sql[pieces.iter().find(|(p, _, _)| *p != Piece::Blank).map_or(0, |x| x.1)..end])
+            statement_kind(
+                &sql[pieces
+                    .iter()
+                    .find(|(p, _, _)| *p != Piece::Blank)
+                    .map_or(0, |x| x.1)..end]
+            )
         )));
     }
     Ok(Statement {
@@ -182,16 +197,23 @@ fn explained(statement: &str) -> Result<&str, SqlError> {
         next = word(significant.next());
     }
     match next {
-        Some((true, w, _)) if ["select", "with", "values"].iter().any(|k| w.eq_ignore_ascii_case(k)) => {
+        Some((true, w, _))
+            if ["select", "with", "values"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k)) =>
+        {
             Ok(&statement[rest..])
         }
-        _ => Err(not_read_only("EXPLAIN is allowed only for queries (SELECT, WITH, VALUES)")),
+        _ => Err(not_read_only(
+            "EXPLAIN is allowed only for queries (SELECT, WITH, VALUES)",
+        )),
     }
 }
 
 /// Opcodes of read-only programs. Writes to ephemeral tables and sorters (`Insert`,
 /// `IdxInsert`, `SorterInsert`…) are allowed: a cursor on a database table can only be opened
 /// for writing with `OpenWrite`, which is refused.
+#[rustfmt::skip]
 const OPCODES: &[&str] = &[
     "Init", "Goto", "Gosub", "Return", "InitCoroutine", "Yield", "EndCoroutine", "BeginSubrtn", "Halt",
     "HaltIfNull", "Transaction", "TableLock", "OpenRead", "ReopenIdx", "OpenEphemeral", "OpenAutoindex",
@@ -214,7 +236,15 @@ const OPCODES: &[&str] = &[
 ];
 
 /// Opcodes that call a function named in P4 (`name(argc)`).
-const FUNCTION_OPCODES: &[&str] = &["Function", "PureFunc", "AggStep", "AggStep1", "AggValue", "AggFinal", "AggInverse"];
+const FUNCTION_OPCODES: &[&str] = &[
+    "Function",
+    "PureFunc",
+    "AggStep",
+    "AggStep1",
+    "AggValue",
+    "AggFinal",
+    "AggInverse",
+];
 
 /// `OPFLAG_P2ISREG` of SQLite's `sqliteInt.h`: P2 of an `Open*` is a register, not a page.
 const OPFLAG_P2ISREG: i64 = 0x10;
@@ -252,7 +282,11 @@ pub(crate) async fn check_program(
     let err = |e| SqlError::from_sqlx(e, timeout);
     let compiled = if explain { explained(statement)? } else { statement };
     let listing = format!("EXPLAIN {compiled}");
-    let rows = match sqlx::query(&listing).persistent(false).fetch_all(&mut *conn).await {
+    let rows = match sqlx::query(&listing)
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await
+    {
         Ok(rows) => rows,
         Err(sqlx::Error::Database(e)) if e.message().starts_with("no such table: ") => {
             let name = e.message().trim_start_matches("no such table: ").to_owned();
@@ -298,14 +332,18 @@ pub(crate) async fn check_program(
             "OpenRead" | "ReopenIdx" => {
                 // P5 bit OPFLAG_P2ISREG: the root page is in a register, not known here.
                 if op.p5 & OPFLAG_P2ISREG != 0 || op.p3 > 1 {
-                    return Err(SqlError::TableNotAllowed("a table opened by a computed page".into()));
+                    return Err(SqlError::TableNotAllowed(
+                        "a table opened by a computed page".into(),
+                    ));
                 }
                 if catalog.is_none() {
                     catalog = Some(root_pages(conn, timeout).await?);
                 }
                 let table = catalog.as_ref().and_then(|c| c.get(&(op.p3, op.p2)));
                 let Some((schema, table)) = table else {
-                    return Err(SqlError::TableNotAllowed("an internal table (sqlite_schema)".into()));
+                    return Err(SqlError::TableNotAllowed(
+                        "an internal table (sqlite_schema)".into(),
+                    ));
                 };
                 if SqlDialect::Sqlite.is_system_table(table)
                     || !config.access.allows(SqlDialect::Sqlite, schema, table)
@@ -319,7 +357,11 @@ pub(crate) async fn check_program(
                 if function_names.is_none() {
                     function_names = Some(registered_functions(conn, timeout).await?);
                 }
-                check_function(&config.functions, function_names.as_deref().unwrap_or_default(), name)?;
+                check_function(
+                    &config.functions,
+                    function_names.as_deref().unwrap_or_default(),
+                    name,
+                )?;
             }
             _ => {}
         }
@@ -330,7 +372,11 @@ pub(crate) async fn check_program(
 /// A function of the program, as P4 shows it: its name, cut to 16 bytes by some SQLite
 /// versions. Every function registered on the connection that could show so must be allowed
 /// (so a cut name cannot stand for an allowed one).
-fn check_function(allow: &FunctionAllowlist, registered: &[String], shown_name: &str) -> Result<(), SqlError> {
+fn check_function(
+    allow: &FunctionAllowlist,
+    registered: &[String],
+    shown_name: &str,
+) -> Result<(), SqlError> {
     let allowed = |name: &str| allow.sqlite_names().any(|a| a.eq_ignore_ascii_case(name));
     let could_be = |name: &&String| {
         name.eq_ignore_ascii_case(shown_name)
@@ -355,7 +401,10 @@ fn check_function(allow: &FunctionAllowlist, registered: &[String], shown_name: 
 }
 
 /// The functions registered on the connection.
-async fn registered_functions(conn: &mut SqliteConnection, timeout: Duration) -> Result<Vec<String>, SqlError> {
+async fn registered_functions(
+    conn: &mut SqliteConnection,
+    timeout: Duration,
+) -> Result<Vec<String>, SqlError> {
     match sqlx::query_scalar("SELECT DISTINCT name FROM pragma_function_list")
         .fetch_all(&mut *conn)
         .await
@@ -398,10 +447,16 @@ mod tests {
         assert_eq!(one("SELECT 1; -- done\n ; /* x */").unwrap(), "SELECT 1");
         assert_eq!(one("SELECT ';' AS s").unwrap(), "SELECT ';' AS s");
         assert_eq!(one("SELECT 1 AS [a;b]").unwrap(), "SELECT 1 AS [a;b]");
-        assert_eq!(one("SELECT 1 AS `a;b`, \"c;\"\"d\"").unwrap(), "SELECT 1 AS `a;b`, \"c;\"\"d\"");
+        assert_eq!(
+            one("SELECT 1 AS `a;b`, \"c;\"\"d\"").unwrap(),
+            "SELECT 1 AS `a;b`, \"c;\"\"d\""
+        );
         assert_eq!(one("SELECT 'it''s;' -- ;\n").unwrap(), "SELECT 'it''s;' -- ;\n");
         // `$` is part of a word for SQLite, not a dollar quote: the `;` ends the statement.
-        assert_eq!(split("SELECT $a$; DELETE FROM t; $a$").err(), Some(SqlError::MultipleStatements(3)));
+        assert_eq!(
+            split("SELECT $a$; DELETE FROM t; $a$").err(),
+            Some(SqlError::MultipleStatements(3))
+        );
         // Block comments do not nest: `/* /* */` ends at the first `*/`.
         assert!(matches!(
             split("SELECT 1 /* /* */ ; DELETE FROM t /* */"),
@@ -413,13 +468,22 @@ mod tests {
             Err(SqlError::MultipleStatements(_))
         ));
         assert_eq!(split("  -- only a comment").err(), Some(SqlError::Empty));
-        for sql in ["PRAGMA query_only = 0", "ATTACH 'x' AS y", "DELETE FROM t", "\u{a0}SELECT 1", "VACUUM"] {
+        for sql in [
+            "PRAGMA query_only = 0",
+            "ATTACH 'x' AS y",
+            "DELETE FROM t",
+            "\u{a0}SELECT 1",
+            "VACUUM",
+        ] {
             assert!(matches!(split(sql), Err(SqlError::NotReadOnly(_))), "{sql}");
         }
         assert!(split("EXPLAIN QUERY PLAN SELECT 1").is_ok_and(|s| s.explain));
         assert_eq!(explained("EXPLAIN QUERY PLAN SELECT 1").unwrap(), " SELECT 1");
         assert_eq!(explained("explain select 1").unwrap(), " select 1");
-        assert!(matches!(explained("EXPLAIN PRAGMA query_only = 0"), Err(SqlError::NotReadOnly(_))));
+        assert!(matches!(
+            explained("EXPLAIN PRAGMA query_only = 0"),
+            Err(SqlError::NotReadOnly(_))
+        ));
     }
 
     #[test]
@@ -432,7 +496,9 @@ mod tests {
         assert!(check_function(&allow, &registered, "json_group_objec").is_ok());
         assert!(check_function(&allow, &registered, "load_extension").is_err());
         assert!(check_function(&allow, &registered, "json_group_object").is_ok());
-        let evil: Vec<String> = ["json_group_objecX", "json_group_object"].map(String::from).to_vec();
+        let evil: Vec<String> = ["json_group_objecX", "json_group_object"]
+            .map(String::from)
+            .to_vec();
         assert_eq!(
             check_function(&allow, &evil, "json_group_objec"),
             Err(SqlError::DeniedFunction("json_group_objecX".into()))
