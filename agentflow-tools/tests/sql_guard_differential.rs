@@ -547,6 +547,10 @@ mod sqlite {
             ("@b", ""),
             ("$c", ""),
             ("2 */*", "*/"),
+            ("$a(')", "'"),
+            ("@a(\")", "\""),
+            (":a::b(`)", "`"),
+            ("#a([)", "]"),
         ] {
             for payload in payloads {
                 inputs.push(format!("SELECT {open} , {payload} {close} AS a"));

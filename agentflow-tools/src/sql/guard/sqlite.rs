@@ -12,9 +12,11 @@
 //! (a `PRAGMA` takes effect when it is prepared): the text must start with `SELECT`, `WITH`,
 //! `VALUES` or `EXPLAIN` (a keyword, followed by a non-word character), and it is cut at its
 //! first top-level `;`, the rest of which must be only comments and whitespace. Only the first
-//! statement is compiled and run. The cut follows SQLite's tokenizer (`tokenize.c`,
-//! `complete.c`): `'…'`, `"…"`, `` `…` ``, `[…]` quote, `--` and `/* */` comment, and nothing
-//! else can hide a `;`.
+//! statement is compiled and run. The cut follows SQLite's tokenizer (`sqlite3GetToken` of
+//! `tokenize.c`): `'…'`, `"…"`, `` `…` ``, `[…]` quote, `--` and `/* */` comment, a parameter's
+//! Tcl-style suffix (`$a(…)`) runs to `)` or whitespace, and nothing else can hide a `;`. Should
+//! SQLite still read a second statement in the text, the compilation stops at its first result
+//! and the call is refused.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -98,6 +100,32 @@ fn pieces(sql: &str) -> Vec<(Piece, usize, usize)> {
                         break;
                     }
                     Some(_) => i += 1,
+                }
+            }
+            Piece::Other
+        } else if matches!(b, b'$' | b'@' | b':' | b'#') {
+            // A parameter (`$name`, `@name`, `:name`, `#name`, `::` separators) may end in a
+            // Tcl-style `(...)` suffix that runs to `)` or whitespace, whatever it holds
+            // (quotes, `;`): `$a(';')` is one token.
+            i += 1;
+            let mut name_bytes = 0;
+            while let Some(&c) = bytes.get(i) {
+                if is_word(c) {
+                    name_bytes += 1;
+                    i += 1;
+                } else if c == b'(' && name_bytes > 0 {
+                    i += 1;
+                    while i < bytes.len() && !is_space(bytes[i]) && bytes[i] != b')' {
+                        i += 1;
+                    }
+                    if bytes.get(i) == Some(&b')') {
+                        i += 1;
+                    }
+                    break;
+                } else if c == b':' && bytes.get(i + 1) == Some(&b':') {
+                    i += 2;
+                } else {
+                    break;
                 }
             }
             Piece::Other
@@ -282,12 +310,8 @@ pub(crate) async fn check_program(
     let err = |e| SqlError::from_sqlx(e, timeout);
     let compiled = if explain { explained(statement)? } else { statement };
     let listing = format!("EXPLAIN {compiled}");
-    let rows = match sqlx::query(&listing)
-        .persistent(false)
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Ok(rows) => rows,
+    let rows = match explain_one_statement(conn, &listing).await {
+        Ok(rows) => rows?,
         Err(sqlx::Error::Database(e)) if e.message().starts_with("no such table: ") => {
             let name = e.message().trim_start_matches("no such table: ").to_owned();
             return Err(SqlError::UnknownTable(name));
@@ -367,6 +391,26 @@ pub(crate) async fn check_program(
         }
     }
     Ok(())
+}
+
+/// The rows of the listing's first statement. Anything after its end (SQLite read a second
+/// statement the split missed) refuses the call; the stream is dropped there.
+async fn explain_one_statement(
+    conn: &mut SqliteConnection,
+    listing: &str,
+) -> Result<Result<Vec<sqlx::sqlite::SqliteRow>, SqlError>, sqlx::Error> {
+    use futures::TryStreamExt as _;
+    let mut stream = sqlx::query(listing).persistent(false).fetch_many(&mut *conn);
+    let mut rows = Vec::new();
+    let mut ended = false;
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            _ if ended => return Ok(Err(SqlError::MultipleStatements(2))),
+            sqlx::Either::Left(_) => ended = true,
+            sqlx::Either::Right(row) => rows.push(row),
+        }
+    }
+    Ok(Ok(rows))
 }
 
 /// A function of the program, as P4 shows it: its name, cut to 16 bytes by some SQLite
@@ -468,6 +512,19 @@ mod tests {
             Err(SqlError::MultipleStatements(_))
         ));
         assert_eq!(split("  -- only a comment").err(), Some(SqlError::Empty));
+        // A parameter's Tcl-style suffix holds quotes and `;` up to `)` or whitespace.
+        for sql in [
+            "SELECT $a(') ; SELECT x FROM secret; --'",
+            "SELECT @a(') ; SELECT 1; --'",
+            "SELECT :a::b(') ; SELECT 1; --'",
+            "SELECT #a(\") ; SELECT 1; --\"",
+        ] {
+            assert!(
+                matches!(split(sql), Err(SqlError::MultipleStatements(_))),
+                "{sql}"
+            );
+        }
+        assert_eq!(one("SELECT $a(';') AS x").unwrap(), "SELECT $a(';') AS x");
         for sql in [
             "PRAGMA query_only = 0",
             "ATTACH 'x' AS y",
