@@ -296,6 +296,8 @@ async fn functions_operators_and_casts_resolve_only_to_built_ins(pool: PgPool) {
         "CREATE FUNCTION public.to_mood(text) RETURNS mood LANGUAGE sql \
          AS 'SELECT CASE WHEN pg_advisory_lock(10) IS NULL THEN ''sad''::mood ELSE ''happy''::mood END'",
         "CREATE CAST (text AS mood) WITH FUNCTION public.to_mood(text)",
+        // Functional notation: t.fullname is fullname(t).
+        "CREATE FUNCTION public.fullname(t) RETURNS text LANGUAGE sql AS 'SELECT pg_advisory_lock(11)::text'",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
@@ -304,6 +306,9 @@ async fn functions_operators_and_casts_resolve_only_to_built_ins(pool: PgPool) {
         ("SELECT lower(1)", "public.lower"),
         ("SELECT upper('a')", "evil.upper"),
         ("SELECT public.lower(1)", "public.lower"),
+        ("SELECT t.fullname FROM t", "public.fullname"),
+        ("SELECT (t).fullname FROM t", "public.fullname"),
+        ("SELECT x.fullname FROM t AS x", "public.fullname"),
     ] {
         assert_eq!(
             db.query(sql, None).await,
@@ -325,6 +330,8 @@ async fn functions_operators_and_casts_resolve_only_to_built_ins(pool: PgPool) {
     assert_eq!(session_state(&own).await.0, 0, "no advisory lock is held");
     // Built-ins still work. (An enum literal is fine in general, see the values test of
     // tests/sql.rs; here a user cast to `mood` exists, so casts to it are refused.)
+    // A column of that name is just a column.
+    assert!(db.query("SELECT t.note, t.id FROM t", None).await.is_ok());
     let ok = db
         .query(
             "SELECT pg_catalog.lower('A') AS l, 2 * 3 AS s, 'sad'::text AS m, 1 BETWEEN 0 AND 2 AS b",

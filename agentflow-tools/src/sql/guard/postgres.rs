@@ -45,6 +45,9 @@ pub(crate) struct Names {
     pub(crate) functions: Vec<QualifiedName>,
     pub(crate) operators: Vec<QualifiedName>,
     pub(crate) types: Vec<QualifiedName>,
+    /// Field names selected from a row (`t.f`, `(row).f`): PostgreSQL calls the function `f`
+    /// on the row when no column has that name (functional notation).
+    pub(crate) fields: Vec<String>,
 }
 
 /// The text run for a query: the query read through a cursor.
@@ -690,10 +693,21 @@ impl<'a> Walker<'a> {
             return Ok(());
         };
         match node {
-            NodeEnum::ColumnRef(column) => column.fields.iter().try_for_each(|f| match &f.node {
-                Some(NodeEnum::String(_) | NodeEnum::AStar(_)) => Ok(()),
-                _ => Err(unsupported("this column reference")),
-            }),
+            NodeEnum::ColumnRef(column) => {
+                for field in &column.fields {
+                    match &field.node {
+                        Some(NodeEnum::String(_) | NodeEnum::AStar(_)) => {}
+                        _ => return Err(unsupported("this column reference")),
+                    }
+                }
+                // `a.f` (not a bare `f`) may be the function `f` called on the row `a`.
+                if let [_, .., last] = column.fields.as_slice()
+                    && let Some(NodeEnum::String(name)) = &last.node
+                {
+                    push_unique(&mut self.names.fields, name.sval.clone());
+                }
+                Ok(())
+            }
             NodeEnum::AConst(_) | NodeEnum::String(_) | NodeEnum::Integer(_) | NodeEnum::Float(_) => Ok(()),
             NodeEnum::Boolean(_) | NodeEnum::BitString(_) | NodeEnum::AStar(_) => Ok(()),
             NodeEnum::ParamRef(_) => Err(unsupported("a $n parameter (no parameters are sent)")),
@@ -828,6 +842,11 @@ impl<'a> Walker<'a> {
             NodeEnum::AArrayExpr(array) => self.exprs(&array.elements, next),
             NodeEnum::AIndirection(indirection) => {
                 let protobuf::AIndirection { arg, indirection } = indirection.as_ref();
+                for step in indirection {
+                    if let Some(NodeEnum::String(name)) = &step.node {
+                        push_unique(&mut self.names.fields, name.sval.clone());
+                    }
+                }
                 self.opt_boxed(arg, next)?;
                 self.exprs(indirection, next)
             }

@@ -6,6 +6,9 @@
 //!   `pg_catalog.lower(text)` for `lower(1)`). So every schema on the path that has a function
 //!   of that name must be allowed for it: `pg_catalog` for the built-in allow-list, another
 //!   schema only through [`SqlConfig::allow_function`](crate::sql::SqlConfig::allow_function).
+//! - `t.f` and `(row).f` call the function `f` on the row when no column is named `f`
+//!   (functional notation): every function of that name on the search path that could take
+//!   the row must be allowed too.
 //! - Operators run functions too. An operator named without a schema may be any operator of
 //!   that name on the path; it is allowed only when no schema but `pg_catalog` on the path
 //!   defines an operator of that name. (`OPERATOR(schema.op)` is allowed for `pg_catalog`
@@ -53,6 +56,30 @@ pub(crate) async fn check_names(
         for schema in schemas {
             if !allow.allows(SqlDialect::Postgres, Some(&schema), &function.name) {
                 return Err(SqlError::DeniedFunction(format!("{schema}.{}", function.name)));
+            }
+        }
+    }
+    for field in &names.fields {
+        // Functional notation: `t.f` calls `f(t)` when `t` has no column `f`. Any function of
+        // that name on the search path that could take the row must be allowed: those outside
+        // pg_catalog, and pg_catalog's own whose first parameter is a pseudo-type (any, record,
+        // anyelement…).
+        let callable: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT n.nspname::text FROM pg_catalog.pg_proc p \
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE p.proname = $1 AND p.pronargs >= 1 \
+             AND n.nspname = ANY (pg_catalog.current_schemas(true)) \
+             AND (n.nspname <> 'pg_catalog' OR EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = p.proargtypes[0] AND t.typtype = 'p')) \
+             ORDER BY 1",
+        )
+        .bind(field)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(err)?;
+        for schema in callable {
+            if !allow.allows(SqlDialect::Postgres, Some(&schema), field) {
+                return Err(SqlError::DeniedFunction(format!("{schema}.{field}")));
             }
         }
     }
