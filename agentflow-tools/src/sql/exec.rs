@@ -31,7 +31,8 @@ use sqlx::{
 use super::config::{SqlConfig, SqlDialect};
 use super::error::SqlError;
 use super::guard::postgres::CURSOR;
-use super::guard::{CheckedQuery, TableRef, postgres_db, sqlite};
+use super::guard::postgres::resolve;
+use super::guard::{CheckedQuery, TableRef, sqlite};
 use super::value::{pg_type_name, pg_value, shorten, sqlite_value};
 
 /// The rows of a query, bounded.
@@ -330,7 +331,7 @@ async fn run_postgres_in(
 ) -> Result<QueryResult, SqlError> {
     let err = |e| SqlError::from_sqlx(e, timeout);
     check_postgres_tables(tx, config, checked.tables(), timeout).await?;
-    postgres_db::check_names(tx, &config.functions, checked.names(), timeout).await?;
+    resolve::check_names(tx, &config.functions, checked.names(), timeout).await?;
     // The text the guard parsed: the EXPLAIN as sent, or the query's cursor declaration.
     let sql = checked.statement();
 

@@ -7,7 +7,7 @@
 //!   `DECLARE ... CURSOR FOR <text>` the guard built and parsed), under the lexer settings
 //!   the parse assumed (pinned in the query's transaction). The names the query uses (tables,
 //!   functions, operators, types) are then resolved in the database, in the query's
-//!   transaction ([`postgres_db`], and the executor's table check).
+//!   transaction ([`postgres::resolve`], and the executor's table check).
 //! - SQLite ([`sqlite`]): SQLite itself compiles the statement (`EXPLAIN`), and the guard reads
 //!   the bytecode: the tables it opens (by root page), the functions it calls, and nothing but
 //!   read-only opcodes.
@@ -16,7 +16,6 @@
 
 mod functions;
 pub(crate) mod postgres;
-pub(crate) mod postgres_db;
 pub(crate) mod sqlite;
 
 use super::config::{SqlConfig, SqlDialect};

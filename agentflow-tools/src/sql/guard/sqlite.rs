@@ -400,7 +400,7 @@ async fn explain_one_statement(
     listing: &str,
 ) -> Result<Result<Vec<sqlx::sqlite::SqliteRow>, SqlError>, sqlx::Error> {
     use futures::TryStreamExt as _;
-    let mut stream = sqlx::query(listing).persistent(false).fetch_many(&mut *conn);
+    let mut stream = sqlx::raw_sql(listing).fetch_many(&mut *conn);
     let mut rows = Vec::new();
     let mut ended = false;
     while let Some(item) = stream.try_next().await? {

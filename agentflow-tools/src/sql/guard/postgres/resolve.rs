@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use sqlx::PgConnection;
 
-use super::FunctionAllowlist;
-use super::postgres::{Names, QualifiedName};
+use super::{Names, QualifiedName};
 use crate::sql::config::SqlDialect;
 use crate::sql::error::SqlError;
+use crate::sql::guard::FunctionAllowlist;
 
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
