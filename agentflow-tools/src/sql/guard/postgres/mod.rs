@@ -75,14 +75,13 @@ fn parse(sql: &str) -> Result<protobuf::ParseResult, SqlError> {
 }
 
 /// The one statement of a parse, or why there is not exactly one.
-fn only_statement(parsed: protobuf::ParseResult) -> Result<(NodeEnum, String), SqlError> {
+fn only_statement(parsed: protobuf::ParseResult) -> Result<NodeEnum, SqlError> {
     let mut statements = parsed.stmts;
     match statements.len() {
         0 => Err(SqlError::Empty),
         1 => {
             let raw = statements.remove(0);
-            let node = raw.stmt.and_then(|n| n.node).ok_or(SqlError::Empty)?;
-            Ok((node, String::new()))
+            raw.stmt.and_then(|n| n.node).ok_or(SqlError::Empty)
         }
         many => Err(SqlError::MultipleStatements(many)),
     }
@@ -90,7 +89,7 @@ fn only_statement(parsed: protobuf::ParseResult) -> Result<(NodeEnum, String), S
 
 /// Checks `sql`; the result carries the text to run.
 pub(crate) fn check(sql: &str, functions: &FunctionAllowlist) -> Result<CheckedQuery, SqlError> {
-    let (statement, _) = only_statement(parse(sql)?)?;
+    let statement = only_statement(parse(sql)?)?;
     let mut walker = Walker::new(functions);
     match statement {
         NodeEnum::ExplainStmt(explain) => {
@@ -101,7 +100,7 @@ pub(crate) fn check(sql: &str, functions: &FunctionAllowlist) -> Result<CheckedQ
             // What runs is the cursor declaration: that text is parsed and walked, not the
             // query on its own.
             let text = declare_cursor(sql);
-            let (declared, _) = only_statement(parse(&text)?)?;
+            let declared = only_statement(parse(&text)?)?;
             let NodeEnum::DeclareCursorStmt(declare) = declared else {
                 return Err(unsupported("this query form"));
             };
