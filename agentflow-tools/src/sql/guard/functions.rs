@@ -36,7 +36,7 @@ const POSTGRES: &[&str] = &[
     "regexp_split_to_table", "regexp_like", "regexp_count", "regexp_instr", "regexp_substr",
     "starts_with", "string_to_array", "string_to_table", "array_to_string", "quote_ident",
     "quote_literal", "quote_nullable", "to_hex", "overlay", "normalize", "is_normalized",
-    "similar_to_escape", "to_char", "to_number", "to_date", "to_timestamp", "textcat",
+    "similar_to_escape", "similar_escape", "like_escape", "to_char", "to_number", "to_date", "to_timestamp", "textcat",
     // Math.
     "abs", "ceil", "ceiling", "floor", "round", "trunc", "sign", "sqrt", "cbrt", "power", "pow", "exp",
     "ln", "log", "log10", "mod", "div", "pi", "degrees", "radians", "sin", "cos", "tan", "cot", "asin",

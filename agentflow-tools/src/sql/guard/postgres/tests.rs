@@ -207,6 +207,13 @@ fn names_for_the_database_to_resolve() {
     let types: Vec<String> = q.names().types.iter().map(ToString::to_string).collect();
     assert_eq!(types, ["pg_catalog.numeric"]);
     assert_eq!(q.names().functions[0].to_string(), "lower");
+    // Operators the syntax implies: `=` of a simple CASE; LIKE is `~~`, its ESCAPE a function.
+    let case = pg("SELECT CASE a WHEN 1 THEN 'x' END, b LIKE 'a!%' ESCAPE '!' FROM t").unwrap();
+    let ops: Vec<String> = case.names().operators.iter().map(ToString::to_string).collect();
+    assert_eq!(ops, ["=", "~~"]);
+    // `t.f` may be the function f called on the row t.
+    let fields = pg("SELECT t.note, (t).fullname, x.y.z FROM t").unwrap();
+    assert_eq!(fields.names().fields, ["note", "fullname", "z"]);
     assert!(matches!(
         pg("SELECT OPERATOR(public.+)(1, 2)"),
         Err(SqlError::DeniedFunction(_))

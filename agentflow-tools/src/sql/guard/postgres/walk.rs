@@ -179,6 +179,8 @@ impl<'a> Walker<'a> {
             ctecolcollations: _,
         } = cte;
         if let Some(cycle) = cycle_clause {
+            // CYCLE compares its mark with `=` and `<>` found on the search path.
+            self.implicit_operators(&["=", "<>"]);
             self.opt_expr(cycle.cycle_mark_value.as_deref(), depth)?;
             self.opt_expr(cycle.cycle_mark_default.as_deref(), depth)?;
         }
@@ -444,6 +446,17 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
+    /// Operators the syntax uses without naming them.
+    fn implicit_operators(&mut self, operators: &[&str]) {
+        for op in operators {
+            let name = QualifiedName {
+                schema: None,
+                name: (*op).to_owned(),
+            };
+            push_unique(&mut self.names.operators, name);
+        }
+    }
+
     fn type_name(&mut self, type_name: &TypeName, depth: usize) -> Check {
         let TypeName {
             names,
@@ -511,17 +524,7 @@ impl<'a> Walker<'a> {
                 | AExprKind::AexprNotBetween
                 | AExprKind::AexprBetweenSym
                 | AExprKind::AexprNotBetweenSym,
-            ) => {
-                for op in [">=", "<="] {
-                    push_unique(
-                        &mut self.names.operators,
-                        QualifiedName {
-                            schema: None,
-                            name: op.to_owned(),
-                        },
-                    );
-                }
-            }
+            ) => self.implicit_operators(&[">=", "<="]),
             Ok(
                 AExprKind::AexprOp
                 | AExprKind::AexprOpAny
@@ -648,6 +651,10 @@ impl<'a> Walker<'a> {
                     defresult,
                     location: _,
                 } = case.as_ref();
+                if arg.is_some() {
+                    // `CASE x WHEN y` compares with the operator `=` found on the search path.
+                    self.implicit_operators(&["="]);
+                }
                 self.opt_boxed(xpr, next)?;
                 self.opt_boxed(arg, next)?;
                 self.exprs(args, next)?;
