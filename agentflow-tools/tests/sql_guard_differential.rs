@@ -685,3 +685,92 @@ mod sqlite {
         assert!(db.query(&parens, None).await.is_ok());
     }
 }
+
+/// The guard is not a wall: the queries an analyst writes pass it, with their names resolved
+/// in the database.
+#[sqlx::test(migrations = false)]
+async fn ordinary_postgres_queries_pass(pool: PgPool) {
+    setup(&pool).await;
+    sqlx::query("CREATE TABLE orders (id int, region text, total numeric, placed timestamptz, tags jsonb)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let db = SqlDatabase::postgres(pool.clone());
+    for sql in [
+        "SELECT region, sum(total) AS s, count(*) FILTER (WHERE total > 10) FROM orders GROUP BY region HAVING sum(total) > 0 ORDER BY 2 DESC NULLS LAST LIMIT 5",
+        "SELECT id, rank() OVER (PARTITION BY region ORDER BY total DESC), lag(total) OVER w FROM orders WINDOW w AS (ORDER BY placed)",
+        "SELECT date_trunc('month', placed) AS m, extract(year FROM placed), to_char(placed, 'YYYY-MM'), placed::date, now() - interval '7 days' FROM orders",
+        "SELECT tags ->> 'a', tags -> 'b', tags @> '{\"x\": 1}', jsonb_array_length(tags -> 'list') FROM orders WHERE tags ? 'a'",
+        "SELECT DISTINCT ON (region) region, total FROM orders ORDER BY region, total DESC",
+        "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM t WHERE t.id = o.id) AND o.id IN (SELECT id FROM t) AND region ILIKE 'e%'",
+        "SELECT region, percentile_cont(0.5) WITHIN GROUP (ORDER BY total) FROM orders GROUP BY ROLLUP (region)",
+        "SELECT * FROM generate_series(1, 3) AS g(n) CROSS JOIN LATERAL (SELECT n * 2 AS d) x",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT n FROM r EXCEPT SELECT 2 INTERSECT SELECT 3",
+        "SELECT coalesce(note, '-'), nullif(id, 0), greatest(id, 1), CASE WHEN id > 1 THEN 'big' ELSE 'small' END, CASE id WHEN 1 THEN 'one' END FROM t",
+        "SELECT string_agg(note, ', ' ORDER BY note), array_agg(id), json_agg(t), jsonb_build_object('n', count(*)) FROM t",
+        "SELECT round(avg(total), 2), stddev(total), abs(-1), ceil(1.5), mod(7, 3), 2 ^ 3, |/ 16.0, ARRAY[1, 2] || 3, 'a' || 'b' FROM orders",
+        "SELECT id FROM t WHERE note LIKE 'o%' AND note NOT SIMILAR TO 'x' AND id BETWEEN 1 AND 5 AND id IS DISTINCT FROM 3 AND note ~ '^o'",
+        "SELECT substring(note FROM 1 FOR 2), position('n' IN note), trim(both ' ' FROM note), upper(note), length(note), left(note, 1), split_part(note, 'n', 1) FROM t",
+        "VALUES (1, 'a'), (2, 'b') ORDER BY 1 OFFSET 1 FETCH FIRST 1 ROW ONLY",
+        "SELECT t.note, t.id, x.* FROM t JOIN LATERAL unnest(ARRAY[t.id]) AS x(v) ON true LEFT JOIN orders o USING (id)",
+        "SELECT placed AT TIME ZONE 'UTC', age(placed), make_date(2024, 1, 31), date_bin('15 minutes', placed, TIMESTAMPTZ '2001-01-01') FROM orders",
+        "SELECT gen_random_uuid()::text, md5(note), to_jsonb(t) - 'id', row_to_json(t) FROM t",
+        "EXPLAIN (VERBOSE, COSTS OFF, FORMAT JSON) SELECT * FROM t WHERE id = 1",
+    ] {
+        if let Err(e) = db.query(sql, None).await {
+            panic!("{sql}: {e:?}");
+        }
+    }
+}
+
+mod sqlite_ordinary {
+    use super::*;
+
+    #[tokio::test]
+    async fn ordinary_sqlite_queries_pass() {
+        let dir = std::env::temp_dir().join(format!("agentflow-sql-guard-ok-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let writer = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        for statement in [
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, region TEXT, total REAL, placed TEXT, tags TEXT)",
+            "CREATE INDEX orders_region ON orders (region)",
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT) STRICT",
+            "CREATE VIEW big AS SELECT * FROM orders WHERE total > 100",
+            "INSERT INTO orders VALUES (1, 'eu', 150.5, '2024-02-29 10:00:00', '{\"a\": 1, \"list\": [1, 2]}')",
+            "INSERT INTO t VALUES (1, 'one'), (2, 'two')",
+        ] {
+            sqlx::query(statement).execute(&writer).await.unwrap();
+        }
+        writer.close().await;
+        let db = SqlDatabase::connect_sqlite(&path).await.unwrap();
+        for sql in [
+            "SELECT region, sum(total), count(*), avg(total), total(total) FROM orders GROUP BY region HAVING count(*) > 0 ORDER BY 2 DESC NULLS LAST LIMIT 5 OFFSET 0",
+            "SELECT id, rank() OVER (PARTITION BY region ORDER BY total DESC), lag(total) OVER w, row_number() OVER () FROM orders WINDOW w AS (ORDER BY placed)",
+            "SELECT strftime('%Y-%m', placed), date(placed), datetime(placed, '+1 day'), julianday(placed), unixepoch(placed) FROM orders",
+            "SELECT tags ->> '$.a', tags -> '$.list', json_extract(tags, '$.a'), json_array_length(tags, '$.list'), json_group_array(id), json_object('n', count(*)) FROM orders",
+            "SELECT * FROM orders o WHERE EXISTS (SELECT 1 FROM t WHERE t.id = o.id) AND o.id IN (SELECT id FROM t) AND region LIKE 'e%' AND region GLOB 'e*'",
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5) SELECT n FROM r EXCEPT SELECT 2 INTERSECT SELECT 3",
+            "SELECT coalesce(note, '-'), ifnull(note, ''), nullif(id, 0), iif(id > 1, 'big', 'small'), CASE id WHEN 1 THEN 'one' END, max(id, 2), min(id, 0) FROM t",
+            "SELECT group_concat(note, ', '), upper(note), lower(note), length(note), substr(note, 1, 2), instr(note, 'n'), replace(note, 'o', '0'), trim(note), printf('%05d', id) FROM t",
+            "SELECT DISTINCT region FROM orders WHERE id BETWEEN 1 AND 5 AND region IS NOT NULL AND region IN ('eu', 'us')",
+            "SELECT round(total, 1), abs(-1), CAST(total AS INTEGER), typeof(total), hex(id), quote(region) FROM orders",
+            "SELECT o.id, t.note FROM orders o LEFT JOIN t ON t.id = o.id CROSS JOIN (SELECT 1 AS one) x",
+            "SELECT * FROM big",
+            "VALUES (1, 'a'), (2, 'b')",
+            "SELECT region FROM orders INDEXED BY orders_region WHERE region = 'eu'",
+            "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE region = 'eu'",
+        ] {
+            if let Err(e) = db.query(sql, None).await {
+                panic!("{sql}: {e:?}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
