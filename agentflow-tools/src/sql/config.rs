@@ -64,9 +64,11 @@ impl SqlDialect {
 /// search path decides which schema an unqualified name means), so `FROM orders` cannot
 /// reach a table of another schema the allowlist excludes.
 ///
-/// This is a convenience limit on what the model reads, checked before the query runs; it
-/// does not follow functions or views into the tables they read. The boundary that holds
-/// whatever the query does is the database role's privileges (see `docs/backends/sql.md`).
+/// This is a convenience limit on what the model reads, checked before the query runs. On
+/// PostgreSQL it applies to the tables the query names (not those a view or function reads);
+/// on SQLite to the tables SQLite's compiled program opens (views followed). The boundary that
+/// holds whatever the query does is the database role's privileges (see
+/// `docs/backends/sql.md`).
 ///
 /// ```
 /// use agentflow_tools::sql::TableAccess;
