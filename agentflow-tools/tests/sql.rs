@@ -200,7 +200,7 @@ async fn side_effecting_functions_are_refused_before_running(pool: PgPool) {
         ("SELECT pg_sleep(10)", "pg_sleep"),
         (
             "SELECT 1 FROM t WHERE id = (SELECT pg_catalog.PG_SLEEP(10)::text::int)",
-            "pg_sleep",
+            "pg_catalog.pg_sleep",
         ),
         ("SELECT \"pg_sleep\" /* hidden */ (10)", "pg_sleep"),
         ("SELECT * FROM pg_sleep_for('10 seconds')", "pg_sleep_for"),
@@ -238,8 +238,15 @@ async fn side_effecting_functions_are_refused_before_running(pool: PgPool) {
     }
     assert!(started.elapsed() < Duration::from_secs(2), "nothing slept");
     assert_eq!(snapshot(&pool).await, before);
-    // Reading a setting is fine.
-    let ok = db(&pool)
+    // Settings are not readable (they show what the schema check hides) unless configured.
+    assert_eq!(
+        db(&pool)
+            .query("SELECT current_setting('search_path')", None)
+            .await,
+        Err(SqlError::DeniedFunction("current_setting".into()))
+    );
+    let configured = db(&pool).with_config(SqlConfig::default().allow_function("current_setting"));
+    let ok = configured
         .query("SELECT current_setting('search_path')", None)
         .await
         .unwrap();
@@ -248,7 +255,11 @@ async fn side_effecting_functions_are_refused_before_running(pool: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn a_slow_query_hits_the_statement_timeout(pool: PgPool) {
-    let db = db(&pool).with_config(SqlConfig::default().statement_timeout(Duration::from_millis(300)));
+    let db = db(&pool).with_config(
+        SqlConfig::default()
+            .statement_timeout(Duration::from_millis(300))
+            .allow_function("current_setting"),
+    );
     let started = Instant::now();
     let err = db
         .query(
@@ -296,6 +307,19 @@ async fn a_volatile_function_that_writes_is_refused_by_the_read_only_transaction
     .await
     .unwrap();
     let before = snapshot(&pool).await;
+    // Functions outside the allow-list are refused by the guard...
+    assert_eq!(
+        db(&pool).query("SELECT evil()", None).await,
+        Err(SqlError::DeniedFunction("evil".into()))
+    );
+    // ...and when configured, the read-only transaction still stops their writes.
+    let db = |pool: &PgPool| {
+        SqlDatabase::postgres(pool.clone()).with_config(
+            SqlConfig::default()
+                .allow_function("public.evil")
+                .allow_function("public.evil_ddl"),
+        )
+    };
     for sql in [
         "SELECT evil()",
         "SELECT * FROM t WHERE id = evil()",
@@ -727,7 +751,10 @@ async fn a_cancelled_run_stops_the_query(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn an_own_pool_defaults_to_read_only_sessions(pool: PgPool) {
     setup(&pool).await;
-    let db = SqlDatabase::connect_postgres(&url_of(&pool).await).await.unwrap();
+    let db = SqlDatabase::connect_postgres(&url_of(&pool).await)
+        .await
+        .unwrap()
+        .with_config(SqlConfig::default().allow_function("current_setting"));
     let result = db
         .query("SELECT current_setting('default_transaction_read_only')", None)
         .await

@@ -1,4 +1,4 @@
-//! The database layer alone refuses writes: statements run with the parser guard skipped.
+//! The database layer alone refuses writes: statements run with the guard skipped.
 
 use sqlx::PgPool;
 

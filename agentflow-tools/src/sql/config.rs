@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use super::guard::FunctionAllowlist;
+
 /// The SQL dialect of a [`SqlDatabase`](super::SqlDatabase).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,9 +64,11 @@ impl SqlDialect {
 /// search path decides which schema an unqualified name means), so `FROM orders` cannot
 /// reach a table of another schema the allowlist excludes.
 ///
-/// This is a convenience limit on what the model reads, checked before the query runs; it
-/// does not follow functions or views into the tables they read. The boundary that holds
-/// whatever the query does is the database role's privileges (see `docs/backends/sql.md`).
+/// This is a convenience limit on what the model reads, checked before the query runs. On
+/// PostgreSQL it applies to the tables the query names (not those a view or function reads);
+/// on SQLite to the tables SQLite's compiled program opens (views followed). The boundary that
+/// holds whatever the query does is the database role's privileges (see
+/// `docs/backends/sql.md`).
 ///
 /// ```
 /// use agentflow_tools::sql::TableAccess;
@@ -173,6 +177,7 @@ pub struct SqlConfig {
     pub(crate) statement_timeout: Duration,
     pub(crate) lock_timeout: Duration,
     pub(crate) access: TableAccess,
+    pub(crate) functions: FunctionAllowlist,
 }
 
 /// Rows returned when the call does not ask for a number.
@@ -201,6 +206,7 @@ impl Default for SqlConfig {
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             access: TableAccess::default(),
+            functions: FunctionAllowlist::default(),
         }
     }
 }
@@ -264,6 +270,28 @@ impl SqlConfig {
     /// The tables queries may read.
     pub fn access(mut self, access: TableAccess) -> Self {
         self.access = access;
+        self
+    }
+
+    /// Allows queries to call one more function, beyond the built-in allow-list of functions
+    /// that only compute a value from their arguments (aggregates, window, string, math,
+    /// date/time, JSON and array functions).
+    ///
+    /// `"schema.name"` allows PostgreSQL's function `name` of `schema` only (called qualified, or
+    /// unqualified when the search path finds it there); `"name"` or `"pg_catalog.name"` allows
+    /// a built-in function (SQLite: the function of that name). Names are compared as the
+    /// catalog stores them (lower case unless created quoted). Allow only functions without
+    /// effects outside the query: the read-only transaction stops writes, not advisory locks,
+    /// session settings or requests to other systems.
+    ///
+    /// ```
+    /// use agentflow_tools::sql::SqlConfig;
+    ///
+    /// let config = SqlConfig::default().allow_function("reports.fiscal_year");
+    /// # let _ = config;
+    /// ```
+    pub fn allow_function(mut self, function: impl AsRef<str>) -> Self {
+        self.functions.add(function.as_ref());
         self
     }
 

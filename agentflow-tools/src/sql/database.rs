@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use super::config::{SqlConfig, SqlDialect};
 use super::error::SqlError;
-use super::exec::{self, Mode, QueryResult};
-use super::guard::check;
+use super::exec::{self, QueryResult};
+use super::guard::check_with;
 use super::schema::{self, SchemaInfo};
 
 #[derive(Clone, Debug)]
@@ -157,26 +157,15 @@ impl SqlDatabase {
         deadline: Option<Instant>,
         cancellation: Option<&CancellationToken>,
     ) -> Result<QueryResult, SqlError> {
-        let checked = check(sql, self.dialect())?;
+        let checked = check_with(sql, self.dialect(), &self.config)?;
         let limit = self.config.rows_for(max_rows);
         let timeout = self.timeout(deadline);
         let run = async {
             match &self.pool {
                 Pool::Postgres(pool) => {
-                    exec::run_postgres(
-                        pool,
-                        &self.config,
-                        sql,
-                        checked.tables(),
-                        Mode::of(&checked),
-                        limit,
-                        timeout,
-                    )
-                    .await
+                    exec::run_postgres(pool, &self.config, &checked, limit, timeout).await
                 }
-                Pool::Sqlite(pool) => {
-                    exec::run_sqlite(pool, &self.config, sql, checked.tables(), limit, timeout).await
-                }
+                Pool::Sqlite(pool) => exec::run_sqlite(pool, &self.config, &checked, limit, timeout).await,
             }
         };
         guarded(run, timeout, cancellation).await
@@ -230,11 +219,10 @@ impl SqlDatabase {
     #[cfg(test)]
     pub(crate) async fn query_unchecked(&self, sql: &str) -> Result<QueryResult, SqlError> {
         let timeout = self.config.statement_timeout;
+        let unchecked = super::guard::CheckedQuery::unchecked(sql);
         match &self.pool {
-            Pool::Postgres(pool) => {
-                exec::run_postgres(pool, &self.config, sql, &[], Mode::Direct, 10, timeout).await
-            }
-            Pool::Sqlite(pool) => exec::run_sqlite(pool, &self.config, sql, &[], 10, timeout).await,
+            Pool::Postgres(pool) => exec::run_postgres(pool, &self.config, &unchecked, 10, timeout).await,
+            Pool::Sqlite(pool) => exec::run_sqlite(pool, &self.config, &unchecked, 10, timeout).await,
         }
     }
 }

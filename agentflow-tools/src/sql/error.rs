@@ -35,9 +35,13 @@ pub enum SqlError {
         "only read-only queries are allowed (SELECT, WITH ... SELECT, VALUES, EXPLAIN without ANALYZE): {0}"
     )]
     NotReadOnly(String),
-    /// A call to a function on the deny-list (side effects, sleeping, reaching outside the
-    /// query: `pg_sleep`, `set_config`, `dblink`, `lo_import`, `load_extension`…).
-    #[error("function {0}() is not allowed: it has side effects or reaches outside the query")]
+    /// A call to a function outside the allow-list (built-in functions that only compute a
+    /// value from their arguments, plus `SqlConfig::allow_function`): `pg_sleep`, `set_config`,
+    /// `pg_advisory_lock`, `dblink`, `load_extension`, a user function…
+    #[error(
+        "function {0}() is not allowed: only built-in functions that compute a value from their arguments \
+         (aggregates, string, math, date/time, JSON, arrays) may be called"
+    )]
     DeniedFunction(String),
     /// A table, view or table function the configured allowlist does not include.
     #[error("{0} is not readable by this tool; the sql_schema tool lists the tables you may query")]

@@ -34,7 +34,8 @@ use sqlx::{
 
 use super::config::{SqlConfig, SqlDialect};
 use super::error::SqlError;
-use super::guard::{CheckedQuery, TableRef};
+use super::guard::postgres::{self as postgres_guard, CURSOR, resolve};
+use super::guard::{CheckedQuery, TableRef, sqlite};
 use super::pg_bounded::{self, Bounds};
 use super::session::{PgSessionState, SqliteSessionState};
 use super::sqlite_limits;
@@ -68,9 +69,6 @@ pub struct ColumnInfo {
     #[serde(rename = "type")]
     pub type_name: String,
 }
-
-/// The cursor each PostgreSQL query is read through (one per transaction).
-const CURSOR: &str = "agentflow_sql_cursor";
 
 /// Rows asked for per `FETCH`: few enough that a batch abandoned at the byte limit (the rest
 /// is read and discarded when the transaction ends) costs little, whatever the rows' size.
@@ -237,19 +235,18 @@ fn quote_pg(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// Runs `sql` on PostgreSQL in a read-only transaction that is always rolled back. `tables`
-/// are checked against the allowlist first, in the same transaction.
+/// Runs the checked statement on PostgreSQL in a read-only transaction that is always rolled
+/// back. The names it uses (tables, functions, operators, types) are checked first, in the
+/// same transaction.
 pub(crate) async fn run_postgres(
     pool: &PgPool,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
-    mode: Mode,
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let mut call = PgCall::begin(pool, config, timeout).await?;
-    let result = run_postgres_in(&mut call.conn, config, sql, tables, mode, limit, timeout).await;
+    let result = run_postgres_in(&mut call.conn, config, checked, limit, timeout).await;
     call.finish().await;
     result
 }
@@ -297,13 +294,15 @@ impl PgCall {
         };
         let millis = |d: Duration| d.as_millis().clamp(1, u128::from(u32::MAX)).to_string();
         // SET LOCAL through set_config(..., true): the settings end with the transaction, so a
-        // pooled connection shared with other code is left as it was. The session's pid and
+        // pooled connection shared with other code is left as it was. The lexer reads the text
+        // with standard_conforming_strings on, as the guard's parser did. The session's pid and
         // the transaction's start identify the statement to cancel if the call is abandoned.
         let (pid, started): (i32, i64) = sqlx::query_as(
             "SELECT pg_catalog.pg_backend_pid(), (extract(epoch FROM pg_catalog.now()) * 1000000)::int8, \
              pg_catalog.set_config('statement_timeout', $1, true), \
              pg_catalog.set_config('lock_timeout', $2, true), \
-             pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true)",
+             pg_catalog.set_config('idle_in_transaction_session_timeout', $3, true), \
+             pg_catalog.set_config('standard_conforming_strings', 'on', true)",
         )
         .bind(millis(timeout))
         .bind(millis(config.lock_timeout.min(timeout)))
@@ -399,37 +398,51 @@ impl Drop for CancelOnDrop {
 async fn run_postgres_in(
     conn: &mut PgConnection,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
-    mode: Mode,
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let err = |e| SqlError::from_sqlx(e, timeout);
-    check_postgres_tables(conn, config, tables, timeout).await?;
-
     let mut out = Collector::new(limit, config);
-    match mode {
+    match Mode::of(checked) {
         Mode::Direct => {
+            check_names(conn, config, checked, timeout).await?;
             // EXPLAIN cannot be wrapped or read through a cursor: its lines come as they are.
             let decode = |row: &PgRow, i: usize, max_chars: usize| {
                 let mut value = row.try_get_raw(i).map(pg_value).unwrap_or(Value::Null);
                 let shortened = shorten(&mut value, max_chars);
                 (value, shortened)
             };
-            let stream = sqlx::query(sql).persistent(false).fetch(&mut *conn);
+            let stream = sqlx::query(checked.statement())
+                .persistent(false)
+                .fetch(&mut *conn);
             collect(stream, &mut out, pg_type_name, decode)
                 .await
                 .map_err(err)?;
         }
         Mode::Cursor => {
+            // Every text sent is checked whole by the guard, wrapper included: what runs is
+            // what was checked, however the query's text meets the wrapper's.
+            let query = checked.source();
             // The query's columns, from its plan (it does not run).
-            let probe = sqlx::query(&pg_bounded::probe(sql))
+            let probe = postgres_guard::check(&pg_bounded::probe(query), &config.functions)?;
+            check_names(conn, config, &probe, timeout).await?;
+            sqlx::query(probe.statement())
+                .persistent(false)
+                .execute(&mut *conn)
+                .await
+                .map_err(err)?;
+            let row = sqlx::query(&format!("FETCH 1 FROM {CURSOR}"))
                 .persistent(false)
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(err)?;
-            out.columns = describe_columns(probe.columns(), pg_type_name);
+            out.columns = describe_columns(row.columns(), pg_type_name);
+            sqlx::query(&format!("CLOSE {CURSOR}"))
+                .persistent(false)
+                .execute(&mut *conn)
+                .await
+                .map_err(err)?;
             let columns = out.columns.len();
             let bounds = Bounds::new(
                 config.max_row_bytes,
@@ -437,11 +450,10 @@ async fn run_postgres_in(
                 config.max_cell_chars,
                 columns,
             );
-            let declare = format!(
-                "DECLARE {CURSOR} NO SCROLL CURSOR FOR {}",
-                pg_bounded::wrap(sql, columns, bounds)
-            );
-            sqlx::query(&declare)
+            let wrapped =
+                postgres_guard::check(&pg_bounded::wrap(query, columns, bounds), &config.functions)?;
+            check_names(conn, config, &wrapped, timeout).await?;
+            sqlx::query(wrapped.statement())
                 .persistent(false)
                 .execute(&mut *conn)
                 .await
@@ -452,6 +464,21 @@ async fn run_postgres_in(
         }
     }
     Ok(out.finish())
+}
+
+/// Resolves in the database, in the call's transaction, the tables and the other names
+/// (functions, operators, types) of a statement about to run.
+async fn check_names(
+    conn: &mut PgConnection,
+    config: &SqlConfig,
+    checked: &CheckedQuery,
+    timeout: Duration,
+) -> Result<(), SqlError> {
+    if !checked.database_checks() {
+        return Ok(());
+    }
+    check_postgres_tables(conn, config, checked.tables(), timeout).await?;
+    resolve::check_names(conn, &config.functions, checked.names(), timeout).await
 }
 
 /// Reads the wrapped query's rows from the cursor in batches until the row or byte limit
@@ -527,17 +554,17 @@ async fn check_postgres_tables(
     Ok(())
 }
 
-/// Runs `sql` on a read-only SQLite connection, interrupted at its deadline.
+/// Runs the checked statement on a read-only SQLite connection, interrupted at its deadline,
+/// once SQLite's compilation of it passed the guard.
 pub(crate) async fn run_sqlite(
     pool: &SqlitePool,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
     let mut call = SqliteCall::begin(pool, config, timeout).await?;
-    let result = run_sqlite_on(&mut call.conn, config, sql, tables, limit, timeout).await;
+    let result = run_sqlite_on(&mut call.conn, config, checked, limit, timeout).await;
     let result = call.explain_interrupt(result);
     call.finish().await;
     result
@@ -678,12 +705,14 @@ fn sqlite_error(e: sqlx::Error, timeout: Duration, value_limit: usize) -> SqlErr
 async fn run_sqlite_on(
     conn: &mut PoolConnection<Sqlite>,
     config: &SqlConfig,
-    sql: &str,
-    tables: &[TableRef],
+    checked: &CheckedQuery,
     limit: usize,
     timeout: Duration,
 ) -> Result<QueryResult, SqlError> {
-    check_sqlite_tables(conn, config, tables, timeout).await?;
+    let sql = checked.statement();
+    if checked.database_checks() {
+        sqlite::check_program(conn, config, sql, checked.is_explain(), timeout).await?;
+    }
     let mut out = Collector::new(limit, config);
     // The statement's columns, before it runs: they share the row's memory budget.
     let statement = (&mut **conn)
@@ -714,38 +743,4 @@ async fn run_sqlite_on(
         out.columns = declared_columns;
     }
     Ok(out.finish())
-}
-
-/// Checks each table exists in the main database (or temp) and is allowed. Internal
-/// `sqlite_*` tables and eponymous virtual tables (`pragma_*`, `dbstat`) are not in the
-/// catalog, so they are refused.
-async fn check_sqlite_tables(
-    conn: &mut PoolConnection<Sqlite>,
-    config: &SqlConfig,
-    tables: &[TableRef],
-    timeout: Duration,
-) -> Result<(), SqlError> {
-    for table in tables {
-        let schema = table.schema.as_deref().unwrap_or("main");
-        if !matches!(schema, "main" | "temp") || SqlDialect::Sqlite.is_system_table(&table.name) {
-            return Err(SqlError::TableNotAllowed(format!("table {table}")));
-        }
-        // The schema is one of two literals, never user text.
-        let lookup = format!(
-            "SELECT name FROM {schema}.sqlite_master WHERE type IN ('table', 'view') AND name = ?1 COLLATE NOCASE"
-        );
-        let found: Option<String> = sqlx::query_scalar(&lookup)
-            .bind(&table.name)
-            .fetch_optional(&mut **conn)
-            .await
-            .map_err(|e| SqlError::from_sqlx(e, timeout))?;
-        match found {
-            None => return Err(SqlError::UnknownTable(table.to_string())),
-            Some(name) if !config.access.allows(SqlDialect::Sqlite, schema, &name) => {
-                return Err(SqlError::TableNotAllowed(format!("table {schema}.{name}")));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
 }

@@ -2,14 +2,15 @@
 //!
 //! - [`SqlDatabase`]: a PostgreSQL or SQLite pool with its dialect and [`SqlConfig`] (row,
 //!   byte and time limits, the [`TableAccess`] allowlist); runs queries and lists the schema.
-//! - [`check`]: the parser guard on its own (one `SELECT`/`WITH`/`VALUES`/`EXPLAIN`
-//!   statement, nothing that writes or locks, no side-effecting function), returning the
-//!   tables the query reads.
+//! - [`check`]: the syntactic half of the guard on its own (PostgreSQL's own parser: one
+//!   `SELECT`/`WITH`/`VALUES`/`EXPLAIN` statement, nothing that writes or locks, functions from
+//!   an allow-list), returning the tables the query reads. The rest of the guard resolves
+//!   names in the database (SQLite: reads SQLite's compiled program) when the query runs.
 //! - [`QueryTool`] (`sql_query`), [`SchemaTool`] (`sql_schema`), [`register`]: the tools.
 //! - [`SqlError`]: refusals and failures, convertible into [`ToolError`](crate::ToolError).
 //!
-//! Read-only by construction, in layers that each refuse writes on their own: the parser
-//! guard; a `READ ONLY` transaction, always rolled back, with `statement_timeout` and
+//! Read-only by construction, in layers that each refuse writes on their own: the guard,
+//! which checks the database's own reading of the very text that runs; a `READ ONLY` transaction, always rolled back, with `statement_timeout` and
 //! `lock_timeout` (PostgreSQL) or a read-only connection with `PRAGMA query_only` and an
 //! interrupting deadline (SQLite); and the database role's privileges. Results are read
 //! through a cursor (PostgreSQL) or a stream (SQLite) and stop after the row limit, so a
