@@ -439,15 +439,18 @@ impl ToolNode {
     /// Runs one call as a journaled step of the node: a node that runs again gets the saved
     /// tool message instead of calling the tool again.
     ///
-    /// The recovery of a step whose outcome is unknown (the process died after the call
-    /// started and before its result was saved) is [`reconcile_call`](Self::reconcile_call),
-    /// whose signature fits a step that takes a reconcile closure:
-    /// `|key| async move { self.reconcile_call(call, &key, &cancellation).await }`.
+    /// If an earlier attempt started the call and never saved its result (the process died, or
+    /// another runner's claim on the step expired), the outcome is unknown: the call is first
+    /// looked up with the vendor ([`reconcile_call`](Self::reconcile_call)) and run again, with
+    /// the same key, only if it is not found.
     pub async fn run_call<C>(&self, call: &ToolCall, ctx: &Context<C>) -> Result<Message, NodeError> {
         let cancellation = ctx.cancellation().clone();
-        ctx.step("tool_call", |key| async move {
-            Ok(self.execute(call, key, cancellation).await)
-        })
+        let lookup = cancellation.clone();
+        ctx.step_reconciled(
+            "tool_call",
+            |key| async move { self.reconcile_call(call, &key, &lookup).await },
+            |key| async move { Ok(self.execute(call, key, cancellation).await) },
+        )
         .await
     }
 
@@ -455,9 +458,8 @@ impl ToolNode {
     /// whatever order they finish in. Each call's idempotency key is the step's key followed
     /// by `:` and the call's id.
     ///
-    /// The recovery of the step when its outcome is unknown is
-    /// [`resume_calls`](Self::resume_calls) (each call reconciled, and run again only if
-    /// needed): `|key| async move { self.resume_calls(calls, &key, cancellation).await.map(Some) }`.
+    /// If an earlier attempt of the step never saved its result, each call is looked up with
+    /// the vendor and run again only if needed ([`resume_calls`](Self::resume_calls)).
     pub async fn run_calls<C>(
         &self,
         calls: &[ToolCall],
@@ -467,12 +469,17 @@ impl ToolNode {
             return Ok(Vec::new());
         }
         let cancellation = ctx.cancellation().clone();
-        ctx.step("tool_calls", |key| async move {
-            let runs = calls
-                .iter()
-                .map(|call| self.execute(call, call_key(&key, call), cancellation.clone()));
-            Ok(futures::future::join_all(runs).await)
-        })
+        let recovery = cancellation.clone();
+        ctx.step_reconciled(
+            "tool_calls",
+            |key| async move { self.resume_calls(calls, &key, recovery).await.map(Some) },
+            |key| async move {
+                let runs = calls
+                    .iter()
+                    .map(|call| self.execute(call, call_key(&key, call), cancellation.clone()));
+                Ok(futures::future::join_all(runs).await)
+            },
+        )
         .await
     }
 }
