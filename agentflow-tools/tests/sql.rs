@@ -493,7 +493,7 @@ async fn an_empty_result_still_has_its_columns(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn queries_ctes_values_and_explain_work(pool: PgPool) {
     setup(&pool).await;
-    let db = db(&pool);
+    let db = db(&pool).with_config(SqlConfig::default().allow_postgres_explain());
     let cte = db
         .query(
             "WITH big AS (SELECT * FROM t WHERE id > 1) SELECT note FROM big ORDER BY id DESC;",
@@ -768,4 +768,32 @@ async fn an_own_pool_defaults_to_read_only_sessions(pool: PgPool) {
         SqlDatabase::connect_postgres("not a url").await,
         Err(SqlError::Config(_))
     ));
+}
+
+/// Regression (issue 12): PostgreSQL prints constants it folds while planning in full, so an
+/// EXPLAIN's output is not bounded before it reaches the process (a 100 MB line here). EXPLAIN
+/// is off unless the configuration allows it; the tool's description does not offer it then.
+#[sqlx::test(migrations = false)]
+async fn postgres_explain_is_off_unless_allowed(pool: PgPool) {
+    setup(&pool).await;
+    let huge = "EXPLAIN SELECT * FROM t WHERE note = repeat('x', 100000000)";
+    let refused = db(&pool).query(huge, None).await;
+    assert!(
+        matches!(&refused, Err(SqlError::Unsupported(m)) if m.contains("EXPLAIN is turned off")),
+        "{refused:?}"
+    );
+    let tool = sql::QueryTool::new(db(&pool));
+    assert!(!agentflow_tools::Tool::description(&tool).contains("EXPLAIN"));
+
+    let allowed = db(&pool).with_config(SqlConfig::default().allow_postgres_explain());
+    let plan = allowed
+        .query("EXPLAIN SELECT * FROM t WHERE note = repeat('x', 3)", None)
+        .await
+        .unwrap();
+    assert!(
+        plan.rows[0][0]
+            .as_str()
+            .is_some_and(|line| line.contains("Seq Scan"))
+    );
+    assert!(agentflow_tools::Tool::description(&sql::QueryTool::new(allowed)).contains("EXPLAIN"));
 }

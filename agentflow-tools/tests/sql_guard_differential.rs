@@ -426,6 +426,7 @@ async fn no_explain_option_executes(pool: PgPool) {
     let db = db.with_config(
         SqlConfig::default()
             .allow_function("public.lock_it")
+            .allow_postgres_explain()
             .access(TableAccess::only().table("public.t")),
     );
     for sql in [
@@ -695,7 +696,7 @@ async fn ordinary_postgres_queries_pass(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let db = SqlDatabase::postgres(pool.clone());
+    let db = SqlDatabase::postgres(pool.clone()).with_config(SqlConfig::default().allow_postgres_explain());
     for sql in [
         "SELECT region, sum(total) AS s, count(*) FILTER (WHERE total > 10) FROM orders GROUP BY region HAVING sum(total) > 0 ORDER BY 2 DESC NULLS LAST LIMIT 5",
         "SELECT id, rank() OVER (PARTITION BY region ORDER BY total DESC), lag(total) OVER w FROM orders WINDOW w AS (ORDER BY placed)",

@@ -178,6 +178,7 @@ pub struct SqlConfig {
     pub(crate) lock_timeout: Duration,
     pub(crate) access: TableAccess,
     pub(crate) functions: FunctionAllowlist,
+    pub(crate) postgres_explain: bool,
 }
 
 /// Rows returned when the call does not ask for a number.
@@ -207,6 +208,7 @@ impl Default for SqlConfig {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             access: TableAccess::default(),
             functions: FunctionAllowlist::default(),
+            postgres_explain: false,
         }
     }
 }
@@ -292,6 +294,19 @@ impl SqlConfig {
     /// ```
     pub fn allow_function(mut self, function: impl AsRef<str>) -> Self {
         self.functions.add(function.as_ref());
+        self
+    }
+
+    /// Lets calls run `EXPLAIN` on PostgreSQL (off by default).
+    ///
+    /// PostgreSQL prints in full the constants it computes while planning, so the output of
+    /// `EXPLAIN ... WHERE a = repeat('x', 100000000)` is a 100 MB line, and an `EXPLAIN` cannot
+    /// be wrapped or read through a cursor as queries are: its output is not bounded by
+    /// [`max_row_bytes`](Self::max_row_bytes) before it reaches this process. Turn it on only
+    /// where the callers are trusted not to do that. (SQLite's `EXPLAIN QUERY PLAN` is always
+    /// allowed: it lists the plan, never values computed while planning.)
+    pub fn allow_postgres_explain(mut self) -> Self {
+        self.postgres_explain = true;
         self
     }
 

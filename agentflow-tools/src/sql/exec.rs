@@ -406,6 +406,14 @@ async fn run_postgres_in(
     let mut out = Collector::new(limit, config);
     match Mode::of(checked) {
         Mode::Direct => {
+            if checked.database_checks() && !config.postgres_explain {
+                return Err(SqlError::Unsupported(
+                    "EXPLAIN is turned off for this database: PostgreSQL prints the constants it \
+                     computes while planning in full, so its output cannot be bounded; run the \
+                     query itself (with LIMIT) instead"
+                        .into(),
+                ));
+            }
             check_names(conn, config, checked, timeout).await?;
             // EXPLAIN cannot be wrapped or read through a cursor: its lines come as they are.
             let decode = |row: &PgRow, i: usize, max_chars: usize| {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::config::SqlDialect;
 use super::database::SqlDatabase;
 use super::exec::QueryResult;
 use super::schema::SchemaInfo;
@@ -46,7 +47,7 @@ impl QueryTool {
         let config = db.config();
         let description = format!(
             "Runs one read-only SQL query ({dialect} dialect) and returns the columns and rows as JSON. \
-             Only SELECT / WITH ... SELECT / VALUES / EXPLAIN are accepted; anything that writes, locks \
+             Only SELECT / WITH ... SELECT / VALUES{explain} are accepted; anything that writes, locks \
              or changes settings is refused. At most {rows} rows by default (max_rows up to {limit}), \
              {bytes} bytes of results and {ms} ms per statement: aggregate and filter in SQL rather than \
              reading raw rows. `truncated: true` means there were more rows. Call sql_schema first to see \
@@ -56,6 +57,11 @@ impl QueryTool {
             limit = config.max_rows_limit,
             bytes = config.max_bytes,
             ms = config.statement_timeout.as_millis(),
+            explain = match db.dialect() {
+                SqlDialect::Postgres if !config.postgres_explain => "",
+                SqlDialect::Postgres => " / EXPLAIN",
+                SqlDialect::Sqlite => " / EXPLAIN QUERY PLAN",
+            },
         );
         QueryTool { db, description }
     }
