@@ -41,8 +41,9 @@ pub fn run_config() -> RunConfig {
 }
 
 /// The `_checkpoint` variant of a shape: LangGraph's bench compiles with `InMemorySaver()` and
-/// runs with durability "exit" (one checkpoint per run); the saver stores encoded values, as
-/// LangGraph's serializes every blob.
+/// runs with durability "exit" (LangGraph writes one checkpoint per run; agentflow writes two:
+/// the run's fence, durable before any node runs, and the end); the saver stores encoded
+/// values, as LangGraph's serializes every blob.
 pub fn checkpointed<S: State>(graph: CompiledGraph<S>) -> CompiledGraph<S> {
     graph
         .with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new())

@@ -226,7 +226,7 @@ async fn react_agent_checkpoint_variants_store_the_final_messages() {
     assert_eq!(counts, react::Counts::expected(10));
     let saver = graph.checkpointer().expect("has a saver");
     let all = saver.list(None, &ListOptions::default()).await.expect("lists");
-    assert_eq!(all.len(), 1, "one checkpoint per run");
+    assert_eq!(all.len(), 2, "exit mode: the fence and the final checkpoint");
     let state = graph
         .get_state(&all[0].config)
         .await
@@ -286,10 +286,11 @@ fn registry_names_are_unique_and_disjoint_from_the_unimplemented_ones() {
     );
 }
 
-/// The `_checkpoint` variants do the same work and write one checkpoint per run (durability
-/// exit), holding the final state: the shared lists come back shared.
+/// The `_checkpoint` variants do the same work and write two checkpoints per run (durability
+/// exit: the run's fence, put before any node runs, and the final state): the shared lists come
+/// back shared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkpoint_variants_write_one_checkpoint_with_the_final_state() {
+async fn checkpoint_variants_write_a_fence_and_the_final_state() {
     use agentflow_core::checkpoint::ListOptions;
     let graph =
         agentflow_benches::checkpointed(wide_state::build(wide_state::SIZE_25X300.n).expect("compiles"));
@@ -302,7 +303,7 @@ async fn checkpoint_variants_write_one_checkpoint_with_the_final_state() {
     );
     let saver = graph.checkpointer().expect("has a saver");
     let all = saver.list(None, &ListOptions::default()).await.expect("lists");
-    assert_eq!(all.len(), 1, "one checkpoint per run");
+    assert_eq!(all.len(), 2, "exit mode: the fence and the final checkpoint");
     let thread = &all[0].config;
     let state = graph
         .get_state(thread)
