@@ -21,7 +21,9 @@ use agentflow_core::testing::effects::{WORKER_LEASE, parse_durability};
 use agentflow_core::{BoxError, END, RunConfig, RunInput, START, StateGraph};
 use agentflow_tools::jira::{self, JiraClient, JiraConfig};
 use agentflow_tools::slack::{self, SlackClient};
-use agentflow_tools::{AgentState, AgentStateUpdate, Message, ToolCall, ToolNode, ToolNodeOptions, ToolRegistry};
+use agentflow_tools::{
+    AgentState, AgentStateUpdate, Message, ToolCall, ToolNode, ToolNodeOptions, ToolRegistry,
+};
 use serde_json::json;
 
 /// The Slack channel the worker posts in (the fake accepts any id starting with `C`).
@@ -81,10 +83,22 @@ fn input() -> AgentStateUpdate {
 }
 
 async fn run(args: &[String]) -> Result<String, BoxError> {
-    let [kind, location, slack_base, jira_base, thread, action, mode, timeout_ms] = args else {
-        return Err("usage: effects_tools_worker <postgres URL | sqlite PATH> <slack-base-url> \
+    let [
+        kind,
+        location,
+        slack_base,
+        jira_base,
+        thread,
+        action,
+        mode,
+        timeout_ms,
+    ] = args
+    else {
+        return Err(
+            "usage: effects_tools_worker <postgres URL | sqlite PATH> <slack-base-url> \
                     <jira-base-url> <thread> <start|pause|resume> <sync|async|exit> <tool-timeout-ms>"
-            .into());
+                .into(),
+        );
     };
     let saver = open_saver(kind, location).await?;
     let node = tool_node(slack_base, jira_base, Duration::from_millis(timeout_ms.parse()?))?;

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use agentflow_core::Durability;
 use agentflow_core::testing::crash::Worker;
-use agentflow_core::testing::effects::{Ended, WORKER_LEASE, durability_name, kill_process_when, run_process};
+use agentflow_core::testing::effects::{
+    Ended, WORKER_LEASE, durability_name, kill_process_when, run_process,
+};
 use agentflow_tools::jira::effect_label;
 use fakes::{jira, slack};
 use serde_json::{Value, json};
@@ -76,7 +78,10 @@ impl Vendors {
         let messages = self.slack.stored();
         assert_eq!(messages.len(), 1, "{label}: one Slack message: {messages:#?}");
         let message = &messages[0];
-        assert_eq!((message.channel.as_str(), message.text.as_str()), (slack::CHANNEL, "Deploy finished"));
+        assert_eq!(
+            (message.channel.as_str(), message.text.as_str()),
+            (slack::CHANNEL, "Deploy finished")
+        );
         let metadata = message.metadata.clone().unwrap_or(Value::Null);
         assert_eq!(metadata["event_type"], "agentflow_effect", "{label}: {metadata}");
         let key = metadata["event_payload"]["key"].as_str().unwrap_or_default();
@@ -113,7 +118,14 @@ impl ToolsWorker {
         }
     }
 
-    fn command(&self, vendors: &Vendors, thread: &str, action: &str, mode: Durability, timeout_ms: u64) -> Command {
+    fn command(
+        &self,
+        vendors: &Vendors,
+        thread: &str,
+        action: &str,
+        mode: Durability,
+        timeout_ms: u64,
+    ) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.saver)
             .args([&vendors.slack_base, &vendors.jira_base, thread, action])
@@ -122,7 +134,14 @@ impl ToolsWorker {
         cmd
     }
 
-    async fn run(&self, vendors: &Vendors, thread: &str, action: &str, mode: Durability, timeout_ms: u64) -> Ended {
+    async fn run(
+        &self,
+        vendors: &Vendors,
+        thread: &str,
+        action: &str,
+        mode: Durability,
+        timeout_ms: u64,
+    ) -> Ended {
         run_process(self.command(vendors, thread, action, mode, timeout_ms)).await
     }
 }
@@ -169,7 +188,11 @@ async fn killed_between_the_effects_and_their_result(worker: &ToolsWorker, mode:
     let (ts, key) = vendors.assert_exactly_once(&label);
     assert_reports(&resumed, &label, &ts, &key);
     assert!(!vendors.slack.reads().is_empty(), "{label}: Slack was asked");
-    assert_eq!(vendors.jira.site(|s| s.searches.len()), 1, "{label}: Jira was asked");
+    assert_eq!(
+        vendors.jira.site(|s| s.searches.len()),
+        1,
+        "{label}: Jira was asked"
+    );
 
     // Completed: resuming again sends nothing.
     let again = worker.run(&vendors, &thread, "resume", mode, NO_TIMEOUT_MS).await;
@@ -200,7 +223,10 @@ async fn two_resumers_race(worker: &ToolsWorker, mode: Durability) {
         if ended.success {
             assert_reports(ended, &label, &ts, &key);
         } else {
-            assert!(ended.stderr.contains("conflict"), "{label}: lost with a conflict: {ended:?}");
+            assert!(
+                ended.stderr.contains("conflict"),
+                "{label}: lost with a conflict: {ended:?}"
+            );
         }
     }
 }
@@ -212,14 +238,23 @@ async fn vendors_stall_past_the_timeout(worker: &ToolsWorker, mode: Durability) 
     let vendors = Vendors::start().await;
     let thread = fresh_thread(mode);
     vendors.misbehave(slack::Fault::StallAfterStoring, jira::Fault::StallAfterApplying);
-    let ended = worker.run(&vendors, &thread, "start", mode, SHORT_TIMEOUT_MS).await;
+    let ended = worker
+        .run(&vendors, &thread, "start", mode, SHORT_TIMEOUT_MS)
+        .await;
     let (ts, key) = vendors.assert_exactly_once(&label);
     assert_reports(&ended, &label, &ts, &key);
     let (method, query) = vendors.slack.reads().pop().expect("a reconciling read of Slack");
     assert_eq!(method, "conversations.history", "{label}");
-    assert_eq!(query.get("include_all_metadata").map(String::as_str), Some("true"));
+    assert_eq!(
+        query.get("include_all_metadata").map(String::as_str),
+        Some("true")
+    );
     let searches = vendors.jira.site(|s| s.searches.clone());
-    assert_eq!(searches.len(), 1, "{label}: one reconciling search of Jira: {searches:?}");
+    assert_eq!(
+        searches.len(),
+        1,
+        "{label}: one reconciling search of Jira: {searches:?}"
+    );
 }
 
 // PostgreSQL: a fresh database per test (`#[sqlx::test]`), migrated before any worker starts.
@@ -235,7 +270,9 @@ async fn postgres_worker(pool: &PgPool) -> ToolsWorker {
         .await
         .expect("the test database's name");
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for the tests");
-    let (server, _) = base.rsplit_once('/').expect("a database URL ends with /<database>");
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("a database URL ends with /<database>");
     ToolsWorker::new(["postgres".into(), format!("{server}/{db}")])
 }
 

@@ -386,7 +386,9 @@ pub fn durability_name(mode: Durability) -> &'static str {
 /// Runs `cmd` (its output piped) to its end, in a blocking task so that a test can run several
 /// at once and keep serving its fakes meanwhile.
 pub async fn run_process(mut cmd: Command) -> Ended {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let out = tokio::task::spawn_blocking(move || cmd.output().expect("spawn the worker"))
         .await
         .expect("wait for the worker");
@@ -400,7 +402,9 @@ pub async fn run_process(mut cmd: Command) -> Ended {
 /// Starts `cmd`, waits (up to 30 s) until `ready` holds, then kills the process with SIGKILL.
 /// Panics, naming `label`, if the process exits before `ready` holds.
 pub async fn kill_process_when(mut cmd: Command, label: &str, ready: impl Fn() -> bool) {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn the worker");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready() {
