@@ -245,7 +245,8 @@ pub fn posting_graph(vendor: String, log: PathBuf, reconcile: bool, after: Durat
     graph
 }
 
-fn durability(name: &str) -> Result<Durability, BoxError> {
+/// The durability mode named `sync`, `async` or `exit` (how workers take it as an argument).
+pub fn parse_durability(name: &str) -> Result<Durability, BoxError> {
     Ok(match name {
         "sync" => Durability::Sync,
         "async" => Durability::Async,
@@ -270,7 +271,7 @@ pub async fn worker_main(saver: Arc<dyn Checkpointer>, args: &[String]) -> Resul
     let graph = posting_graph(vendor.clone(), log.into(), reconcile == "reconcile", after)
         .compile()?
         .with_shared_checkpointer(saver)
-        .with_durability(durability(mode)?)
+        .with_durability(parse_durability(mode)?)
         .with_intent_lease(WORKER_LEASE);
     let config = RunConfig::new().thread_id(thread.as_str());
     let out = match action.as_str() {
@@ -322,23 +323,15 @@ impl EffectsWorker {
         reconcile: bool,
         after_ms: u64,
     ) -> Command {
-        let mode = match mode {
-            Durability::Sync => "sync",
-            Durability::Async => "async",
-            Durability::Exit => "exit",
-        };
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.saver_args)
             .arg(vendor.address())
             .arg(self.log(thread))
             .arg(thread)
             .arg(action)
-            .arg(mode)
+            .arg(durability_name(mode))
             .arg(if reconcile { "reconcile" } else { "plain" })
-            .arg(after_ms.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .arg(after_ms.to_string());
         cmd
     }
 
@@ -354,7 +347,7 @@ impl EffectsWorker {
             .count()
     }
 
-    /// Runs a worker to its end (in a blocking task: tests run several at once).
+    /// Runs a worker to its end.
     async fn run(
         &self,
         vendor: &FakeVendor,
@@ -363,15 +356,7 @@ impl EffectsWorker {
         mode: Durability,
         reconcile: bool,
     ) -> Ended {
-        let mut cmd = self.command(vendor, thread, action, mode, reconcile, 0);
-        let out = tokio::task::spawn_blocking(move || cmd.output().expect("spawn the worker"))
-            .await
-            .expect("wait for the worker");
-        Ended {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_process(self.command(vendor, thread, action, mode, reconcile, 0)).await
     }
 
     /// Starts a worker, waits until `ready` holds, then kills it with SIGKILL.
@@ -384,26 +369,58 @@ impl EffectsWorker {
         after_ms: u64,
         ready: impl Fn() -> bool,
     ) {
-        let mut child = self
-            .command(vendor, thread, "start", mode, reconcile, after_ms)
-            .spawn()
-            .expect("spawn the worker");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !ready() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-                }
-                panic!("{mode:?}: the worker exited early ({status}): {stderr}");
-            }
-            assert!(Instant::now() < deadline, "{mode:?}: the worker never got there");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        child.kill().expect("SIGKILL the worker");
-        let status = child.wait().expect("reap the worker");
-        assert!(!status.success(), "killed, not finished: {status}");
+        let cmd = self.command(vendor, thread, "start", mode, reconcile, after_ms);
+        kill_process_when(cmd, &format!("{mode:?}"), ready).await;
     }
+}
+
+/// The name of `mode` that [`parse_durability`] reads.
+pub fn durability_name(mode: Durability) -> &'static str {
+    match mode {
+        Durability::Sync => "sync",
+        Durability::Async => "async",
+        Durability::Exit => "exit",
+    }
+}
+
+/// Runs `cmd` (its output piped) to its end, in a blocking task so that a test can run several
+/// at once and keep serving its fakes meanwhile.
+pub async fn run_process(mut cmd: Command) -> Ended {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("spawn the worker"))
+        .await
+        .expect("wait for the worker");
+    Ended {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Starts `cmd`, waits (up to 30 s) until `ready` holds, then kills the process with SIGKILL.
+/// Panics, naming `label`, if the process exits before `ready` holds.
+pub async fn kill_process_when(mut cmd: Command, label: &str, ready: impl Fn() -> bool) {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn the worker");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+            }
+            panic!("{label}: the worker exited early ({status}): {stderr}");
+        }
+        assert!(Instant::now() < deadline, "{label}: the worker never got there");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().expect("SIGKILL the worker");
+    let status = child.wait().expect("reap the worker");
+    assert!(!status.success(), "{label}: killed, not finished: {status}");
 }
 
 fn fresh_thread(mode: Durability) -> String {
