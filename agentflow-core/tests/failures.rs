@@ -184,6 +184,88 @@ async fn terminal_errors_and_filtered_errors_are_not_retried() {
     assert_eq!(attempts.lock().unwrap().len(), 1, "no policy, no retry");
 }
 
+/// A node that fails once asking to be retried after `asked`, recording when it ran.
+fn rate_limited(
+    asked: Duration,
+    attempts: Arc<Mutex<Vec<Instant>>>,
+) -> impl Fn(Arc<Job>, Context) -> futures::future::BoxFuture<'static, Result<JobUpdate, NodeError>>
++ std::marker::Send
++ Sync
++ 'static {
+    move |_, _| {
+        let attempts = attempts.clone();
+        Box::pin(async move {
+            let first = {
+                let mut a = attempts.lock().unwrap();
+                a.push(Instant::now());
+                a.len() == 1
+            };
+            if first {
+                Err(NodeError::retryable("429").with_retry_after(asked))
+            } else {
+                Ok(JobUpdate::default())
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nodes_retry_after_replaces_the_backoff_up_to_the_cap() {
+    for (asked, cap, waited) in [
+        (
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+            Duration::from_secs(3),
+        ),
+        (
+            Duration::from_secs(86_400),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        ),
+        (
+            Duration::from_secs(86_400),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        ),
+    ] {
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let policy = no_jitter().max_retry_after(cap);
+        let g = single(rate_limited(asked, attempts.clone()), Some(policy));
+        g.invoke(JobUpdate::default(), RunConfig::new()).await.unwrap();
+        let a = attempts.lock().unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1] - a[0], waited, "asked {asked:?}, cap {cap:?}");
+    }
+}
+
+#[tokio::test]
+async fn cancelling_the_run_ends_a_node_retry_wait_at_once() {
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let g = single(
+        rate_limited(Duration::from_secs(30), attempts.clone()),
+        Some(no_jitter()),
+    );
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        t.cancel();
+    });
+    let started = std::time::Instant::now();
+    let run = g.invoke(JobUpdate::default(), RunConfig::new().cancellation(token));
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run still waits out the 30 s retry after being cancelled")
+        .unwrap_err();
+    assert!(matches!(err, GraphError::Cancelled), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(attempts.lock().unwrap().len(), 1, "not retried after the cancel");
+}
+
 #[tokio::test(start_paused = true)]
 async fn timeouts_fail_the_attempt_and_are_retryable() {
     let calls = Arc::new(AtomicU32::new(0));
