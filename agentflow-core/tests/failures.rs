@@ -23,7 +23,7 @@ struct Job {
 #[error("flaky backend")]
 struct Flaky;
 
-/// A node that fails `failures` times, recording the (tokio) time of every attempt.
+/// A node that fails `failures` times with [`Flaky`], recording the (tokio) time of every attempt.
 fn flaky(
     failures: u32,
     attempts: Arc<Mutex<Vec<(u32, Instant)>>>,
@@ -31,8 +31,23 @@ fn flaky(
 + std::marker::Send
 + Sync
 + 'static {
+    failing(failures, attempts, || Flaky.into())
+}
+
+/// A node that fails `failures` times with `error()`, recording the (tokio) time of every
+/// attempt.
+fn failing(
+    failures: u32,
+    attempts: Arc<Mutex<Vec<(u32, Instant)>>>,
+    error: impl Fn() -> NodeError + std::marker::Send + Sync + 'static,
+) -> impl Fn(Arc<Job>, Context) -> futures::future::BoxFuture<'static, Result<JobUpdate, NodeError>>
++ std::marker::Send
++ Sync
++ 'static {
+    let error = Arc::new(error);
     move |_, ctx| {
         let attempts = attempts.clone();
+        let error = error.clone();
         Box::pin(async move {
             let n = {
                 let mut a = attempts.lock().unwrap();
@@ -40,7 +55,7 @@ fn flaky(
                 a.len() as u32
             };
             if n <= failures {
-                Err(Flaky.into())
+                Err(error())
             } else {
                 Ok(JobUpdate::default().log(vec![format!("ok on attempt {}", ctx.attempt())]))
             }
@@ -184,29 +199,17 @@ async fn terminal_errors_and_filtered_errors_are_not_retried() {
     assert_eq!(attempts.lock().unwrap().len(), 1, "no policy, no retry");
 }
 
-/// A node that fails once asking to be retried after `asked`, recording when it ran.
+/// A node that fails once asking to be retried after `asked`.
 fn rate_limited(
     asked: Duration,
-    attempts: Arc<Mutex<Vec<Instant>>>,
+    attempts: Arc<Mutex<Vec<(u32, Instant)>>>,
 ) -> impl Fn(Arc<Job>, Context) -> futures::future::BoxFuture<'static, Result<JobUpdate, NodeError>>
 + std::marker::Send
 + Sync
 + 'static {
-    move |_, _| {
-        let attempts = attempts.clone();
-        Box::pin(async move {
-            let first = {
-                let mut a = attempts.lock().unwrap();
-                a.push(Instant::now());
-                a.len() == 1
-            };
-            if first {
-                Err(NodeError::retryable("429").with_retry_after(asked))
-            } else {
-                Ok(JobUpdate::default())
-            }
-        })
-    }
+    failing(1, attempts, move || {
+        NodeError::retryable("429").with_retry_after(asked)
+    })
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,7 +237,7 @@ async fn a_nodes_retry_after_replaces_the_backoff_up_to_the_cap() {
         g.invoke(JobUpdate::default(), RunConfig::new()).await.unwrap();
         let a = attempts.lock().unwrap();
         assert_eq!(a.len(), 2);
-        assert_eq!(a[1] - a[0], waited, "asked {asked:?}, cap {cap:?}");
+        assert_eq!(a[1].1 - a[0].1, waited, "asked {asked:?}, cap {cap:?}");
     }
 }
 
