@@ -47,8 +47,8 @@ impl Default for ToolNodeOptions {
 
 impl ToolNodeOptions {
     /// The default retry policy of tool calls: 3 attempts, 0.5 s doubling up to 30 s, no
-    /// jitter (the breakers already spread a failing backend's load), `Retry-After` honoured
-    /// up to 60 s.
+    /// jitter (add it with `.jitter(true)` when many parallel calls hit one backend),
+    /// `Retry-After` honoured up to 60 s.
     pub fn default_retry() -> RetryPolicy {
         RetryPolicy::default()
             .max_interval(Duration::from_secs(30))

@@ -5,7 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentflow_core::{CancellationToken, Context, END, NodeError, RetryPolicy, RunConfig, START, StateGraph};
+use agentflow_core::{
+    CancellationToken, Context, END, ErrorClass, Failure, NodeError, RetryPolicy, RunConfig, START,
+    StateGraph,
+};
 use agentflow_tools::{
     AgentState, AgentStateUpdate, Message, ModelError, ReactOptions, ScriptedModel, Tool, ToolCall,
     ToolContext, ToolError, ToolNode, ToolNodeOptions, ToolRegistry, react_agent,
@@ -195,4 +198,77 @@ async fn nodes_tools_and_models_honour_retry_after_up_to_the_same_cap() {
         Duration::from_secs(10),
         "model retries"
     );
+}
+
+#[test]
+fn tool_model_and_node_errors_share_one_classification() {
+    let two = Some(Duration::from_secs(2));
+    let cases: [(&dyn Failure, ErrorClass, Option<Duration>); 8] = [
+        (
+            &NodeError::retryable("down").with_retry_after(Duration::from_secs(2)),
+            ErrorClass::Retryable,
+            two,
+        ),
+        (
+            &NodeError::ambiguous("sent, no answer"),
+            ErrorClass::Ambiguous,
+            None,
+        ),
+        (
+            &ToolError::retry_after("429", Duration::from_secs(2)),
+            ErrorClass::Retryable,
+            two,
+        ),
+        (
+            &ToolError::ambiguous("timed out after sending", two),
+            ErrorClass::Ambiguous,
+            two,
+        ),
+        (
+            &ToolError::InvalidArguments("no `id`".into()),
+            ErrorClass::Terminal,
+            None,
+        ),
+        (&ToolError::terminal("forbidden"), ErrorClass::Terminal, None),
+        (
+            &ModelError::Retryable {
+                message: "overloaded".into(),
+                retry_after: two,
+            },
+            ErrorClass::Retryable,
+            two,
+        ),
+        (
+            &ModelError::Terminal("bad request".into()),
+            ErrorClass::Terminal,
+            None,
+        ),
+    ];
+    for (failure, class, retry_after) in cases {
+        assert_eq!(
+            (failure.class(), failure.retry_after()),
+            (class, retry_after),
+            "{}",
+            failure.error()
+        );
+        assert_eq!(failure.is_retryable(), class != ErrorClass::Terminal);
+    }
+}
+
+#[test]
+fn a_node_error_made_from_a_failure_keeps_its_class_and_delay() {
+    let ambiguous = ToolError::ambiguous("timed out after sending", Some(Duration::from_secs(2)));
+    let kept = NodeError::from_failure(ambiguous.clone());
+    assert_eq!(kept.class(), ErrorClass::Ambiguous);
+    assert_eq!(kept.retry_after(), Some(Duration::from_secs(2)));
+    assert!(kept.is_retryable());
+    assert_eq!(kept.downcast_ref::<ToolError>(), Some(&ambiguous));
+    // `?` (the blanket `From`) cannot know the class: everything becomes plainly retryable.
+    let plain: NodeError = ambiguous.into();
+    assert_eq!(
+        (plain.class(), plain.retry_after()),
+        (ErrorClass::Retryable, None)
+    );
+    let terminal = NodeError::from_failure(ModelError::Terminal("bad request".into()));
+    assert!(!terminal.is_retryable());
 }
