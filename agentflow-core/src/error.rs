@@ -6,50 +6,69 @@ use std::time::Duration;
 
 use crate::checkpoint::{CheckpointError, CodecError};
 use crate::control::Interrupt;
+use crate::failure::{ErrorClass, Failure};
 use crate::state::UpdateError;
 
 /// A boxed error that can cross threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Whether a failure may succeed if tried again.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorClass {
-    /// Transient: a retry policy may run the node again.
-    Retryable,
-    /// Permanent: retrying cannot help.
-    Terminal,
-}
 
 /// The error a node returns.
 ///
 /// Any `std::error::Error + Send + Sync` converts into it with `?` and counts as
 /// [retryable](ErrorClass::Retryable) (a retry policy decides whether to actually retry, and
 /// nodes without one never retry). Mark errors that retrying cannot fix with
-/// [`NodeError::terminal`].
+/// [`NodeError::terminal`], and keep the class of an error that has one with
+/// [`NodeError::from_failure`].
 ///
 /// Like `anyhow::Error`, `NodeError` does not itself implement `std::error::Error`; that is what
 /// lets `?` convert any error into it.
 pub struct NodeError {
     class: ErrorClass,
+    retry_after: Option<Duration>,
     source: BoxError,
 }
 
 impl NodeError {
     /// A transient failure.
     pub fn retryable(error: impl Into<BoxError>) -> Self {
-        NodeError {
-            class: ErrorClass::Retryable,
-            source: error.into(),
-        }
+        NodeError::with_class(ErrorClass::Retryable, error)
     }
 
     /// A permanent failure: retry policies never retry it.
     pub fn terminal(error: impl Into<BoxError>) -> Self {
+        NodeError::with_class(ErrorClass::Terminal, error)
+    }
+
+    /// A transient failure after which the work may have taken effect (see
+    /// [`ErrorClass::Ambiguous`]); retry policies retry it like a retryable one.
+    pub fn ambiguous(error: impl Into<BoxError>) -> Self {
+        NodeError::with_class(ErrorClass::Ambiguous, error)
+    }
+
+    /// An error that knows its class (a tool or model error): its class and the delay it asks
+    /// for are kept, where `?` would make every error retryable.
+    pub fn from_failure<E: Failure + Into<BoxError>>(error: E) -> Self {
+        let (class, retry_after) = (error.class(), error.retry_after());
         NodeError {
-            class: ErrorClass::Terminal,
+            class,
+            retry_after,
             source: error.into(),
         }
+    }
+
+    fn with_class(class: ErrorClass, error: impl Into<BoxError>) -> Self {
+        NodeError {
+            class,
+            retry_after: None,
+            source: error.into(),
+        }
+    }
+
+    /// The same error, asking to be retried no sooner than `delay` (a backend's
+    /// `Retry-After`); a [`RetryPolicy`](crate::RetryPolicy) honours it up to its cap.
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 
     /// The node ran longer than its timeout (retryable).
@@ -57,23 +76,20 @@ impl NodeError {
         NodeError::retryable(TimedOut(after))
     }
 
-    /// Retryable or terminal.
+    /// Retryable, ambiguous or terminal.
     pub fn class(&self) -> ErrorClass {
         self.class
     }
 
-    /// True when retrying may help.
+    /// True when retrying may help (retryable or ambiguous).
     pub fn is_retryable(&self) -> bool {
-        self.class == ErrorClass::Retryable
+        self.class.is_retryable()
     }
 
     /// A node asking to pause (returned by [`Context::interrupt`](crate::Context::interrupt)
     /// until a resume value exists). Propagate it with `?`; it is never retried.
     pub(crate) fn interrupt(interrupt: Interrupt) -> Self {
-        NodeError {
-            class: ErrorClass::Terminal,
-            source: Box::new(InterruptSignal(interrupt)),
-        }
+        NodeError::with_class(ErrorClass::Terminal, InterruptSignal(interrupt))
     }
 
     /// True when this "error" is a node asking to pause for a resume value.
@@ -114,7 +130,25 @@ impl<E: Into<BoxError>> From<E> for NodeError {
             Some(inner) if !inner.is_retryable() => ErrorClass::Terminal,
             _ => ErrorClass::Retryable,
         };
-        NodeError { class, source }
+        NodeError {
+            class,
+            retry_after: None,
+            source,
+        }
+    }
+}
+
+impl Failure for NodeError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    fn error(&self) -> &(dyn std::error::Error + 'static) {
+        &*self.source
     }
 }
 
@@ -128,6 +162,7 @@ impl fmt::Debug for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeError")
             .field("class", &self.class)
+            .field("retry_after", &self.retry_after)
             .field("source", &self.source)
             .finish()
     }
@@ -156,7 +191,7 @@ pub enum GraphError {
         step: usize,
         /// How many times the node ran.
         attempts: u32,
-        /// Whether the failure was retryable.
+        /// Whether the failure was retryable, ambiguous or terminal.
         class: ErrorClass,
         /// The node's error.
         #[source]
@@ -257,7 +292,7 @@ impl GraphError {
     /// True when running again may succeed (a retryable node failure or storage failure).
     pub fn is_retryable(&self) -> bool {
         match self {
-            GraphError::Node { class, .. } => *class == ErrorClass::Retryable,
+            GraphError::Node { class, .. } => class.is_retryable(),
             GraphError::Checkpoint(e) => e.is_retryable(),
             _ => false,
         }

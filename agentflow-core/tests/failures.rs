@@ -23,7 +23,7 @@ struct Job {
 #[error("flaky backend")]
 struct Flaky;
 
-/// A node that fails `failures` times, recording the (tokio) time of every attempt.
+/// A node that fails `failures` times with [`Flaky`], recording the (tokio) time of every attempt.
 fn flaky(
     failures: u32,
     attempts: Arc<Mutex<Vec<(u32, Instant)>>>,
@@ -31,8 +31,23 @@ fn flaky(
 + std::marker::Send
 + Sync
 + 'static {
+    failing(failures, attempts, || Flaky.into())
+}
+
+/// A node that fails `failures` times with `error()`, recording the (tokio) time of every
+/// attempt.
+fn failing(
+    failures: u32,
+    attempts: Arc<Mutex<Vec<(u32, Instant)>>>,
+    error: impl Fn() -> NodeError + std::marker::Send + Sync + 'static,
+) -> impl Fn(Arc<Job>, Context) -> futures::future::BoxFuture<'static, Result<JobUpdate, NodeError>>
++ std::marker::Send
++ Sync
++ 'static {
+    let error = Arc::new(error);
     move |_, ctx| {
         let attempts = attempts.clone();
+        let error = error.clone();
         Box::pin(async move {
             let n = {
                 let mut a = attempts.lock().unwrap();
@@ -40,7 +55,7 @@ fn flaky(
                 a.len() as u32
             };
             if n <= failures {
-                Err(Flaky.into())
+                Err(error())
             } else {
                 Ok(JobUpdate::default().log(vec![format!("ok on attempt {}", ctx.attempt())]))
             }
@@ -182,6 +197,76 @@ async fn terminal_errors_and_filtered_errors_are_not_retried() {
         .await
         .unwrap_err();
     assert_eq!(attempts.lock().unwrap().len(), 1, "no policy, no retry");
+}
+
+/// A node that fails once asking to be retried after `asked`.
+fn rate_limited(
+    asked: Duration,
+    attempts: Arc<Mutex<Vec<(u32, Instant)>>>,
+) -> impl Fn(Arc<Job>, Context) -> futures::future::BoxFuture<'static, Result<JobUpdate, NodeError>>
++ std::marker::Send
++ Sync
++ 'static {
+    failing(1, attempts, move || {
+        NodeError::retryable("429").with_retry_after(asked)
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_nodes_retry_after_replaces_the_backoff_up_to_the_cap() {
+    for (asked, cap, waited) in [
+        (
+            Duration::from_secs(3),
+            Duration::from_secs(60),
+            Duration::from_secs(3),
+        ),
+        (
+            Duration::from_secs(86_400),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        ),
+        (
+            Duration::from_secs(86_400),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        ),
+    ] {
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let policy = no_jitter().max_retry_after(cap);
+        let g = single(rate_limited(asked, attempts.clone()), Some(policy));
+        g.invoke(JobUpdate::default(), RunConfig::new()).await.unwrap();
+        let a = attempts.lock().unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].1 - a[0].1, waited, "asked {asked:?}, cap {cap:?}");
+    }
+}
+
+#[tokio::test]
+async fn cancelling_the_run_ends_a_node_retry_wait_at_once() {
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let g = single(
+        rate_limited(Duration::from_secs(30), attempts.clone()),
+        Some(no_jitter()),
+    );
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        t.cancel();
+    });
+    let started = std::time::Instant::now();
+    let run = g.invoke(JobUpdate::default(), RunConfig::new().cancellation(token));
+    let err = tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the run still waits out the 30 s retry after being cancelled")
+        .unwrap_err();
+    assert!(matches!(err, GraphError::Cancelled), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(attempts.lock().unwrap().len(), 1, "not retried after the cancel");
 }
 
 #[tokio::test(start_paused = true)]

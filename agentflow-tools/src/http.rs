@@ -222,6 +222,7 @@ fn too_large(backend: &str, limit: usize) -> ToolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentflow_core::Failure;
     use reqwest::header::HeaderValue;
 
     #[test]

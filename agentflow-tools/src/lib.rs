@@ -4,14 +4,16 @@
 //! `create_react_agent`, typed).
 //!
 //! - [`tool`]: the [`Tool`] trait (typed arguments with a JSON schema derived by `schemars`),
-//!   [`ToolError`] (invalid arguments, retryable, terminal) and the [`ToolRegistry`].
+//!   [`ToolError`] (invalid arguments, retryable, ambiguous, terminal: classed like every failure
+//!   by `agentflow_core::Failure`) and the [`ToolRegistry`].
 //! - [`message`]: the chat [`Message`] type and the [`add_messages`] reducer (append, replace by
 //!   id), usable as `#[state(reducer = add_messages)]`.
-//! - [`model`]: the [`ChatModel`] trait and the deterministic [`ScriptedModel`].
+//! - [`model`]: the [`ChatModel`] trait, what calls use and cost ([`Usage`], [`Cost`], the
+//!   [`PriceTable`]) and the deterministic [`ScriptedModel`].
+//! - [`agent_state`]: [`AgentState`], the conversation the tool node and the agent share.
 //! - [`breaker`]: per-tool circuit breakers.
 //! - [`tool_node`]: [`ToolNode`], which runs tool calls with timeouts, retries, circuit breakers
 //!   and journaling, turning every failure into a tool message the model can read.
-//! - [`wait`]: retry waits, with `Retry-After` capped and cancellation honoured.
 //! - [`react`]: [`react_agent`], the prebuilt agent graph (`agent` <-> `tools` until the model
 //!   answers without tool calls), one `Send` per tool call.
 //!
@@ -65,6 +67,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod agent_state;
 pub mod breaker;
 #[cfg(feature = "fetch")]
 pub mod fetch;
@@ -83,12 +86,12 @@ pub mod slack;
 pub mod sql;
 pub mod tool;
 pub mod tool_node;
-pub mod wait;
 
+pub use agent_state::{AgentState, AgentStateUpdate};
 pub use breaker::{BreakerConfig, CircuitBreakers, CircuitState};
 pub use message::{Message, ToolCall, add_messages};
 pub use model::{ChatModel, ChatRequest, ChatResponse, ModelError, ScriptedModel, Usage};
 pub use model::{Cost, Price, PriceTable, TokenChunk};
-pub use react::{AgentState, AgentStateUpdate, ReactOptions, ToolInvocation, react_agent};
+pub use react::{ReactOptions, ToolInvocation, react_agent};
 pub use tool::{DynTool, Idempotency, Tool, ToolContext, ToolError, ToolRegistry, ToolSpec};
 pub use tool_node::{ToolNode, ToolNodeOptions};

@@ -4,32 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::{
-    BuildError, CancellationToken, CompiledGraph, Context, END, MessageChunk, NodeError, Route, START, Send,
-    State, StateGraph, StreamMode, StreamWriter,
+    BuildError, CancellationToken, CompiledGraph, Context, END, Failure, MessageChunk, NodeError,
+    RetryPolicy, Route, START, Send, StateGraph, StreamMode, StreamWriter,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::message::{Message, ToolCall, add_messages, new_id};
-use crate::model::{ChatModel, ChatRequest, ChatResponse, Cost, ModelError, PriceTable, TokenChunk, Usage};
+use crate::agent_state::{AgentState, AgentStateUpdate};
+use crate::message::{Message, ToolCall, new_id};
+use crate::model::{ChatModel, ChatRequest, ChatResponse, Cost, ModelError, PriceTable, TokenChunk};
 use crate::tool::ToolRegistry;
 use crate::tool_node::{ToolNode, ToolNodeOptions};
-use crate::wait::{DEFAULT_MAX_RETRY_AFTER, retry_delay, sleep_unless_cancelled};
-
-/// The agent's state: the conversation (merged with [`add_messages`]), the tokens used and what
-/// they cost.
-#[derive(State, Clone, Default, Debug, Serialize, Deserialize)]
-pub struct AgentState {
-    /// The conversation.
-    #[state(reducer = add_messages)]
-    pub messages: Vec<Message>,
-    /// Tokens used by every model call of the thread.
-    #[state(reducer = Usage::accumulate)]
-    pub usage: Usage,
-    /// What every model call of the thread cost, priced with [`ReactOptions::prices`].
-    #[state(reducer = Cost::accumulate)]
-    #[serde(default)]
-    pub cost: Cost,
-}
 
 /// The payload of the `Send` that runs one tool call in the `tools` node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,15 +30,11 @@ pub struct ReactOptions {
     pub system_prompt: Option<String>,
     /// How tool calls run (timeouts, retries, circuit breakers).
     pub tools: ToolNodeOptions,
-    /// Attempts per model call for retryable [`ModelError`]s (at least 1).
-    pub model_max_attempts: u32,
-    /// The wait before retrying a model call when the provider gives no `retry_after`.
-    pub model_backoff: Duration,
-    /// The longest wait a provider's `retry_after` (`Retry-After`, `retry-after-ms`) is
-    /// honoured for before a model call is retried; a longer one is cut to this
-    /// ([`DEFAULT_MAX_RETRY_AFTER`], 60 s, by default). The wait ends early when the run is
-    /// cancelled.
-    pub model_max_retry_after: Duration,
+    /// How a model call that fails with a retryable [`ModelError`] is retried: attempts, the
+    /// wait when the provider gives no `retry_after`, and how long a provider's `retry_after`
+    /// (`Retry-After`, `retry-after-ms`) is honoured for (the same policy type as tool and
+    /// node retries). The wait ends early when the run is cancelled.
+    pub model_retry: RetryPolicy,
     /// How model calls are priced into [`AgentState::cost`].
     pub prices: PriceTable,
     /// The most tokens (input + output, [`AgentState::usage`]) the thread may use: once
@@ -66,19 +46,28 @@ pub struct ReactOptions {
 }
 
 impl Default for ReactOptions {
-    /// No system prompt, default tool options, 3 model attempts 1 s apart (a provider's
-    /// `Retry-After` honoured up to 60 s), catalog prices, no budget.
+    /// No system prompt, default tool options, [`ReactOptions::default_model_retry`], catalog
+    /// prices, no budget.
     fn default() -> Self {
         ReactOptions {
             system_prompt: None,
             tools: ToolNodeOptions::default(),
-            model_max_attempts: 3,
-            model_backoff: Duration::from_secs(1),
-            model_max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            model_retry: ReactOptions::default_model_retry(),
             prices: PriceTable::default(),
             max_total_tokens: None,
             max_cost_usd: None,
         }
+    }
+}
+
+impl ReactOptions {
+    /// The default retry policy of model calls: 3 attempts 1 s apart, no jitter, a provider's
+    /// `Retry-After` honoured up to 60 s.
+    pub fn default_model_retry() -> RetryPolicy {
+        RetryPolicy::default()
+            .initial_interval(Duration::from_secs(1))
+            .backoff_factor(1.0)
+            .jitter(false)
     }
 }
 
@@ -168,25 +157,16 @@ impl TokenSink<'_> {
     }
 }
 
-/// How the `agent` node retries model calls.
-#[derive(Clone, Copy, Debug)]
-struct ModelRetry {
-    max_attempts: u32,
-    backoff: Duration,
-    max_retry_after: Duration,
-}
-
 /// Calls the model, retrying retryable errors (honouring `retry_after` up to the cap, and
 /// giving up at once when `cancellation` fires during a wait). With a `writer`, each attempt
 /// streams under a fresh message id, returned with the answer.
 async fn call_model<'w>(
     model: &dyn ChatModel,
     request: &ChatRequest,
-    retry: ModelRetry,
+    retry: &RetryPolicy,
     cancellation: &CancellationToken,
     writer: Option<&'w StreamWriter>,
 ) -> Result<(ChatResponse, Option<TokenSink<'w>>), NodeError> {
-    let max_attempts = retry.max_attempts.max(1);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -207,19 +187,25 @@ async fn call_model<'w>(
         };
         match result {
             Ok(response) => return Ok((response, sink)),
-            Err(ModelError::Retryable { message, retry_after }) if attempt < max_attempts => {
-                let wait = retry_delay(retry_after, retry.backoff, retry.max_retry_after);
-                tracing::debug!(attempt, ?wait, "retrying model call: {message}");
-                if !sleep_unless_cancelled(wait, cancellation).await {
-                    return Err(NodeError::retryable(ModelError::Retryable {
-                        message: format!("{message} (cancelled while waiting to retry)"),
-                        retry_after,
-                    }));
+            Err(error) if retry.should_retry(attempt, &error) => {
+                tracing::debug!(attempt, "retrying model call: {error}");
+                if !retry.wait(attempt, &error, cancellation).await {
+                    return Err(NodeError::from_failure(cancelled_while_waiting(error)));
                 }
             }
-            Err(e @ ModelError::Retryable { .. }) => return Err(NodeError::retryable(e)),
-            Err(e @ ModelError::Terminal(_)) => return Err(NodeError::terminal(e)),
+            Err(error) => return Err(NodeError::from_failure(error)),
         }
+    }
+}
+
+/// A retryable model error, noted as given up because the run was cancelled during the wait.
+fn cancelled_while_waiting(error: ModelError) -> ModelError {
+    match error {
+        ModelError::Retryable { message, retry_after } => ModelError::Retryable {
+            message: format!("{message} (cancelled while waiting to retry)"),
+            retry_after,
+        },
+        other => other,
     }
 }
 
@@ -235,7 +221,7 @@ fn pending_calls(state: &AgentState) -> &[ToolCall] {
 ///
 /// Tool calls are journaled, so the graph can be compiled with a checkpointer and interrupted
 /// (for example `interrupt_before(["tools"])` to approve calls) without repeating a finished
-/// call. Model failures that stay retryable after `model_max_attempts` fail the run with a
+/// call. Model failures that stay retryable after [`ReactOptions::model_retry`] fail the run with a
 /// retryable error (resume it with `RunInput::Continue`).
 ///
 /// Each model call's tokens and cost (priced with [`ReactOptions::prices`]) are added to
@@ -269,11 +255,7 @@ pub fn react_agent(
 ) -> Result<CompiledGraph<AgentState>, BuildError> {
     let specs = Arc::new(tools.specs());
     let system = options.system_prompt.map(Message::system);
-    let retry = ModelRetry {
-        max_attempts: options.model_max_attempts,
-        backoff: options.model_backoff,
-        max_retry_after: options.model_max_retry_after,
-    };
+    let retry = Arc::new(options.model_retry);
     let (max_tokens, max_usd) = (options.max_total_tokens, options.max_cost_usd);
     let prices = Arc::new(options.prices);
     let tool_node = Arc::new(ToolNode::new(tools, options.tools));
@@ -284,6 +266,7 @@ pub fn react_agent(
         let specs = specs.clone();
         let system = system.clone();
         let prices = prices.clone();
+        let retry = retry.clone();
         async move {
             check_budget(&state, max_tokens, max_usd).map_err(NodeError::terminal)?;
             let mut messages = Vec::with_capacity(state.messages.len() + 1);
@@ -297,7 +280,7 @@ pub fn react_agent(
             // Without a listener the model is called plainly: no id, no chunks, no overhead.
             let streaming = writer.is_streaming(StreamMode::Messages).then_some(&writer);
             let (response, sink) =
-                call_model(&*model, &request, retry, ctx.cancellation(), streaming).await?;
+                call_model(&*model, &request, &retry, ctx.cancellation(), streaming).await?;
             if !response.message.is_assistant() {
                 return Err(NodeError::terminal(ModelError::Terminal(
                     "the model answered with a message that is not an assistant message".into(),

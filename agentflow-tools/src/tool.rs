@@ -6,14 +6,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentflow_core::CancellationToken;
+use agentflow_core::{CancellationToken, ErrorClass, Failure};
 use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-/// Why a tool call failed. Every variant ends up as a tool message the model can read.
+/// Why a tool call failed. Every variant ends up as a tool message the model can read, and each
+/// has its [`ErrorClass`] (see the [`Failure`] impl), which the tool node's
+/// [`RetryPolicy`](agentflow_core::RetryPolicy) retries by.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ToolError {
@@ -77,27 +79,6 @@ impl ToolError {
         ToolError::Terminal(message.into())
     }
 
-    /// True for [`ToolError::Retryable`] and [`ToolError::Ambiguous`]: trying again later may
-    /// succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, ToolError::Retryable { .. } | ToolError::Ambiguous { .. })
-    }
-
-    /// True for [`ToolError::Ambiguous`]: the failed call may have taken effect.
-    pub fn is_ambiguous(&self) -> bool {
-        matches!(self, ToolError::Ambiguous { .. })
-    }
-
-    /// The delay the backend asked for, for the retryable variants.
-    pub fn requested_delay(&self) -> Option<Duration> {
-        match self {
-            ToolError::Retryable { retry_after, .. } | ToolError::Ambiguous { retry_after, .. } => {
-                *retry_after
-            }
-            _ => None,
-        }
-    }
-
     /// The same error marked ambiguous when it is retryable (for a failure that happened after
     /// the request was sent); other variants are returned unchanged.
     pub fn into_ambiguous(self) -> Self {
@@ -105,6 +86,31 @@ impl ToolError {
             ToolError::Retryable { message, retry_after } => ToolError::Ambiguous { message, retry_after },
             other => other,
         }
+    }
+}
+
+/// A tool error in the one classification of failures: invalid arguments are terminal (the
+/// model, not a retry, has to fix them).
+impl Failure for ToolError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ToolError::Retryable { .. } => ErrorClass::Retryable,
+            ToolError::Ambiguous { .. } => ErrorClass::Ambiguous,
+            ToolError::InvalidArguments(_) | ToolError::Terminal(_) => ErrorClass::Terminal,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ToolError::Retryable { retry_after, .. } | ToolError::Ambiguous { retry_after, .. } => {
+                *retry_after
+            }
+            ToolError::InvalidArguments(_) | ToolError::Terminal(_) => None,
+        }
+    }
+
+    fn error(&self) -> &(dyn std::error::Error + 'static) {
+        self
     }
 }
 

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentflow_core::{CancellationToken, Command, Context, Node, NodeError};
+use agentflow_core::{
+    CancellationToken, Command, Context, ErrorClass, Failure, Node, NodeError, RetryPolicy,
+};
 use tokio::time::Instant;
 
+use crate::agent_state::{AgentState, AgentStateUpdate};
 use crate::breaker::CircuitBreakers;
 use crate::message::{Message, ToolCall};
-use crate::react::{AgentState, AgentStateUpdate};
 use crate::tool::{DynTool, Idempotency, ToolContext, ToolError, ToolRegistry};
-use crate::wait::{DEFAULT_MAX_RETRY_AFTER, retry_delay, sleep_unless_cancelled};
 
 /// How a [`ToolNode`] runs calls.
 #[derive(Clone, Debug)]
@@ -22,43 +23,45 @@ pub struct ToolNodeOptions {
     pub timeout: Option<Duration>,
     /// Per-tool timeouts, overriding `timeout`.
     pub timeouts: HashMap<String, Duration>,
-    /// Attempts per call for retryable failures (at least 1).
-    pub max_attempts: u32,
-    /// The wait before the second attempt when the tool gives no `retry_after`; doubled for
-    /// each further attempt, up to `max_backoff`.
-    pub initial_backoff: Duration,
-    /// The longest computed wait.
-    pub max_backoff: Duration,
-    /// The longest wait a tool's `retry_after` (a backend's `Retry-After`) is honoured for:
-    /// a longer one is cut to this ([`DEFAULT_MAX_RETRY_AFTER`], 60 s, by default).
-    pub max_retry_after: Duration,
+    /// How retryable and ambiguous failures are retried: attempts per call, the backoff, and
+    /// how long a tool's `retry_after` (a backend's `Retry-After`) is honoured for (the same
+    /// policy type as node retries).
+    pub retry: RetryPolicy,
     /// The circuit breakers, one per backend ([`Tool::backend`](crate::Tool::backend), the
     /// tool's name unless it says otherwise; clone it first to read their states).
     pub breakers: CircuitBreakers,
 }
 
 impl Default for ToolNodeOptions {
-    /// No timeout, 3 attempts, 0.5 s backoff doubling up to 30 s, `Retry-After` honoured up to
-    /// 60 s, default breakers (5 failures, 30 s cool-down).
+    /// No timeout, [`ToolNodeOptions::default_retry`], default breakers (5 failures, 30 s
+    /// cool-down).
     fn default() -> Self {
         ToolNodeOptions {
             timeout: None,
             timeouts: HashMap::new(),
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            retry: ToolNodeOptions::default_retry(),
             breakers: CircuitBreakers::default(),
         }
+    }
+}
+
+impl ToolNodeOptions {
+    /// The default retry policy of tool calls: 3 attempts, 0.5 s doubling up to 30 s, no
+    /// jitter (add it with `.jitter(true)` when many parallel calls hit one backend),
+    /// `Retry-After` honoured up to 60 s.
+    pub fn default_retry() -> RetryPolicy {
+        RetryPolicy::default()
+            .max_interval(Duration::from_secs(30))
+            .jitter(false)
     }
 }
 
 /// Runs tool calls (LangGraph's `ToolNode`).
 ///
 /// Each call: fails fast while its tool's circuit is open; runs with the tool's timeout;
-/// retries retryable errors and timeouts up to `max_attempts`, waiting the tool's `retry_after`
-/// (capped at `max_retry_after`) or an exponential backoff, and reconciling first when an
-/// earlier attempt may have taken effect (see [`execute`](Self::execute)); and ends as a [`Message::Tool`]. Failures (unknown tool, invalid
+/// retries retryable errors and timeouts as its [`RetryPolicy`] says (the tool's `retry_after`,
+/// capped, or the policy's backoff), reconciling first when an earlier attempt may have taken
+/// effect (see [`execute`](Self::execute)); and ends as a [`Message::Tool`]. Failures (unknown tool, invalid
 /// arguments, terminal errors, exhausted retries, open circuit) become a tool message whose
 /// content starts with `error: `, so the model can read it and react.
 ///
@@ -152,14 +155,6 @@ impl ToolNode {
         &self.options.breakers
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.options
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.options.max_backoff)
-    }
-
     /// Runs one call, without journaling: breaker, timeout, retries. Never fails: every
     /// failure is a tool message starting with `error: `.
     ///
@@ -182,7 +177,7 @@ impl ToolNode {
         let breakers = &self.options.breakers;
         let circuit = tool.backend();
         let idempotency = tool.idempotency();
-        let max_attempts = self.options.max_attempts.max(1);
+        let retry = &self.options.retry;
         // Set while an earlier attempt may have taken effect and nothing has ruled it out.
         let mut outcome_unknown = false;
         let mut attempt = 0;
@@ -215,53 +210,47 @@ impl ToolNode {
                 }
                 Err(error) => error,
             };
-            match error {
-                ToolError::Retryable { message, retry_after }
-                | ToolError::Ambiguous { message, retry_after } => {
-                    breakers.record_failure(circuit);
-                    if outcome_unknown && idempotency == Idempotency::NotIdempotent {
-                        return Message::tool_error(
-                            call.id.as_str(),
-                            format!(
-                                "{message} (the call may have taken effect, so it was not repeated: check before calling `{name}` again)"
-                            ),
-                        );
-                    }
-                    if attempt >= max_attempts {
-                        return Message::tool_error(
-                            call.id.as_str(),
-                            with_unknown_outcome(
-                                format!("{message} (gave up after {attempt} attempt(s))"),
-                                outcome_unknown,
-                            ),
-                        );
-                    }
-                    let wait = retry_delay(retry_after, self.backoff(attempt), self.options.max_retry_after);
-                    tracing::debug!(tool = name, attempt, ?wait, "retrying tool call: {message}");
-                    if !sleep_unless_cancelled(wait, &cancellation).await {
-                        return Message::tool_error(
-                            call.id.as_str(),
-                            with_unknown_outcome(
-                                format!("{message} (cancelled while waiting to retry)"),
-                                outcome_unknown,
-                            ),
-                        );
-                    }
-                }
-                ToolError::InvalidArguments(message) => {
-                    breakers.record_neutral(circuit);
-                    return Message::tool_error(
-                        call.id.as_str(),
-                        format!("invalid arguments for tool `{name}`: {message}"),
-                    );
-                }
-                ToolError::Terminal(message) => {
-                    breakers.record_neutral(circuit);
-                    return Message::tool_error(
-                        call.id.as_str(),
-                        with_unknown_outcome(message, outcome_unknown),
-                    );
-                }
+            if let ToolError::InvalidArguments(message) = &error {
+                breakers.record_neutral(circuit);
+                return Message::tool_error(
+                    call.id.as_str(),
+                    format!("invalid arguments for tool `{name}`: {message}"),
+                );
+            }
+            if error.class() == ErrorClass::Terminal {
+                breakers.record_neutral(circuit);
+                return Message::tool_error(
+                    call.id.as_str(),
+                    with_unknown_outcome(error.to_string(), outcome_unknown),
+                );
+            }
+            breakers.record_failure(circuit);
+            if outcome_unknown && idempotency == Idempotency::NotIdempotent {
+                return Message::tool_error(
+                    call.id.as_str(),
+                    format!(
+                        "{error} (the call may have taken effect, so it was not repeated: check before calling `{name}` again)"
+                    ),
+                );
+            }
+            if !retry.should_retry(attempt, &error) {
+                return Message::tool_error(
+                    call.id.as_str(),
+                    with_unknown_outcome(
+                        format!("{error} (gave up after {attempt} attempt(s))"),
+                        outcome_unknown,
+                    ),
+                );
+            }
+            tracing::debug!(tool = name, attempt, "retrying tool call: {error}");
+            if !retry.wait(attempt, &error, &cancellation).await {
+                return Message::tool_error(
+                    call.id.as_str(),
+                    with_unknown_outcome(
+                        format!("{error} (cancelled while waiting to retry)"),
+                        outcome_unknown,
+                    ),
+                );
             }
         }
     }
@@ -376,7 +365,7 @@ impl ToolNode {
             _ => return Ok(None),
         }
         let timeout = self.timeout_of(name);
-        let max_attempts = self.options.max_attempts.max(1);
+        let retry = &self.options.retry;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -392,15 +381,8 @@ impl ToolNode {
                     with_unknown_outcome(error.to_string(), true),
                 )));
             }
-            if attempt >= max_attempts {
-                return Err(NodeError::retryable(error));
-            }
-            let wait = retry_delay(
-                error.requested_delay(),
-                self.backoff(attempt),
-                self.options.max_retry_after,
-            );
-            if !sleep_unless_cancelled(wait, cancellation).await {
+            // Nothing was called, so the node may retry the lookup later: retryable, not ambiguous.
+            if !retry.should_retry(attempt, &error) || !retry.wait(attempt, &error, cancellation).await {
                 return Err(NodeError::retryable(error));
             }
         }

@@ -3,6 +3,7 @@
 //! protocol: Basic auth, ErrorCollection bodies, ADF validation, 204 transitions, token-paged
 //! `/search/jql` (and a 410 on the removed `/search`), rate limits and broken responses.
 
+use agentflow_core::Failure;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -23,8 +23,9 @@ fn node(base: &str) -> ToolNode {
     jira::register(&mut tools, JiraClient::new(config).unwrap());
     let options = ToolNodeOptions {
         timeout: Some(TOOL_TIMEOUT),
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
+        retry: ToolNodeOptions::default_retry()
+            .max_attempts(3)
+            .initial_interval(Duration::from_millis(10)),
         ..ToolNodeOptions::default()
     };
     ToolNode::new(tools, options)
@@ -150,7 +151,7 @@ async fn jiras_retry_after_of_a_day_is_capped_by_the_tool_node() {
     fake.fail_next_writes(&[Fault::RateLimitedForADay]);
     let plain = node(&base);
     let mut options = plain.options().clone();
-    options.max_retry_after = Duration::from_millis(200);
+    options.retry = options.retry.max_retry_after(Duration::from_millis(200));
     let node = ToolNode::new(plain.tools().clone(), options);
     let args = json!({"project_key": "ENG", "summary": "Rotate the keys"});
     let answer = tokio::time::timeout(

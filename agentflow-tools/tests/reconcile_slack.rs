@@ -26,8 +26,9 @@ fn node(base: &str) -> ToolNode {
     slack::register(&mut tools, client);
     let options = ToolNodeOptions {
         timeout: Some(TOOL_TIMEOUT),
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
+        retry: ToolNodeOptions::default_retry()
+            .max_attempts(3)
+            .initial_interval(Duration::from_millis(10)),
         ..ToolNodeOptions::default()
     };
     ToolNode::new(tools, options)
@@ -217,7 +218,7 @@ async fn slacks_retry_after_of_a_day_is_capped_by_the_tool_node() {
     fake.fail_next_posts(&[Fault::RateLimitedForADay]);
     let mut node = node(&base);
     let mut options = node.options().clone();
-    options.max_retry_after = Duration::from_millis(200);
+    options.retry = options.retry.max_retry_after(Duration::from_millis(200));
     node = ToolNode::new(node.tools().clone(), options);
     let call = post_call(json!({"channel": CHANNEL, "text": "hello"}));
     let started = std::time::Instant::now();

@@ -83,8 +83,9 @@ fn node(tool: Scripted, options: ToolNodeOptions) -> ToolNode {
 
 fn fast() -> ToolNodeOptions {
     ToolNodeOptions {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(1),
+        retry: ToolNodeOptions::default_retry()
+            .max_attempts(3)
+            .initial_interval(Duration::from_millis(1)),
         ..ToolNodeOptions::default()
     }
 }
@@ -277,10 +278,8 @@ async fn the_tool_retry_after_cap_is_configurable() {
         Idempotency::Idempotent,
         vec![ToolError::retry_after("rate limited", DAY)],
     );
-    let options = ToolNodeOptions {
-        max_retry_after: Duration::from_secs(2),
-        ..fast()
-    };
+    let mut options = fast();
+    options.retry = options.retry.max_retry_after(Duration::from_secs(2));
     let started = Instant::now();
     assert_eq!(execute(&node(tool, options)).await.content(), "done");
     let waited = started.elapsed();
@@ -312,7 +311,7 @@ async fn a_models_retry_after_of_a_day_is_capped() {
     ] {
         let mut options = ReactOptions::default();
         if let Some(cap) = cap {
-            options.model_max_retry_after = cap;
+            options.model_retry = options.model_retry.max_retry_after(cap);
         }
         let agent = react_agent(rate_limited_model(DAY), ToolRegistry::new(), options).unwrap();
         let started = Instant::now();

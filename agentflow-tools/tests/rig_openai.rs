@@ -2,6 +2,7 @@
 //! Chat models through rig-core against a local fake provider speaking the real wire protocols:
 //! OpenAI Chat Completions (JSON and SSE), Anthropic Messages and Ollama's native chat.
 
+use agentflow_core::Failure;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -299,8 +300,9 @@ fn tools() -> ToolRegistry {
 fn options() -> ReactOptions {
     ReactOptions {
         system_prompt: Some("You are terse.".into()),
-        model_max_attempts: 3,
-        model_backoff: Duration::from_millis(5),
+        model_retry: ReactOptions::default_model_retry()
+            .max_attempts(3)
+            .initial_interval(Duration::from_millis(5)),
         prices: PriceTable::new()
             .without_catalog()
             .with_price("gpt-test", Price::per_million(1.0, 2.0).with_cached_input(0.5)),
@@ -535,7 +537,7 @@ async fn a_rate_limit_is_retried_after_the_wait_the_provider_asks_for() {
     );
     let (fake, base) = fake(vec![limited, text("ok", (5, 1, 0))]).await;
     let options = ReactOptions {
-        model_backoff: Duration::from_millis(1),
+        model_retry: ReactOptions::default_model_retry().initial_interval(Duration::from_millis(1)),
         ..options()
     };
     let agent = react_agent(openai(&base).build().unwrap(), tools(), options).unwrap();
@@ -563,7 +565,7 @@ async fn a_providers_retry_after_of_a_day_is_capped() {
     );
     let (fake, base) = fake(vec![limited, text("ok", (5, 1, 0))]).await;
     let options = ReactOptions {
-        model_max_retry_after: Duration::from_millis(100),
+        model_retry: options().model_retry.max_retry_after(Duration::from_millis(100)),
         ..options()
     };
     let agent = react_agent(openai(&base).build().unwrap(), tools(), options).unwrap();
@@ -630,7 +632,7 @@ async fn persistent_server_errors_fail_the_run_as_retryable() {
     ])
     .await;
     let options = ReactOptions {
-        model_max_attempts: 2,
+        model_retry: options().model_retry.max_attempts(2),
         ..options()
     };
     let agent = react_agent(openai(&base).build().unwrap(), tools(), options).unwrap();

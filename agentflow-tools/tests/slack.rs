@@ -2,6 +2,7 @@
 //! The Slack client and tools against a local fake of the Web API that follows the documented
 //! protocol: bearer auth, `ok`/`error` envelopes, cursor paging, 429 with `Retry-After`.
 
+use agentflow_core::Failure;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -237,8 +237,9 @@ async fn retryable_errors_are_retried_after_retry_after() {
     // Out of attempts: the last error reaches the model.
     let (flaky, calls) = Flaky::new("flaky", vec![ToolError::retryable("down"); 5]);
     let options = ToolNodeOptions {
-        max_attempts: 2,
-        initial_backoff: Duration::from_secs(1),
+        retry: ToolNodeOptions::default_retry()
+            .max_attempts(2)
+            .initial_interval(Duration::from_secs(1)),
         ..Default::default()
     };
     let node = ToolNode::new(registry(flaky), options);
@@ -264,8 +265,9 @@ async fn timeouts_are_retryable_failures() {
     let count = echo.calls.clone();
     let options = ToolNodeOptions {
         timeout: Some(Duration::from_secs(1)),
-        max_attempts: 2,
-        initial_backoff: Duration::from_millis(10),
+        retry: ToolNodeOptions::default_retry()
+            .max_attempts(2)
+            .initial_interval(Duration::from_millis(10)),
         ..Default::default()
     };
     let node = ToolNode::new(registry(echo), options);
@@ -291,7 +293,7 @@ async fn circuit_breaker_opens_fails_fast_and_half_opens_after_the_cool_down() {
         cool_down: Duration::from_secs(10),
     });
     let options = ToolNodeOptions {
-        max_attempts: 1,
+        retry: ToolNodeOptions::default_retry().max_attempts(1),
         breakers: breakers.clone(),
         ..Default::default()
     };
@@ -343,7 +345,7 @@ async fn tools_of_one_backend_share_its_circuit() {
         cool_down: Duration::from_secs(10),
     });
     let options = ToolNodeOptions {
-        max_attempts: 1,
+        retry: ToolNodeOptions::default_retry().max_attempts(1),
         breakers: breakers.clone(),
         ..Default::default()
     };

@@ -331,9 +331,10 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
                 return Ok(TaskOutcome::Interrupted(interrupt.clone()));
             }
             if let Some(policy) = node.retry.as_ref().filter(|p| p.should_retry(attempt, &error)) {
-                let delay = policy.delay(attempt);
-                tracing::debug!(node = %node.name, attempt, ?delay, error = %error, "retrying node");
-                tokio::time::sleep(delay).await;
+                tracing::debug!(node = %node.name, attempt, error = %error, "retrying node");
+                if !policy.wait(attempt, &error, &self.ctx.cancel).await {
+                    return Err(GraphError::Cancelled);
+                }
                 attempt += 1;
                 continue;
             }

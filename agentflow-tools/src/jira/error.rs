@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use agentflow_core::Failure;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Serialize;

@@ -67,6 +67,7 @@ fn truncate(mut message: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentflow_core::Failure;
     use reqwest::StatusCode;
     use reqwest::header::HeaderValue;
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use agentflow_core::Failure;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 

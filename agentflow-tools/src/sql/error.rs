@@ -196,6 +196,7 @@ fn from_sqlite_code(code: &str, message: String, timeout: Duration) -> SqlError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentflow_core::Failure;
 
     #[test]
     fn maps_onto_tool_errors() {
