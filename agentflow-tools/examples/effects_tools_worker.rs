@@ -55,8 +55,9 @@ fn tool_node(slack_base: &str, jira_base: &str, timeout: Duration) -> Result<Too
     jira::register(&mut tools, JiraClient::new(jira_config)?);
     let options = ToolNodeOptions {
         timeout: Some(timeout),
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(10),
+        retry: ToolNodeOptions::default_retry()
+            .max_attempts(3)
+            .initial_interval(Duration::from_millis(10)),
         ..ToolNodeOptions::default()
     };
     Ok(ToolNode::new(tools, options))
