@@ -332,12 +332,16 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The input is an update (merged with each field's rule into the default state, or into the
     /// thread's state with a checkpointer), a [`Command`] that resumes a paused thread, or
     /// [`RunInput::Continue`]. Equivalent to draining [`stream`](Self::stream).
+    ///
+    /// `config` is a [`RunConfig`], or a [`CheckpointRef`] to run from: a thread's latest
+    /// checkpoint, or any other, such as the fork [`update_state`](Self::update_state) returns
+    /// (`invoke(RunInput::Continue, &fork)`).
     pub async fn invoke(
         &self,
         input: impl Into<RunInput<S>>,
-        config: RunConfig<C>,
+        config: impl Into<RunConfig<C>>,
     ) -> Result<RunOutput<S>, GraphError> {
-        self.run(input.into(), config, EventSink::default()).await
+        self.run(input.into(), config.into(), EventSink::default()).await
     }
 
     /// Runs the graph, yielding events for `modes` as they happen (see [`StreamModes`]).
@@ -355,7 +359,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut g = StateGraph::<S>::new();
-    /// g.add_node("inc", |_: Arc<S>, _: Context| async { Ok::<_, NodeError>(SUpdate::default().n(1)) });
+    /// g.add_node("inc", |_, _| async { Ok(SUpdate::default().n(1)) });
     /// g.add_edge(START, "inc");
     /// let g = g.compile().unwrap();
     ///
@@ -373,9 +377,10 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     pub fn stream(
         &self,
         input: impl Into<RunInput<S>>,
-        config: RunConfig<C>,
+        config: impl Into<RunConfig<C>>,
         modes: impl Into<StreamModes>,
     ) -> EventStream<S> {
+        let config = config.into();
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = EventSink::new(tx, modes.into());
         let graph = self.clone();
@@ -473,7 +478,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                     .run_to_end()
                     .await
                     .map_err(NodeError::from)?;
-                Ok::<_, NodeError>(Command::update(map_out(out.state)))
+                Ok(Command::update(map_out(out.state)))
             })
         }
     }

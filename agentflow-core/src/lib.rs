@@ -51,6 +51,7 @@
 extern crate self as agentflow_core;
 
 pub mod checkpoint;
+mod address;
 mod compiled;
 mod config;
 mod context;

@@ -163,14 +163,14 @@ fn looping(limit: u32, ran: Arc<AtomicU32>, saver: Arc<Recording>) -> agentflow_
     let mut g = StateGraph::<Counter>::new();
     for name in ["left", "right"] {
         let ran = ran.clone();
-        g.add_node(name, move |s: Arc<Counter>, _: Context| {
+        g.add_node(name, move |s, _| {
             ran.fetch_add(1, Ordering::SeqCst);
             let n = s.n;
-            async move { Ok::<_, NodeError>(CounterUpdate::default().n(1).seen(vec![n])) }
+            async move { Ok(CounterUpdate::default().n(1).seen(vec![n])) }
         });
     }
-    g.add_node("next", |_: Arc<Counter>, _: Context| async {
-        Ok::<_, NodeError>(())
+    g.add_node("next", |_, _| async {
+        Ok(())
     });
     g.add_edge(START, "left");
     g.add_edge(START, "right");

@@ -40,9 +40,9 @@ struct Docs {
 #[tokio::test]
 async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() {
     let mut graph = StateGraph::<Docs>::new();
-    graph.add_node("copy", |s: Arc<Docs>, _: Context| async move {
+    graph.add_node("copy", |s, _| async move {
         let step = s.steps.len() as u32;
-        Ok::<_, NodeError>(DocsUpdate::default().last(s.doc.clone()).steps(vec![step]))
+        Ok(DocsUpdate::default().last(s.doc.clone()).steps(vec![step]))
     });
     graph.add_edge(START, "copy");
     graph.add_conditional_edges(

@@ -28,9 +28,9 @@ fn two_steps(runs: Arc<[AtomicU32; 2]>) -> StateGraph<Counter> {
     let mut g = StateGraph::<Counter>::new();
     for (i, name) in ["a", "b"].into_iter().enumerate() {
         let runs = runs.clone();
-        g.add_node(name, move |_: Arc<Counter>, _: Context| {
+        g.add_node(name, move |_, _| {
             runs[i].fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, NodeError>(CounterUpdate::default().n(1)) }
+            async { Ok(CounterUpdate::default().n(1)) }
         });
     }
     g.add_edge(START, "a");
@@ -205,8 +205,8 @@ async fn the_engine_never_writes_a_chain_longer_than_savers_read() {
     let saver = Arc::new(InMemorySaver::new());
     let steps = MAX_DELTA_CHAIN + 20;
     let mut g = StateGraph::<Log>::new();
-    g.add_node("tick", |_: Arc<Log>, _: Context| async {
-        Ok::<_, NodeError>(LogUpdate::default().log(vec!["x".to_owned()]))
+    g.add_node("tick", |_, _| async {
+        Ok(LogUpdate::default().log(vec!["x".to_owned()]))
     });
     g.add_edge(START, "tick");
     g.add_conditional_edges(

@@ -19,7 +19,7 @@ struct Talk {
 
 fn graph() -> agentflow_core::CompiledGraph<Talk> {
     let mut g = StateGraph::<Talk>::new();
-    g.add_node("model", |_: Arc<Talk>, ctx: Context| async move {
+    g.add_node("model", |_, ctx| async move {
         let writer = ctx.writer();
         for token in ["Hel", "lo"] {
             writer.message(MessageChunk {
@@ -29,13 +29,13 @@ fn graph() -> agentflow_core::CompiledGraph<Talk> {
             });
         }
         writer.custom(serde_json::json!({ "progress": 1.0 }));
-        Ok::<_, NodeError>(TalkUpdate::default().lines(vec!["Hello".into()]).tokens(2))
+        Ok(TalkUpdate::default().lines(vec!["Hello".into()]).tokens(2))
     });
-    g.add_node("quiet", |_: Arc<Talk>, _: Context| async {
-        Ok::<_, NodeError>(())
+    g.add_node("quiet", |_, _| async {
+        Ok(())
     });
-    g.add_node("log", |s: Arc<Talk>, _: Context| async move {
-        Ok::<_, NodeError>(TalkUpdate::default().lines(vec![format!("{} tokens", s.tokens)]))
+    g.add_node("log", |s, _| async move {
+        Ok(TalkUpdate::default().lines(vec![format!("{} tokens", s.tokens)]))
     });
     g.add_edge(START, "model");
     g.add_edge(START, "quiet");
@@ -162,10 +162,10 @@ async fn tasks_mode_pairs_starts_and_ends_with_timing() {
 #[tokio::test]
 async fn a_failed_run_ends_its_stream_with_the_error() {
     let mut g = StateGraph::<Talk>::new();
-    g.add_node("ok", |_: Arc<Talk>, _: Context| async {
-        Ok::<_, NodeError>(TalkUpdate::default().tokens(1))
+    g.add_node("ok", |_, _| async {
+        Ok(TalkUpdate::default().tokens(1))
     });
-    g.add_node("bad", |_: Arc<Talk>, _: Context| async {
+    g.add_node("bad", |_, _| async {
         Err::<(), _>(NodeError::terminal("nope"))
     });
     g.add_edge(START, "ok");

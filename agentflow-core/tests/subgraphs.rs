@@ -30,16 +30,16 @@ struct JokeInput {
 /// joke ends with " a" three times.
 fn joke_graph() -> CompiledGraph<Joke> {
     let mut g = StateGraph::<Joke>::new();
-    g.add_node("edit", |s: Arc<Joke>, _: Context| async move {
-        Ok::<_, NodeError>(JokeUpdate::default().subject(format!("{} - hohoho", s.subject)))
+    g.add_node("edit", |s, _| async move {
+        Ok(JokeUpdate::default().subject(format!("{} - hohoho", s.subject)))
     });
-    g.add_node("generate", |s: Arc<Joke>, ctx: Context| async move {
+    g.add_node("generate", |s, ctx| async move {
         ctx.writer()
             .custom(serde_json::json!({ "generating": s.subject }));
-        Ok::<_, NodeError>(JokeUpdate::default().jokes(vec![format!("Joke about {}", s.subject)]))
+        Ok(JokeUpdate::default().jokes(vec![format!("Joke about {}", s.subject)]))
     });
-    g.add_node("bump", |s: Arc<Joke>, _: Context| async move {
-        Ok::<_, NodeError>(JokeUpdate::default().jokes(vec![format!("{} a", s.jokes[0])]))
+    g.add_node("bump", |s, _| async move {
+        Ok(JokeUpdate::default().jokes(vec![format!("{} a", s.jokes[0])]))
     });
     g.add_sequence([START, "edit", "generate", "bump"]);
     g.add_conditional_edges(
@@ -172,7 +172,7 @@ async fn a_subgraph_as_an_ordinary_node_reads_the_parent_state() {
 #[tokio::test]
 async fn a_failing_subgraph_fails_the_parent_node_and_keeps_the_error_class() {
     let mut child = StateGraph::<Joke>::new();
-    child.add_node("explode", |_: Arc<Joke>, _: Context| async {
+    child.add_node("explode", |_, _| async {
         Err::<(), _>(NodeError::terminal("no jokes today"))
     });
     child.add_edge(START, "explode");

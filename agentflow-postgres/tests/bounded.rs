@@ -104,7 +104,7 @@ async fn run_steps(saver: PostgresSaver, thread: &str, steps: u32) {
 fn ticks(saver: PostgresSaver, steps: u32) -> CompiledGraph<Ticks> {
     common::tick_until(
         |_: Arc<Ticks>, _: Context| async {
-            Ok::<_, NodeError>(TicksUpdate::default().n(1).log(vec!["x".repeat(100)]))
+            Ok(TicksUpdate::default().n(1).log(vec!["x".repeat(100)]))
         },
         move |s: &Ticks| s.n >= steps,
     )

@@ -26,12 +26,12 @@ fn config(thread: &str) -> RunConfig {
 
 fn slow_then_after(saver: Arc<dyn Checkpointer>) -> CompiledGraph<Log> {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("slow", |_: Arc<Log>, _: Context| async {
+    g.add_node("slow", |_, _| async {
         tokio::time::sleep(Duration::from_millis(30)).await;
-        Ok::<_, NodeError>(LogUpdate::default().log(vec!["slow".into()]))
+        Ok(LogUpdate::default().log(vec!["slow".into()]))
     });
-    g.add_node("after", |_: Arc<Log>, _: Context| async {
-        Ok::<_, NodeError>(LogUpdate::default().log(vec!["after".into()]))
+    g.add_node("after", |_, _| async {
+        Ok(LogUpdate::default().log(vec!["after".into()]))
     });
     g.add_sequence([START, "slow", "after", END]);
     g.compile()
@@ -86,9 +86,9 @@ async fn two_runs_through_two_savers_on_one_file_exactly_one_wins() {
 pub async fn fork_notes(saver: Arc<dyn Checkpointer>) -> (String, String) {
     let runs = Arc::new(AtomicU32::new(0));
     let mut g = StateGraph::<Log>::new();
-    g.add_node("write", move |_: Arc<Log>, _: Context| {
+    g.add_node("write", move |_, _| {
         let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-        async move { Ok::<_, NodeError>(LogUpdate::default().note(format!("run {n}"))) }
+        async move { Ok(LogUpdate::default().note(format!("run {n}"))) }
     });
     g.add_sequence([START, "write", END]);
     let g = g.compile().unwrap().with_shared_checkpointer(saver);
@@ -127,9 +127,9 @@ async fn a_long_append_field_survives_reopening_and_forking() {
     let db = TempDb::new("append");
     let build = |saver: SqliteSaver| {
         let mut g = StateGraph::<Log>::new();
-        g.add_node("grow", |state: Arc<Log>, _: Context| async move {
+        g.add_node("grow", |state, _| async move {
             let n = state.log.len();
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("item {n}")]))
+            Ok(LogUpdate::default().log(vec![format!("item {n}")]))
         });
         g.add_edge(START, "grow");
         g.add_conditional_edges(

@@ -500,7 +500,7 @@ async fn a_journaled_tool_call_runs_once_across_an_interrupt() {
     let count = echo.calls.clone();
     let node = Arc::new(ToolNode::new(registry(echo), ToolNodeOptions::default()));
     let mut graph = StateGraph::<AgentState>::new();
-    graph.add_node("act_then_ask", move |_state: Arc<AgentState>, ctx: Context| {
+    graph.add_node("act_then_ask", move |_state, ctx| {
         let node = node.clone();
         async move {
             let result = node
@@ -508,7 +508,7 @@ async fn a_journaled_tool_call_runs_once_across_an_interrupt() {
                 .await?;
             let approved: bool = ctx.interrupt(json!({"result": result.content()}))?;
             let verdict = Message::user(if approved { "approved" } else { "rejected" });
-            Ok::<_, NodeError>(AgentStateUpdate::default().messages(vec![result, verdict]))
+            Ok(AgentStateUpdate::default().messages(vec![result, verdict]))
         }
     });
     graph.add_sequence([START, "act_then_ask", END]);

@@ -44,9 +44,9 @@ fn saver(env: &Env, connections: u32) -> Result<PostgresSaver, BenchError> {
 /// One node that increments the counter and loops to itself until 200, durability sync.
 pub fn build_loop(saver: PostgresSaver, limit: u64) -> Result<CompiledGraph<Counter>, BenchError> {
     let mut graph = StateGraph::<Counter>::new();
-    graph.add_node("inc", |s: Arc<Counter>, _: Context| {
+    graph.add_node("inc", |s, _| {
         let next = s.count + 1;
-        async move { Ok::<_, NodeError>(CounterUpdate::default().count(next)) }
+        async move { Ok(CounterUpdate::default().count(next)) }
     });
     graph.add_edge(START, "inc");
     graph.add_conditional_edges(
@@ -168,8 +168,8 @@ struct Growth {
 pub fn prepare_growth(env: &Env, turns: usize) -> Result<Box<dyn Bench>, BenchError> {
     let saver = saver(env, 2)?;
     let mut graph = StateGraph::<Chat>::new();
-    graph.add_node("reply", |_: Arc<Chat>, _: Context| async {
-        Ok::<_, NodeError>(())
+    graph.add_node("reply", |_, _| async {
+        Ok(())
     });
     graph.add_edge(START, "reply");
     // Durability exit: one checkpoint per turn (invoke), as BENCHMARKS.md counts.

@@ -22,8 +22,7 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeError, &S) -> Option<Command<S
 /// context type `C` its nodes receive.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
+/// use agentflow_core::{RunConfig, State, StateGraph, END, START};
 ///
 /// #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Doc {
@@ -33,12 +32,12 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeError, &S) -> Option<Command<S
 ///
 /// # tokio_test_block_on(async {
 /// let mut graph = StateGraph::<Doc>::new();
-/// graph.add_node("draft", |_: Arc<Doc>, _: Context| async {
-///     Ok::<_, NodeError>(DocUpdate::default().log(vec!["drafted".into()]))
+/// graph.add_node("draft", |_, _| async {
+///     Ok(DocUpdate::default().log(vec!["drafted".into()]))
 /// });
-/// graph.add_node("review", |doc: Arc<Doc>, _: Context| async move {
+/// graph.add_node("review", |doc, _| async move {
 ///     let note = format!("reviewed {} entries", doc.log.len());
-///     Ok::<_, NodeError>(DocUpdate::default().log(vec![note]))
+///     Ok(DocUpdate::default().log(vec![note]))
 /// });
 /// graph.add_edge(START, "draft");
 /// graph.add_edge("draft", "review");
@@ -173,9 +172,25 @@ impl<S: State, C: Send + Sync + 'static> StateGraph<S, C> {
         &mut self.nodes[last]
     }
 
-    /// Adds a node over the graph state: an async closure `|state: Arc<S>, ctx: Context<C>|`, or
-    /// any [`Node`]. Names must be unique (checked by [`compile`](Self::compile)).
-    pub fn add_node(&mut self, name: impl Into<Arc<str>>, node: impl Node<S, C>) -> &mut NodeSpec<S, C> {
+    /// Adds a node over the graph state: an async function or closure taking the state snapshot
+    /// and the [`Context`], and returning an update or a [`Command`]. Names must be unique
+    /// (checked by [`compile`](Self::compile)).
+    ///
+    /// The closure's argument and error types are inferred from the graph: `|state, ctx| async
+    /// move { Ok(update) }` needs no annotations. A reusable node type goes through
+    /// [`add_node_impl`](Self::add_node_impl).
+    pub fn add_node<F, Fut, O>(&mut self, name: impl Into<Arc<str>>, node: F) -> &mut NodeSpec<S, C>
+    where
+        F: Fn(Arc<S>, Context<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, NodeError>> + Send,
+        O: Into<Command<S>>,
+    {
+        self.add_node_impl(name, node)
+    }
+
+    /// Adds a node of a type that implements [`Node`] (such as a tool-calling node), where
+    /// [`add_node`](Self::add_node) takes a function or closure.
+    pub fn add_node_impl(&mut self, name: impl Into<Arc<str>>, node: impl Node<S, C>) -> &mut NodeSpec<S, C> {
         self.push_node(name.into(), Arc::new(StateNode(Arc::new(node))))
     }
 

@@ -318,18 +318,24 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
             if let Some(conflict) = info.scratch.take_fatal() {
                 return Err(conflict.into());
             }
-            let error = match attempt_result {
-                Ok(command) => break command,
-                Err(error) => error,
+            // An interrupt the node asked for pauses the task, whatever the node returned.
+            let requested = info.scratch.take_requested();
+            let interrupt = match &attempt_result {
+                Err(error) => error.as_interrupt().cloned().or(requested),
+                Ok(_) => requested,
             };
-            if let Some(interrupt) = error.as_interrupt() {
+            if let Some(interrupt) = interrupt {
                 if info.journal_sink.is_none() {
                     return Err(GraphError::InterruptWithoutCheckpointer {
                         node: node.name.to_string(),
                     });
                 }
-                return Ok(TaskOutcome::Interrupted(interrupt.clone()));
+                return Ok(TaskOutcome::Interrupted(interrupt));
             }
+            let error = match attempt_result {
+                Ok(command) => break command,
+                Err(error) => error,
+            };
             if let Some(policy) = node.retry.as_ref().filter(|p| p.should_retry(attempt, &error)) {
                 let delay = policy.delay(attempt);
                 tracing::debug!(node = %node.name, attempt, ?delay, error = %error, "retrying node");

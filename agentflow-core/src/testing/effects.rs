@@ -210,7 +210,7 @@ fn append(path: &Path, line: &str) -> Result<(), NodeError> {
 /// `after`.
 pub fn posting_graph(vendor: String, log: PathBuf, reconcile: bool, after: Duration) -> StateGraph<Posting> {
     let mut graph = StateGraph::<Posting>::new();
-    graph.add_node("post", move |_: Arc<Posting>, ctx: Context| {
+    graph.add_node("post", move |_, ctx| {
         let (vendor, log) = (vendor.clone(), log.clone());
         async move {
             append(&log, "post")?;
@@ -237,7 +237,7 @@ pub fn posting_graph(vendor: String, log: PathBuf, reconcile: bool, after: Durat
             };
             append(&log, "posted")?;
             tokio::time::sleep(after).await;
-            Ok::<_, NodeError>(PostingUpdate::default().receipt(receipt))
+            Ok(PostingUpdate::default().receipt(receipt))
         }
     });
     graph.add_edge(START, "post");
