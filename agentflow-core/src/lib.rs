@@ -50,8 +50,8 @@
 
 extern crate self as agentflow_core;
 
-pub mod checkpoint;
 mod address;
+pub mod checkpoint;
 mod compiled;
 mod config;
 mod context;

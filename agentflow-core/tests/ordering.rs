@@ -10,7 +10,7 @@ use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     InMemorySaver, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
-use agentflow_core::{Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{Durability, END, RunConfig, START, State, StateGraph};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -169,9 +169,7 @@ fn looping(limit: u32, ran: Arc<AtomicU32>, saver: Arc<Recording>) -> agentflow_
             async move { Ok(CounterUpdate::default().n(1).seen(vec![n])) }
         });
     }
-    g.add_node("next", |_, _| async {
-        Ok(())
-    });
+    g.add_node("next", |_, _| async { Ok(()) });
     g.add_edge(START, "left");
     g.add_edge(START, "right");
     g.add_edge(["left", "right"], "next");

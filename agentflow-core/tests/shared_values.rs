@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, InMemorySaver, ListOptions, MsgPackCodec};
-use agentflow_core::{Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{Durability, END, RunConfig, START, State, StateGraph};
 use serde::{Deserialize, Serialize, Serializer};
 
 static ENCODED: AtomicUsize = AtomicUsize::new(0);

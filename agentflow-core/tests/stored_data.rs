@@ -12,8 +12,7 @@ use agentflow_core::checkpoint::{
     PendingWrite, PruneStrategy, PutMode, channels,
 };
 use agentflow_core::{
-    CompiledGraph, Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State,
-    StateGraph,
+    CompiledGraph, Durability, END, GraphError, RunConfig, RunInput, START, State, StateGraph,
 };
 use async_trait::async_trait;
 

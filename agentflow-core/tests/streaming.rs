@@ -1,11 +1,10 @@
 //! Stream modes: values, updates, custom, messages, tasks; invoke is stream drained.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::{
-    Context, EventData, GraphError, MessageChunk, NodeError, RunConfig, START, State, StateGraph,
-    StreamEvent, StreamMode,
+    EventData, GraphError, MessageChunk, NodeError, RunConfig, START, State, StateGraph, StreamEvent,
+    StreamMode,
 };
 use futures::StreamExt;
 
@@ -31,9 +30,7 @@ fn graph() -> agentflow_core::CompiledGraph<Talk> {
         writer.custom(serde_json::json!({ "progress": 1.0 }));
         Ok(TalkUpdate::default().lines(vec!["Hello".into()]).tokens(2))
     });
-    g.add_node("quiet", |_, _| async {
-        Ok(())
-    });
+    g.add_node("quiet", |_, _| async { Ok(()) });
     g.add_node("log", |s, _| async move {
         Ok(TalkUpdate::default().lines(vec![format!("{} tokens", s.tokens)]))
     });
@@ -162,12 +159,8 @@ async fn tasks_mode_pairs_starts_and_ends_with_timing() {
 #[tokio::test]
 async fn a_failed_run_ends_its_stream_with_the_error() {
     let mut g = StateGraph::<Talk>::new();
-    g.add_node("ok", |_, _| async {
-        Ok(TalkUpdate::default().tokens(1))
-    });
-    g.add_node("bad", |_, _| async {
-        Err::<(), _>(NodeError::terminal("nope"))
-    });
+    g.add_node("ok", |_, _| async { Ok(TalkUpdate::default().tokens(1)) });
+    g.add_node("bad", |_, _| async { Err::<(), _>(NodeError::terminal("nope")) });
     g.add_edge(START, "ok");
     g.add_edge("ok", "bad");
     let mut stream = g.compile().unwrap().stream(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use agentflow_core::{
-    CompiledGraph, Context, END, EventData, GraphError, NodeError, RunConfig, START, Send, State, StateGraph,
+    CompiledGraph, END, EventData, GraphError, NodeError, RunConfig, START, Send, State, StateGraph,
     StreamMode,
 };
 use futures::StreamExt;

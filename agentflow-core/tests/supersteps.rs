@@ -279,9 +279,7 @@ async fn routers_can_fan_out_to_several_nodes_and_end() {
 async fn recursion_limit_stops_an_endless_loop_with_a_clear_error() {
     let build = || {
         let mut g = StateGraph::<Log>::new();
-        g.add_node("tick", |_, _| async {
-            Ok(LogUpdate::default().count(1))
-        });
+        g.add_node("tick", |_, _| async { Ok(LogUpdate::default().count(1)) });
         g.add_edge(START, "tick");
         g.add_conditional_edges(
             "tick",

@@ -150,9 +150,7 @@ async fn two_runs_on_one_thread_exactly_one_wins(pool: PgPool) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         Ok(LogUpdate::default().log(vec!["slow".into()]))
     });
-    g.add_node("after", |_, _| async {
-        Ok(())
-    });
+    g.add_node("after", |_, _| async { Ok(()) });
     g.add_sequence([START, "slow", "after"]);
     let g = g
         .compile()
@@ -389,11 +387,9 @@ async fn history_is_whole(g: &agentflow_core::CompiledGraph<Journal>, thread: &s
 async fn small_values_ride_in_the_checkpoint_row(pool: PgPool) {
     let g = common::tick_until(
         |s: Arc<Journal>, _: Context| async move {
-            Ok(
-                JournalUpdate::default()
-                    .n(1)
-                    .log(vec![format!("entry {:>10}", s.n)]),
-            )
+            Ok(JournalUpdate::default()
+                .n(1)
+                .log(vec![format!("entry {:>10}", s.n)]))
         },
         |s: &Journal| s.n >= 12,
     );

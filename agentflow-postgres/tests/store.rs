@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use agentflow_core::store::{PutOptions, SearchQuery, Store, namespace};
-use agentflow_core::{Context, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{NodeError, RunConfig, START, State, StateGraph};
 use agentflow_postgres::{PostgresSaver, PostgresStore};
 use serde_json::json;
 use sqlx::PgPool;

@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use agentflow_core::checkpoint::{CheckpointRef, CheckpointSource, Checkpointer, ListOptions};
-use agentflow_core::{
-    CompiledGraph, Context, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph,
-};
+use agentflow_core::{CompiledGraph, Durability, END, RunConfig, RunInput, START, State, StateGraph};
 use agentflow_sqlite::SqliteSaver;
 use common::TempDb;
 

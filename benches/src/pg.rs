@@ -1,12 +1,8 @@
 //! The persistence shapes on PostgreSQL: `pg_loop_200`, `pg_concurrent_8x200` (durability sync,
 //! one durable commit per superstep) and `storage_growth_1000` (bytes stored per raw byte).
 
-use std::sync::Arc;
-
 use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
-use agentflow_core::{
-    CompiledGraph, Context, Durability, END, NodeError, RunConfig, START, State, StateGraph,
-};
+use agentflow_core::{CompiledGraph, Durability, END, RunConfig, START, State, StateGraph};
 use agentflow_postgres::PostgresSaver;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -168,9 +164,7 @@ struct Growth {
 pub fn prepare_growth(env: &Env, turns: usize) -> Result<Box<dyn Bench>, BenchError> {
     let saver = saver(env, 2)?;
     let mut graph = StateGraph::<Chat>::new();
-    graph.add_node("reply", |_, _| async {
-        Ok(())
-    });
+    graph.add_node("reply", |_, _| async { Ok(()) });
     graph.add_edge(START, "reply");
     // Durability exit: one checkpoint per turn (invoke), as BENCHMARKS.md counts.
     let graph = graph

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointRef, Checkpointer, channels};
-use crate::{BoxError, Context, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use crate::{BoxError, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
 
 /// The order the crash graph processes.
 #[derive(State, Clone, Default, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,11 +95,9 @@ pub fn order_graph(exec_log: PathBuf, effects_log: PathBuf, slow: Duration) -> S
                 .await?;
             ran(&e, "slow:charged")?;
             tokio::time::sleep(slow).await;
-            Ok(
-                OrderUpdate::default()
-                    .log(vec![format!("charged: {receipt}")])
-                    .receipt(receipt),
-            )
+            Ok(OrderUpdate::default()
+                .log(vec![format!("charged: {receipt}")])
+                .receipt(receipt))
         }
     });
     let e = exec;
@@ -107,11 +105,9 @@ pub fn order_graph(exec_log: PathBuf, effects_log: PathBuf, slow: Duration) -> S
         let e = e.clone();
         async move {
             ran(&e, "finish")?;
-            Ok(
-                OrderUpdate::default()
-                    .log(vec!["shipped".into()])
-                    .total(state.log.len() as u64 + 1),
-            )
+            Ok(OrderUpdate::default()
+                .log(vec!["shipped".into()])
+                .total(state.log.len() as u64 + 1))
         }
     });
     graph.add_edge(START, "prepare");

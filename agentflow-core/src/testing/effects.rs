@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::checkpoint::Checkpointer;
-use crate::{BoxError, Context, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use crate::{BoxError, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
 
 /// The claim lease the workers use: short, so that a resume after a kill waits little.
 pub const WORKER_LEASE: Duration = Duration::from_millis(1000);

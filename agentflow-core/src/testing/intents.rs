@@ -15,7 +15,7 @@ use crate::checkpoint::{
     Checkpointer, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
     next_checkpoint_id,
 };
-use crate::{Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use crate::{Durability, END, GraphError, RunConfig, RunInput, START, State, StateGraph};
 
 use super::{chain, checkpoint, thread, versions};
 

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use agentflow_core::{
-    Context, END, EventData, NodeError, RunConfig, START, State, StateGraph, StreamMode, StreamModes,
-};
+use agentflow_core::{END, EventData, RunConfig, START, State, StateGraph, StreamMode, StreamModes};
 use futures::StreamExt;
 
 /// The child: turns a request into a checked plan.
