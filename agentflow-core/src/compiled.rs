@@ -130,10 +130,14 @@ pub(crate) struct GraphCore<S: State, C> {
     pub(crate) drawing: Drawing,
     /// Encodings of large shared values, kept from one checkpoint to the next.
     pub(crate) encoded: crate::checkpoint::shared::Cache,
+    /// Where a node that declared no destinations may `goto`: every node, and END.
+    pub(crate) goto_targets: Vec<Arc<str>>,
+    /// What compiling accepted with a warning.
+    pub(crate) warnings: Vec<BuildError>,
 }
 
 impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
-    pub(crate) fn from_builder(builder: StateGraph<S, C>) -> Self {
+    pub(crate) fn from_builder(builder: StateGraph<S, C>, warnings: Vec<BuildError>) -> Self {
         let drawing = Drawing::from_builder(&builder);
         let StateGraph {
             mut nodes,
@@ -209,14 +213,21 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 sources: sources.iter().take(128).cloned().collect(),
             });
         }
+        let goto_targets = compiled
+            .iter()
+            .map(|n| n.name.clone())
+            .chain([Arc::from(crate::END)])
+            .collect();
         CompiledGraph {
             core: Arc::new(GraphCore {
+                goto_targets,
                 nodes: compiled,
                 by_name,
                 start,
                 joins: compiled_joins,
                 drawing,
                 encoded: Default::default(),
+                warnings,
             }),
             settings: Arc::new(Settings {
                 checkpointer: None,
@@ -491,6 +502,13 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
         self.core.drawing.dot()
+    }
+
+    /// What [`compile`](StateGraph::compile) accepted with a warning (and
+    /// [`compile_strict`](StateGraph::compile_strict) refuses): nodes unreachable from START,
+    /// nodes that can never reach END.
+    pub fn warnings(&self) -> &[BuildError] {
+        &self.core.warnings
     }
 
     /// The node names, sorted.

@@ -90,7 +90,8 @@ impl<S: State, C> NodeSpec<S, C> {
 
     /// Handles the node's failure once retries are exhausted: return a [`Command`] to use as the
     /// node's result (an update and, through `goto`, a fallback route), or `None` to fail the
-    /// run. A fallback target must be declared with [`NodeSpec::destinations`].
+    /// run. A fallback target must be among the node's [`destinations`](NodeSpec::destinations),
+    /// if it declares any.
     pub fn on_error(
         &mut self,
         handler: impl Fn(&NodeError, &S) -> Option<Command<S>> + Send + Sync + 'static,
@@ -100,7 +101,8 @@ impl<S: State, C> NodeSpec<S, C> {
     }
 
     /// Declares where the node's [`Command`]s may `goto` (checked at compile time and at run
-    /// time, and drawn in diagrams).
+    /// time, and drawn in diagrams). A node that declares none may `goto` any node, as in
+    /// LangGraph; its targets are then unknown to the compile-time checks and the diagrams.
     pub fn destinations<I, N>(&mut self, targets: I) -> &mut Self
     where
         I: IntoIterator<Item = N>,
@@ -264,10 +266,27 @@ impl<S: State, C: Send + Sync + 'static> StateGraph<S, C> {
     /// Validates the graph and freezes it for running.
     ///
     /// Fails on duplicate or reserved node names, edges naming unknown nodes, a missing entry
-    /// edge, nodes unreachable from START, nodes that can never reach END, and static edges into
-    /// send-only nodes.
+    /// edge, and static edges into send-only nodes. Nodes that no declared edge reaches from
+    /// START ([`BuildError::Unreachable`]) and nodes with no declared way to END
+    /// ([`BuildError::NoPathToEnd`]) are accepted, as LangGraph accepts them (a node reached
+    /// only through an undeclared `Command` goto; a loop stopped by the recursion limit): they
+    /// are logged as warnings and kept in [`CompiledGraph::warnings`].
+    /// [`compile_strict`](Self::compile_strict) refuses them.
     pub fn compile(self) -> Result<CompiledGraph<S, C>, BuildError> {
-        validate::validate(&self)?;
-        Ok(CompiledGraph::from_builder(self))
+        let warnings = validate::validate(&self)?;
+        for warning in &warnings {
+            tracing::warn!(%warning, "graph compiled with a warning (compile_strict refuses it)");
+        }
+        Ok(CompiledGraph::from_builder(self, warnings))
+    }
+
+    /// [`compile`](Self::compile), refusing the graphs it only warns about: nodes unreachable
+    /// from START and nodes that can never reach END.
+    pub fn compile_strict(self) -> Result<CompiledGraph<S, C>, BuildError> {
+        let mut warnings = validate::validate(&self)?;
+        if !warnings.is_empty() {
+            return Err(warnings.swap_remove(0));
+        }
+        Ok(CompiledGraph::from_builder(self, warnings))
     }
 }

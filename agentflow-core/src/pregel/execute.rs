@@ -392,7 +392,13 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         let node = &self.graph.nodes[self.node];
         let step = self.ctx.inner.step;
         let Command { update, mut goto, .. } = command;
-        check_routes(&node.name, &node.destinations, &goto, step)?;
+        // Without declared destinations, a goto may name any node, as in LangGraph.
+        let declared = if node.destinations.is_empty() {
+            &self.graph.goto_targets
+        } else {
+            &node.destinations
+        };
+        check_routes(&node.name, declared, &goto, step)?;
         if !node.out.branches.is_empty() {
             let view = if S::is_empty_update(&update) {
                 self.snapshot.clone()
