@@ -494,6 +494,47 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         }
     }
 
+    /// Turns this graph into a node of a parent graph over the same state, with no mappings:
+    /// the subgraph starts from the parent's state, and its final state becomes the parent's
+    /// (every field overwritten with the subgraph's value, so an appended list is not appended
+    /// twice). Like [`as_node`](Self::as_node), it shares the parent's run. A sibling that writes
+    /// the same fields in the same superstep conflicts with it: give such a subgraph its own step.
+    ///
+    /// ```
+    /// use agentflow_core::{RunConfig, State, StateGraph, END, START};
+    ///
+    /// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Doc {
+    ///     #[state(append)]
+    ///     log: Vec<String>,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut review = StateGraph::<Doc>::new();
+    /// review.add_node("check", |doc, _| async move {
+    ///     Ok(DocUpdate::default().log(vec![format!("checked {} entries", doc.log.len())]))
+    /// });
+    /// review.add_edge(START, "check");
+    ///
+    /// let mut parent = StateGraph::<Doc>::new();
+    /// parent.add_node("draft", |_, _| async { Ok(DocUpdate::default().log(vec!["draft".into()])) });
+    /// parent.add_node("review", review.compile().unwrap().as_same_state_node());
+    /// parent.add_sequence([START, "draft", "review", END]);
+    /// let out = parent.compile().unwrap().invoke(DocUpdate::default(), RunConfig::new()).await.unwrap();
+    /// assert_eq!(out.state.log, ["draft", "checked 1 entries"]);
+    /// # });
+    /// ```
+    pub fn as_same_state_node(&self) -> impl Fn(Arc<S>, Context<C>) -> NodeFuture<S> + Send + Sync + 'static
+    where
+        S: crate::state::IntoOverwrite,
+        S::Update: From<S>,
+    {
+        self.as_node(
+            |parent: Arc<S>| S::Update::from(Arc::unwrap_or_clone(parent)),
+            S::into_overwrite,
+        )
+    }
+
     /// The graph as a Mermaid flowchart (the layout LangGraph's `draw_mermaid` produces).
     pub fn to_mermaid(&self) -> String {
         self.core.drawing.mermaid()

@@ -200,3 +200,50 @@ async fn a_failing_subgraph_fails_the_parent_node_and_keeps_the_error_class() {
     assert_eq!(inner.node(), Some("explode"));
     assert!(err.to_string().contains("no jokes today"));
 }
+
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Review {
+    #[state(append)]
+    log: Vec<String>,
+    #[state(add)]
+    passes: u32,
+    verdict: String,
+}
+
+/// LangGraph adds a compiled graph over the parent's own schema as a node, with no mappings.
+#[tokio::test]
+async fn a_subgraph_over_the_parents_state_needs_no_mappings() {
+    let mut child = StateGraph::<Review>::new();
+    child.add_node("check", |s, _| async move {
+        Ok(ReviewUpdate::default()
+            .log(vec![format!("check after {}", s.log.join("+"))])
+            .passes(1)
+            .verdict("ok".into()))
+    });
+    child.add_edge(START, "check");
+    let child = child.compile().unwrap();
+
+    let mut parent = StateGraph::<Review>::new();
+    parent.add_node("draft", |_, _| async {
+        Ok(ReviewUpdate::default().log(vec!["draft".into()]).passes(1))
+    });
+    parent.add_node("review", child.as_same_state_node());
+    parent.add_sequence([START, "draft", "review", END]);
+    let parent = parent
+        .compile()
+        .unwrap()
+        .with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new());
+    let out = parent
+        .invoke(ReviewUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.state.log,
+        ["draft", "check after draft"],
+        "the subgraph saw the parent's state; its list is not appended twice"
+    );
+    assert_eq!(out.state.passes, 2, "a counter is not added twice");
+    assert_eq!(out.state.verdict, "ok");
+    let saved = parent.get_state("t").await.unwrap().unwrap();
+    assert_eq!(saved.values.log, out.state.log);
+}
