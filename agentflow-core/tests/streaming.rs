@@ -181,3 +181,52 @@ async fn a_failed_run_ends_its_stream_with_the_error() {
     assert!(items.iter().all(Result::is_ok));
     assert!(stream.output().is_none());
 }
+
+/// LangGraph's debug mode: task events and one event per checkpoint the run writes.
+#[tokio::test]
+async fn debug_mode_reports_each_checkpoint_the_run_writes() {
+    let g = graph().with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new());
+    let config = RunConfig::new()
+        .thread_id("t")
+        .durability(agentflow_core::Durability::Sync);
+    let mut stream = g.stream(TalkUpdate::default(), config, StreamMode::Debug);
+    let mut checkpoints = Vec::new();
+    let mut tasks = 0;
+    while let Some(event) = stream.next().await {
+        match event.unwrap().data {
+            EventData::Checkpoint {
+                checkpoint,
+                step,
+                next,
+            } => {
+                let next: Vec<String> = next.iter().map(|n| n.to_string()).collect();
+                checkpoints.push((checkpoint, step, next));
+            }
+            EventData::TaskStart { .. } | EventData::TaskEnd { .. } => tasks += 1,
+            _ => panic!("debug streams tasks and checkpoints only"),
+        }
+    }
+    assert_eq!(tasks, 6, "three tasks, started and ended");
+    let steps: Vec<i64> = checkpoints.iter().map(|c| c.1).collect();
+    assert_eq!(steps, [-1, 0, 1, 2]);
+    let next: Vec<&[String]> = checkpoints.iter().map(|c| &c.2[..]).collect();
+    assert_eq!(
+        next,
+        [
+            &[][..],
+            &["model".to_owned(), "quiet".to_owned()][..],
+            &["log".to_owned()][..],
+            &[][..]
+        ]
+    );
+    let mut saved: Vec<_> = g
+        .checkpoints("t", &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.config)
+        .collect();
+    saved.reverse();
+    let streamed: Vec<_> = checkpoints.into_iter().map(|c| c.0).collect();
+    assert_eq!(streamed, saved, "every saved checkpoint, in order, and no other");
+}
