@@ -56,6 +56,10 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     }
 
     /// The state of a thread at its latest checkpoint, or at `target.checkpoint_id`.
+    ///
+    /// `target`, here and in the other time-travel calls, is a thread id (`"t"`: its latest
+    /// checkpoint) or a [`CheckpointRef`] a run, [`update_state`](Self::update_state) or the
+    /// history returned: the address [`invoke`](Self::invoke) also runs from.
     pub async fn get_state(
         &self,
         target: impl Into<CheckpointRef>,

@@ -100,7 +100,7 @@ async fn checkpoints_per_run_in_each_durability_mode() {
             assert_eq!(h, [(CheckpointSource::Loop, 0), (CheckpointSource::Loop, 2)]);
         }
         // The final checkpoint holds the final state.
-        let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+        let state = g.get_state("t").await.unwrap().unwrap();
         assert_eq!(state.values.log, ["a", "b"]);
         assert!(state.next.is_empty());
         assert_eq!(
@@ -157,7 +157,7 @@ async fn after_a_sibling_fails_resume_reruns_only_the_failed_task() {
             .await
             .unwrap_err();
         assert_eq!(err.node(), Some("b"));
-        let paused = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+        let paused = g.get_state("t").await.unwrap().unwrap();
         assert_eq!(paused.next, ["a", "b"], "{mode:?}");
         assert!(
             paused.tasks.iter().any(|t| t.node == "a" && t.finished),
@@ -236,7 +236,7 @@ async fn parallel_interrupts_are_resumed_by_id() {
     let g = g.compile().unwrap().with_checkpointer(InMemorySaver::new());
     let out = g.invoke(LogUpdate::default(), config("t")).await.unwrap();
     assert_eq!(out.interrupts.len(), 2);
-    let snapshot = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let snapshot = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(snapshot.interrupts.len(), 2);
 
     let err = g.invoke(Command::resume("ok"), config("t")).await.unwrap_err();
@@ -413,7 +413,7 @@ async fn interrupt_before_then_update_state_then_continue() {
     assert_eq!(out.interrupts[0].node, "send");
     assert_eq!(calls.get("send"), 0);
 
-    let snapshot = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let snapshot = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(snapshot.next, ["send"]);
     assert_eq!(snapshot.values.log, ["draft"]);
 
@@ -516,7 +516,7 @@ async fn running_from_an_old_checkpoint_forks_and_keeps_the_old_branch() {
         fork.parent.as_ref().unwrap().checkpoint_id.as_deref(),
         Some(old_id.as_str())
     );
-    let latest = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let latest = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(latest.parent.unwrap().checkpoint_id, fork.config.checkpoint_id);
     // The old branch's head is still readable.
     let old_head = &history[0];
@@ -584,11 +584,7 @@ async fn two_runs_racing_on_one_thread_exactly_one_wins() {
                 .map(|r| r.as_ref().err().map(|e| e.to_string()))
                 .collect::<Vec<_>>()
         );
-        let state = g
-            .get_state(&CheckpointRef::latest("shared"))
-            .await
-            .unwrap()
-            .unwrap();
+        let state = g.get_state("shared").await.unwrap().unwrap();
         assert_eq!(state.values.log.len(), 4, "one run's work, not a mix");
     }
 }
@@ -726,11 +722,7 @@ async fn append_fields_are_stored_as_deltas_and_read_back_whole() {
             sizes.push(saver.stored_bytes());
         }
     }
-    let state = g
-        .get_state(&CheckpointRef::latest("chat"))
-        .await
-        .unwrap()
-        .unwrap();
+    let state = g.get_state("chat").await.unwrap().unwrap();
     assert_eq!(
         state.values.log, expected,
         "snapshot plus deltas rebuild the whole list"
@@ -752,11 +744,7 @@ async fn append_fields_are_stored_as_deltas_and_read_back_whole() {
     g.invoke(LogUpdate::default().log(vec!["after".into()]), config("chat"))
         .await
         .unwrap();
-    let state = g
-        .get_state(&CheckpointRef::latest("chat"))
-        .await
-        .unwrap()
-        .unwrap();
+    let state = g.get_state("chat").await.unwrap().unwrap();
     assert_eq!(state.values.log, ["reset", "reply 0001", "after", "reply 0003"]);
 }
 

@@ -77,11 +77,7 @@ async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() 
         .await
         .unwrap();
     assert_eq!(history.len(), 7);
-    let state = graph
-        .get_state(&CheckpointRef::latest("t2"))
-        .await
-        .unwrap()
-        .unwrap();
+    let state = graph.get_state("t2").await.unwrap().unwrap();
     assert_eq!(state.values.doc, doc);
     assert_eq!(state.values.last, doc);
 }

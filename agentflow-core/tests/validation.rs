@@ -35,7 +35,7 @@ fn warned(build: impl Fn(&mut StateGraph<S>)) -> BuildError {
     let refused = g.compile_strict().expect_err("compile_strict refuses it");
     assert_eq!(
         warnings,
-        [refused.clone()],
+        std::slice::from_ref(&refused),
         "the warning is what strict mode refuses"
     );
     refused

@@ -351,7 +351,7 @@ async fn kept_connections_leave_one_for_others_and_go_back_when_idle(pool: PgPoo
     }
     assert!(back, "idle: {} of {}", small.num_idle(), small.size());
     // The graph (and its saver) is still alive: the connection was returned, not dropped.
-    assert!(g.get_state(&CheckpointRef::latest("t")).await.unwrap().is_some());
+    assert!(g.get_state("t").await.unwrap().is_some());
 }
 
 #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use agentflow_core::checkpoint::{CheckpointRef, CheckpointSource, Checkpointer, ListOptions};
+use agentflow_core::checkpoint::{CheckpointSource, Checkpointer, ListOptions};
 use agentflow_core::{CompiledGraph, Durability, END, RunConfig, RunInput, START, State, StateGraph};
 use agentflow_sqlite::SqliteSaver;
 use common::TempDb;
@@ -65,11 +65,7 @@ async fn two_runs_through_two_savers_on_one_file_exactly_one_wins() {
                 .map(|r| r.as_ref().err().map(|e| e.to_string()))
                 .collect::<Vec<_>>()
         );
-        let state = two
-            .get_state(&CheckpointRef::latest(&thread))
-            .await
-            .unwrap()
-            .unwrap();
+        let state = two.get_state(&thread).await.unwrap().unwrap();
         assert_eq!(
             state.values.log,
             ["slow", "after", "slow", "after"],
@@ -106,7 +102,7 @@ pub async fn fork_notes(saver: Arc<dyn Checkpointer>) -> (String, String) {
         .unwrap();
     assert_eq!(forked.state.note, "run 2");
     let old = g.get_state(&old_head).await.unwrap().unwrap();
-    let new = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let new = g.get_state("t").await.unwrap().unwrap();
     (old.values.note, new.values.note)
 }
 
@@ -161,7 +157,7 @@ async fn a_long_append_field_survives_reopening_and_forking() {
 
     // A new saver on the file (a new process) reads the same state...
     let g = build(SqliteSaver::open(db.path()).await.unwrap());
-    let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let state = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(state.values.log, expected);
     // ...and any earlier checkpoint, from which a fork continues.
     let history = g.get_state_history("t", &ListOptions::default()).await.unwrap();
