@@ -35,7 +35,8 @@ impl From<&CheckpointRef> for CheckpointRef {
 }
 
 /// A run from a checkpoint: the thread's latest, or any other (a fork, one from the history),
-/// which forks the thread when it is not the latest.
+/// which forks the thread when it is not the latest. A graph with a runtime context adds it:
+/// `RunConfig::from(&fork).with_context(deps)`.
 impl From<CheckpointRef> for RunConfig<()> {
     fn from(target: CheckpointRef) -> Self {
         let config = RunConfig::new().thread_id(target.thread_id);
