@@ -130,10 +130,14 @@ pub(crate) struct GraphCore<S: State, C> {
     pub(crate) drawing: Drawing,
     /// Encodings of large shared values, kept from one checkpoint to the next.
     pub(crate) encoded: crate::checkpoint::shared::Cache,
+    /// Where a node that declared no destinations may `goto`: every node, and END.
+    pub(crate) goto_targets: Vec<Arc<str>>,
+    /// What compiling accepted with a warning.
+    pub(crate) warnings: Vec<BuildError>,
 }
 
 impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
-    pub(crate) fn from_builder(builder: StateGraph<S, C>) -> Self {
+    pub(crate) fn from_builder(builder: StateGraph<S, C>, warnings: Vec<BuildError>) -> Self {
         let drawing = Drawing::from_builder(&builder);
         let StateGraph {
             mut nodes,
@@ -209,14 +213,21 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 sources: sources.iter().take(128).cloned().collect(),
             });
         }
+        let goto_targets = compiled
+            .iter()
+            .map(|n| n.name.clone())
+            .chain([Arc::from(crate::END)])
+            .collect();
         CompiledGraph {
             core: Arc::new(GraphCore {
+                goto_targets,
                 nodes: compiled,
                 by_name,
                 start,
                 joins: compiled_joins,
                 drawing,
                 encoded: Default::default(),
+                warnings,
             }),
             settings: Arc::new(Settings {
                 checkpointer: None,
@@ -332,12 +343,16 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The input is an update (merged with each field's rule into the default state, or into the
     /// thread's state with a checkpointer), a [`Command`] that resumes a paused thread, or
     /// [`RunInput::Continue`]. Equivalent to draining [`stream`](Self::stream).
+    ///
+    /// `config` is a [`RunConfig`], or a [`CheckpointRef`] to run from: a thread's latest
+    /// checkpoint, or any other, such as the fork [`update_state`](Self::update_state) returns
+    /// (`invoke(RunInput::Continue, &fork)`).
     pub async fn invoke(
         &self,
         input: impl Into<RunInput<S>>,
-        config: RunConfig<C>,
+        config: impl Into<RunConfig<C>>,
     ) -> Result<RunOutput<S>, GraphError> {
-        self.run(input.into(), config, EventSink::default()).await
+        self.run(input.into(), config.into(), EventSink::default()).await
     }
 
     /// Runs the graph, yielding events for `modes` as they happen (see [`StreamModes`]).
@@ -355,7 +370,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut g = StateGraph::<S>::new();
-    /// g.add_node("inc", |_: Arc<S>, _: Context| async { Ok::<_, NodeError>(SUpdate::default().n(1)) });
+    /// g.add_node("inc", |_, _| async { Ok(SUpdate::default().n(1)) });
     /// g.add_edge(START, "inc");
     /// let g = g.compile().unwrap();
     ///
@@ -373,9 +388,10 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     pub fn stream(
         &self,
         input: impl Into<RunInput<S>>,
-        config: RunConfig<C>,
+        config: impl Into<RunConfig<C>>,
         modes: impl Into<StreamModes>,
     ) -> EventStream<S> {
+        let config = config.into();
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = EventSink::new(tx, modes.into());
         let graph = self.clone();
@@ -473,9 +489,50 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                     .run_to_end()
                     .await
                     .map_err(NodeError::from)?;
-                Ok::<_, NodeError>(Command::update(map_out(out.state)))
+                Ok(Command::update(map_out(out.state)))
             })
         }
+    }
+
+    /// Turns this graph into a node of a parent graph over the same state, with no mappings:
+    /// the subgraph starts from the parent's state, and its final state becomes the parent's
+    /// (every field overwritten with the subgraph's value, so an appended list is not appended
+    /// twice). Like [`as_node`](Self::as_node), it shares the parent's run. A sibling that writes
+    /// the same fields in the same superstep conflicts with it: give such a subgraph its own step.
+    ///
+    /// ```
+    /// use agentflow_core::{RunConfig, State, StateGraph, END, START};
+    ///
+    /// #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
+    /// struct Doc {
+    ///     #[state(append)]
+    ///     log: Vec<String>,
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut review = StateGraph::<Doc>::new();
+    /// review.add_node("check", |doc, _| async move {
+    ///     Ok(DocUpdate::default().log(vec![format!("checked {} entries", doc.log.len())]))
+    /// });
+    /// review.add_edge(START, "check");
+    ///
+    /// let mut parent = StateGraph::<Doc>::new();
+    /// parent.add_node("draft", |_, _| async { Ok(DocUpdate::default().log(vec!["draft".into()])) });
+    /// parent.add_node("review", review.compile().unwrap().as_same_state_node());
+    /// parent.add_sequence([START, "draft", "review", END]);
+    /// let out = parent.compile().unwrap().invoke(DocUpdate::default(), RunConfig::new()).await.unwrap();
+    /// assert_eq!(out.state.log, ["draft", "checked 1 entries"]);
+    /// # });
+    /// ```
+    pub fn as_same_state_node(&self) -> impl Fn(Arc<S>, Context<C>) -> NodeFuture<S> + Send + Sync + 'static
+    where
+        S: crate::state::IntoOverwrite,
+        S::Update: From<S>,
+    {
+        self.as_node(
+            |parent: Arc<S>| S::Update::from(Arc::unwrap_or_clone(parent)),
+            S::into_overwrite,
+        )
     }
 
     /// The graph as a Mermaid flowchart (the layout LangGraph's `draw_mermaid` produces).
@@ -486,6 +543,13 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// The graph in Graphviz DOT.
     pub fn to_dot(&self) -> String {
         self.core.drawing.dot()
+    }
+
+    /// What [`compile`](StateGraph::compile) accepted with a warning (and
+    /// [`compile_strict`](StateGraph::compile_strict) refuses): nodes unreachable from START,
+    /// nodes that can never reach END.
+    pub fn warnings(&self) -> &[BuildError] {
+        &self.core.warnings
     }
 
     /// The node names, sorted.

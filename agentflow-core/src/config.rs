@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::checkpoint::CheckpointRef;
+
 /// When a run with a checkpointer makes its progress durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
@@ -103,7 +105,9 @@ impl<C> Clone for RunConfig<C> {
 }
 
 impl<C> RunConfig<C> {
-    /// The conversation thread this run belongs to.
+    /// The conversation thread this run belongs to (LangGraph's `thread_id`): the run continues
+    /// from its latest checkpoint. `RunConfig::from(checkpoint_ref)` sets it and
+    /// [`checkpoint_id`](Self::checkpoint_id) together.
     pub fn thread_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.thread_id = Some(id.into());
         self
@@ -142,8 +146,9 @@ impl<C> RunConfig<C> {
         self
     }
 
-    /// Runs from (or reads) this checkpoint instead of the thread's latest. Running from an
-    /// earlier checkpoint forks the thread: the old branch stays as it was.
+    /// Runs from this checkpoint of the thread instead of its latest (LangGraph's
+    /// `checkpoint_id`). Running from an earlier checkpoint forks the thread: the old branch
+    /// stays as it was.
     pub fn checkpoint_id(mut self, id: impl Into<String>) -> Self {
         self.checkpoint_id = Some(id.into());
         self
@@ -203,6 +208,16 @@ impl<C> RunConfig<C> {
             metadata: self.metadata,
             intent_lease: self.intent_lease,
         }
+    }
+
+    /// The checkpoint this run starts from, if it names a thread: where
+    /// [`get_state`](crate::CompiledGraph::get_state) reads the same thread.
+    pub fn checkpoint(&self) -> Option<CheckpointRef> {
+        let thread = self.thread_id.as_deref()?;
+        Some(match &self.checkpoint_id {
+            Some(id) => CheckpointRef::at(thread, id.clone()),
+            None => CheckpointRef::latest(thread),
+        })
     }
 
     /// The runtime context.

@@ -55,6 +55,9 @@ pub(crate) struct Scratch {
     pub(crate) resume: Vec<serde_json::Value>,
     pub(crate) interrupt_index: AtomicUsize,
     pub(crate) steps: Mutex<StepBook>,
+    /// The first interrupt this attempt asked for: the task pauses on it whatever the node
+    /// returns, so a node that swallows the interrupt "error" cannot lose the pause.
+    pub(crate) requested: Mutex<Option<Interrupt>>,
 }
 
 impl Scratch {
@@ -62,6 +65,12 @@ impl Scratch {
     pub(crate) fn restart(&self) {
         self.interrupt_index.store(0, Ordering::Relaxed);
         steps::lock(&self.steps).restart();
+        *self.requested.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The interrupt this attempt asked for first, if any.
+    pub(crate) fn take_requested(&self) -> Option<Interrupt> {
+        self.requested.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// The engine error a step met that must fail the task (another runner holds the step).
@@ -163,7 +172,8 @@ impl<C> Context<C> {
 
     /// Pauses the run to ask for a value (human-in-the-loop), or returns the value once given.
     ///
-    /// The first time, this returns an interrupt "error": propagate it with `?`. The run stops,
+    /// The first time, this returns an interrupt "error": propagate it with `?` (the run pauses
+    /// even if the node drops the error and returns something else). The run stops,
     /// reports the [`Interrupt`] (with `value` as its payload) and can be resumed with
     /// [`Command::resume`](crate::Command::resume). The node then runs again from its start, and
     /// this call returns the resume value. Several calls in one node are matched to resume
@@ -181,13 +191,19 @@ impl<C> Context<C> {
             });
         }
         let value = serde_json::to_value(value).map_err(NodeError::terminal)?;
-        Err(NodeError::interrupt(Interrupt {
+        let interrupt = Interrupt {
             id: interrupt_id(info.task_id, index),
             node: info.node.to_string(),
             task_id: info.task_id.to_string(),
             value,
             kind: InterruptKind::Dynamic,
-        }))
+        };
+        info.scratch
+            .requested
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(|| interrupt.clone());
+        Err(NodeError::interrupt(interrupt))
     }
 
     /// Runs a side effect once per task, however often the node runs (retries, resumes after an

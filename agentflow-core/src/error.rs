@@ -337,10 +337,14 @@ pub enum BuildError {
     /// Nothing leaves START.
     #[error("the graph has no entry point: add an edge from START")]
     NoEntry,
-    /// Some nodes can never run.
+    /// Some nodes are reached by no declared edge from START (a warning of
+    /// [`compile`](crate::StateGraph::compile), refused by
+    /// [`compile_strict`](crate::StateGraph::compile_strict)).
     #[error("nodes {0:?} are unreachable from START")]
     Unreachable(Vec<String>),
-    /// Some nodes can never lead to the end of the run.
+    /// Some nodes have no declared way to END (a warning of
+    /// [`compile`](crate::StateGraph::compile), refused by
+    /// [`compile_strict`](crate::StateGraph::compile_strict)).
     #[error(
         "nodes {0:?} can never reach END: every path from them loops forever; add an exit \
          (a conditional edge or an edge to END)"

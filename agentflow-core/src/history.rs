@@ -56,22 +56,67 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     }
 
     /// The state of a thread at its latest checkpoint, or at `target.checkpoint_id`.
-    pub async fn get_state(&self, target: &CheckpointRef) -> Result<Option<StateSnapshot<S>>, GraphError> {
-        match self.saver()?.get_tuple(target).await? {
+    ///
+    /// `target`, here and in the other time-travel calls, is a thread id (`"t"`: its latest
+    /// checkpoint) or a [`CheckpointRef`] a run, [`update_state`](Self::update_state) or the
+    /// history returned: the address [`invoke`](Self::invoke) also runs from.
+    pub async fn get_state(
+        &self,
+        target: impl Into<CheckpointRef>,
+    ) -> Result<Option<StateSnapshot<S>>, GraphError> {
+        match self.saver()?.get_tuple(&target.into()).await? {
             Some(tuple) => Ok(Some(self.snapshot(&tuple)?)),
             None => Ok(None),
         }
     }
 
-    /// The checkpoints of a thread, newest first (filter, `before` and `limit` in `options`).
+    /// The states of a thread, newest first, from its latest checkpoint or from
+    /// `target.checkpoint_id` back (filter, `before` and `limit` in `options`).
     pub async fn get_state_history(
         &self,
-        thread_id: &str,
+        target: impl Into<CheckpointRef>,
         options: &ListOptions,
     ) -> Result<Vec<StateSnapshot<S>>, GraphError> {
-        let thread = CheckpointRef::latest(thread_id);
-        let tuples = self.saver()?.list(Some(&thread), options).await?;
+        let tuples = self.checkpoints(target, options).await?;
         tuples.iter().map(|t| self.snapshot(t)).collect()
+    }
+
+    /// The checkpoints of a thread as the saver stores them, newest first, from its latest
+    /// checkpoint or from `target.checkpoint_id` back (filter, `before` and `limit` in
+    /// `options`; a saver may cap an unset limit, as PostgreSQL's does).
+    pub async fn checkpoints(
+        &self,
+        target: impl Into<CheckpointRef>,
+        options: &ListOptions,
+    ) -> Result<Vec<CheckpointTuple>, GraphError> {
+        let target = target.into();
+        let thread = CheckpointRef {
+            checkpoint_id: None,
+            ..target.clone()
+        };
+        let Some(newest) = &target.checkpoint_id else {
+            return Ok(self.saver()?.list(Some(&thread), options).await?);
+        };
+        // Checkpoint ids sort in the order they were written: keep `newest` and older ones,
+        // reading past the saver's default limit so that the newer ones do not crowd them out.
+        let mut options = options.clone();
+        let limit = options.limit.replace(usize::MAX);
+        let mut tuples = self.saver()?.list(Some(&thread), &options).await?;
+        tuples.retain(|t| t.checkpoint.id <= *newest);
+        if let Some(limit) = limit {
+            tuples.truncate(limit);
+        }
+        Ok(tuples)
+    }
+
+    /// How many checkpoints a thread has, from its latest checkpoint or from
+    /// `target.checkpoint_id` back (every one, whatever the saver's default list limit).
+    pub async fn checkpoint_count(&self, target: impl Into<CheckpointRef>) -> Result<usize, GraphError> {
+        let every = ListOptions {
+            limit: Some(usize::MAX),
+            ..ListOptions::default()
+        };
+        Ok(self.checkpoints(target, &every).await?.len())
     }
 
     fn snapshot(&self, tuple: &CheckpointTuple) -> Result<StateSnapshot<S>, GraphError> {
@@ -148,10 +193,11 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
     /// were. Updating an earlier checkpoint forks the thread. Returns the new checkpoint.
     pub async fn update_state(
         &self,
-        target: &CheckpointRef,
+        target: impl Into<CheckpointRef>,
         update: S::Update,
         as_node: Option<&str>,
     ) -> Result<CheckpointRef, GraphError> {
+        let target = &target.into();
         let saver = self.saver()?.clone();
         let thread = CheckpointRef::latest(target.thread_id.clone());
         let tuple = saver

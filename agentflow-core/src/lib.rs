@@ -36,7 +36,7 @@
 //! let mut graph = StateGraph::<Counter>::new();
 //! graph.add_node("bump", bump);
 //! graph.add_edge(START, "bump");
-//! graph.add_conditional_edges("bump", |s: &Counter| if s.count < 3 { "bump" } else { END }, ["bump", END]);
+//! graph.add_conditional_edges("bump", |s| if s.count < 3 { "bump" } else { END }, ["bump", END]);
 //! let graph = graph.compile()?;
 //!
 //! let out = graph.invoke(CounterUpdate::default(), RunConfig::new()).await?;
@@ -50,6 +50,7 @@
 
 extern crate self as agentflow_core;
 
+mod address;
 pub mod checkpoint;
 mod compiled;
 mod config;

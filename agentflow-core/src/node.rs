@@ -22,7 +22,9 @@ pub type NodeFuture<S> = Pin<Box<dyn Future<Output = Result<Command<S>, NodeErro
 /// [`Command`]).
 ///
 /// Any `async` closure or function `Fn(Arc<S>, Context<C>) -> Result<impl Into<Command<S>>,
-/// NodeError>` is a node; implement the trait yourself for a reusable node type.
+/// NodeError>` is a node, added with [`StateGraph::add_node`](crate::StateGraph::add_node);
+/// implement the trait for a reusable node type, added with
+/// [`StateGraph::add_node_impl`](crate::StateGraph::add_node_impl).
 ///
 /// ```
 /// use std::sync::Arc;

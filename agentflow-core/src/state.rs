@@ -295,6 +295,15 @@ impl std::fmt::Debug for FieldSet {
     }
 }
 
+/// A state that turns into the update that overwrites every field with its values (whatever
+/// the fields' merge rules): how a subgraph over the parent's own state hands its final state
+/// back ([`CompiledGraph::as_same_state_node`](crate::CompiledGraph::as_same_state_node)).
+/// `#[derive(State)]` implements it.
+pub trait IntoOverwrite: State {
+    /// The update that sets every field to this state's value.
+    fn into_overwrite(self) -> Self::Update;
+}
+
 /// Per-field bookkeeping while one superstep's writes are folded in.
 #[derive(Clone, Copy, Debug)]
 pub struct FieldGuard<'w> {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::mpsc;
 
+use crate::checkpoint::CheckpointRef;
 use crate::error::GraphError;
 use crate::ids::{Namespace, TaskId};
 use crate::state::State;
@@ -34,7 +35,8 @@ pub enum StreamMode {
     Messages,
     /// Task start and end, with timing.
     Tasks,
-    /// Everything useful for debugging: tasks (and, with a checkpointer, checkpoints).
+    /// What LangGraph's `debug` mode streams: the `Tasks` events, and an
+    /// [`EventData::Checkpoint`] for each checkpoint the run writes (with a checkpointer).
     Debug,
 }
 
@@ -52,13 +54,16 @@ impl StreamModes {
             StreamMode::Updates => 2,
             StreamMode::Custom => 4,
             StreamMode::Messages => 8,
-            StreamMode::Tasks | StreamMode::Debug => 16,
+            StreamMode::Tasks => 16,
+            // Debug includes the task events.
+            StreamMode::Debug => 16 | DEBUG,
         }
     }
 
     /// True when `mode` is in the set.
     pub fn contains(self, mode: StreamMode) -> bool {
-        self.0 & Self::bit(mode) != 0
+        let bits = Self::bit(mode);
+        self.0 & bits == bits
     }
 
     /// True when no mode is set.
@@ -80,6 +85,8 @@ impl StreamModes {
 
 /// The flag bit of [`StreamModes::with_subgraphs`].
 const SUBGRAPHS: u8 = 32;
+/// The bit of [`StreamMode::Debug`]'s own events (checkpoints).
+const DEBUG: u8 = 64;
 
 impl fmt::Debug for StreamModes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -89,6 +96,7 @@ impl fmt::Debug for StreamModes {
             StreamMode::Custom,
             StreamMode::Messages,
             StreamMode::Tasks,
+            StreamMode::Debug,
         ];
         let mut set = f.debug_set();
         set.entries(all.into_iter().filter(|m| self.contains(*m)));
@@ -204,6 +212,17 @@ pub enum EventData<S: State> {
         /// The task's deterministic id.
         task_id: TaskId,
     },
+    /// The run wrote a checkpoint (mode `Debug`). With async durability it may still be on its
+    /// way to the saver; the run's end waits for it.
+    Checkpoint {
+        /// Where it is: pass it to `get_state`, or to `invoke` to run from it.
+        checkpoint: CheckpointRef,
+        /// Its step (-1 for the input checkpoint), as its metadata says.
+        step: i64,
+        /// The nodes the next superstep runs from it (none for the input checkpoint, whose input
+        /// is not merged yet, nor once the run is done).
+        next: Vec<Arc<str>>,
+    },
     /// A task ended (mode `Tasks`).
     TaskEnd {
         /// The superstep.
@@ -241,6 +260,11 @@ where
                 elapsed,
                 error,
             } => d.field("task_end", &(step, node, task_id, elapsed, error)),
+            EventData::Checkpoint {
+                checkpoint,
+                step,
+                next,
+            } => d.field("checkpoint", &(checkpoint, step, next)),
         };
         d.finish()
     }
@@ -276,6 +300,11 @@ pub(crate) enum RawData {
         task_id: TaskId,
         elapsed: Duration,
         error: Option<String>,
+    },
+    Checkpoint {
+        checkpoint: CheckpointRef,
+        step: i64,
+        next: Vec<Arc<str>>,
     },
 }
 
@@ -314,6 +343,15 @@ impl RawEvent {
                 task_id,
                 elapsed,
                 error,
+            },
+            RawData::Checkpoint {
+                checkpoint,
+                step,
+                next,
+            } => EventData::Checkpoint {
+                checkpoint,
+                step,
+                next,
             },
         };
         StreamEvent {

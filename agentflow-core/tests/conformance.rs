@@ -25,12 +25,10 @@ struct Counter {
 #[tokio::test]
 async fn a_saver_behind_an_arc_is_shared_with_the_caller() {
     use agentflow_core::checkpoint::{CheckpointRef, Checkpointer};
-    use agentflow_core::{Context, NodeError, RunConfig, START, StateGraph};
+    use agentflow_core::{RunConfig, START, StateGraph};
     let saver = Arc::new(InMemorySaver::new());
     let mut g = StateGraph::<Counter>::new();
-    g.add_node("inc", |_: Arc<Counter>, _: Context| async {
-        Ok::<_, NodeError>(CounterUpdate::default().n(1))
-    });
+    g.add_node("inc", |_, _| async { Ok(CounterUpdate::default().n(1)) });
     g.add_edge(START, "inc");
     let g = g.compile().unwrap().with_shared_checkpointer(saver.clone());
     g.invoke(CounterUpdate::default(), RunConfig::new().thread_id("t"))

@@ -40,7 +40,7 @@ fn logger(name: &'static str, calls: &Calls) -> impl agentflow_core::Node<Log, (
     let calls = calls.clone();
     move |_: Arc<Log>, _: Context| {
         calls.hit(name);
-        async move { Ok::<_, NodeError>(LogUpdate::default().log(vec![name.into()])) }
+        async move { Ok(LogUpdate::default().log(vec![name.into()])) }
     }
 }
 
@@ -61,8 +61,8 @@ async fn history(saver: &InMemorySaver, thread: &str) -> Vec<(CheckpointSource, 
 
 fn chain(calls: &Calls, saver: Arc<InMemorySaver>) -> CompiledGraph<Log> {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("a", logger("a", calls));
-    g.add_node("b", logger("b", calls));
+    g.add_node_impl("a", logger("a", calls));
+    g.add_node_impl("b", logger("b", calls));
     g.add_sequence([START, "a", "b", END]);
     g.compile().unwrap().with_shared_checkpointer(saver)
 }
@@ -100,7 +100,7 @@ async fn checkpoints_per_run_in_each_durability_mode() {
             assert_eq!(h, [(CheckpointSource::Loop, 0), (CheckpointSource::Loop, 2)]);
         }
         // The final checkpoint holds the final state.
-        let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+        let state = g.get_state("t").await.unwrap().unwrap();
         assert_eq!(state.values.log, ["a", "b"]);
         assert!(state.next.is_empty());
         assert_eq!(
@@ -134,9 +134,9 @@ async fn after_a_sibling_fails_resume_reruns_only_the_failed_task() {
         let saver = Arc::new(InMemorySaver::new());
         let calls = Calls::default();
         let mut g = StateGraph::<Log>::new();
-        g.add_node("a", logger("a", &calls));
+        g.add_node_impl("a", logger("a", &calls));
         let c2 = calls.clone();
-        g.add_node("b", move |_: Arc<Log>, _: Context| {
+        g.add_node("b", move |_, _| {
             let n = c2.hit("b");
             async move {
                 // Let `a` finish first.
@@ -147,7 +147,7 @@ async fn after_a_sibling_fails_resume_reruns_only_the_failed_task() {
                 Ok(LogUpdate::default().log(vec!["b".into()]))
             }
         });
-        g.add_node("c", logger("c", &calls));
+        g.add_node_impl("c", logger("c", &calls));
         g.add_edge(START, "a");
         g.add_edge(START, "b");
         g.add_edge(["a", "b"], "c");
@@ -157,7 +157,7 @@ async fn after_a_sibling_fails_resume_reruns_only_the_failed_task() {
             .await
             .unwrap_err();
         assert_eq!(err.node(), Some("b"));
-        let paused = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+        let paused = g.get_state("t").await.unwrap().unwrap();
         assert_eq!(paused.next, ["a", "b"], "{mode:?}");
         assert!(
             paused.tasks.iter().any(|t| t.node == "a" && t.finished),
@@ -180,12 +180,12 @@ async fn after_a_sibling_fails_resume_reruns_only_the_failed_task() {
 fn asker(calls: &Calls) -> CompiledGraph<Log> {
     let calls = calls.clone();
     let mut g = StateGraph::<Log>::new();
-    g.add_node("ask", move |_: Arc<Log>, ctx: Context| {
+    g.add_node("ask", move |_, ctx| {
         calls.hit("ask");
         async move {
             let first: String = ctx.interrupt("first question")?;
             let second: String = ctx.interrupt(serde_json::json!({ "q": "second", "after": first }))?;
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![first, second]))
+            Ok(LogUpdate::default().log(vec![first, second]))
         }
     });
     g.add_edge(START, "ask");
@@ -227,16 +227,16 @@ async fn two_interrupts_in_one_node_are_matched_by_order() {
 async fn parallel_interrupts_are_resumed_by_id() {
     let mut g = StateGraph::<Log>::new();
     for name in ["left", "right"] {
-        g.add_node(name, move |_: Arc<Log>, ctx: Context| async move {
+        g.add_node(name, move |_, ctx| async move {
             let answer: String = ctx.interrupt(format!("approve {name}?"))?;
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("{name}: {answer}")]))
+            Ok(LogUpdate::default().log(vec![format!("{name}: {answer}")]))
         });
         g.add_edge(START, name);
     }
     let g = g.compile().unwrap().with_checkpointer(InMemorySaver::new());
     let out = g.invoke(LogUpdate::default(), config("t")).await.unwrap();
     assert_eq!(out.interrupts.len(), 2);
-    let snapshot = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let snapshot = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(snapshot.interrupts.len(), 2);
 
     let err = g.invoke(Command::resume("ok"), config("t")).await.unwrap_err();
@@ -275,7 +275,7 @@ async fn parallel_interrupts_are_resumed_by_id() {
 
 fn notifier(posted: Arc<AtomicU32>, keys: Arc<Mutex<Vec<String>>>) -> CompiledGraph<Log> {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("notify", move |_: Arc<Log>, ctx: Context| {
+    g.add_node("notify", move |_, ctx| {
         let (posted, keys) = (posted.clone(), keys.clone());
         async move {
             let ts: String = ctx
@@ -286,7 +286,7 @@ fn notifier(posted: Arc<AtomicU32>, keys: Arc<Mutex<Vec<String>>>) -> CompiledGr
                 })
                 .await?;
             let approved: bool = ctx.interrupt(format!("posted {ts}; approve?"))?;
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("{ts} approved={approved}")]))
+            Ok(LogUpdate::default().log(vec![format!("{ts} approved={approved}")]))
         }
     });
     g.add_edge(START, "notify");
@@ -323,7 +323,7 @@ async fn a_journaled_step_is_not_repeated_by_a_retry() {
     let attempts = Arc::new(AtomicU32::new(0));
     let (p, a) = (posted.clone(), attempts.clone());
     let mut g = StateGraph::<Log>::new();
-    g.add_node("create_issue", move |_: Arc<Log>, ctx: Context| {
+    g.add_node("create_issue", move |_, ctx| {
         let (posted, attempts) = (p.clone(), a.clone());
         async move {
             let key: String = ctx
@@ -335,7 +335,7 @@ async fn a_journaled_step_is_not_repeated_by_a_retry() {
             if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
                 return Err(NodeError::retryable("comment API timed out"));
             }
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![key]))
+            Ok(LogUpdate::default().log(vec![key]))
         }
     })
     .retry(agentflow_core::RetryPolicy::default().jitter(false));
@@ -356,9 +356,9 @@ async fn a_journaled_step_is_not_repeated_by_a_retry() {
 async fn interrupt_needs_a_checkpointer_and_a_checkpointer_needs_a_thread() {
     let calls = Calls::default();
     let mut g = StateGraph::<Log>::new();
-    g.add_node("ask", |_: Arc<Log>, ctx: Context| async move {
+    g.add_node("ask", |_, ctx| async move {
         let _: String = ctx.interrupt("?")?;
-        Ok::<_, NodeError>(())
+        Ok(())
     });
     g.add_edge(START, "ask");
     let err = g
@@ -388,12 +388,12 @@ async fn interrupt_needs_a_checkpointer_and_a_checkpointer_needs_a_thread() {
 
 fn reviewed(calls: &Calls) -> CompiledGraph<Log> {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("draft", logger("draft", calls));
+    g.add_node_impl("draft", logger("draft", calls));
     let c = calls.clone();
-    g.add_node("send", move |s: Arc<Log>, _: Context| {
+    g.add_node("send", move |s, _| {
         c.hit("send");
         let note = s.note.clone();
-        async move { Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("sent ({note})")])) }
+        async move { Ok(LogUpdate::default().log(vec![format!("sent ({note})")])) }
     });
     g.add_sequence([START, "draft", "send", END]);
     g.compile()
@@ -413,7 +413,7 @@ async fn interrupt_before_then_update_state_then_continue() {
     assert_eq!(out.interrupts[0].node, "send");
     assert_eq!(calls.get("send"), 0);
 
-    let snapshot = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let snapshot = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(snapshot.next, ["send"]);
     assert_eq!(snapshot.values.log, ["draft"]);
 
@@ -516,7 +516,7 @@ async fn running_from_an_old_checkpoint_forks_and_keeps_the_old_branch() {
         fork.parent.as_ref().unwrap().checkpoint_id.as_deref(),
         Some(old_id.as_str())
     );
-    let latest = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let latest = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(latest.parent.unwrap().checkpoint_id, fork.config.checkpoint_id);
     // The old branch's head is still readable.
     let old_head = &history[0];
@@ -551,12 +551,12 @@ async fn two_runs_racing_on_one_thread_exactly_one_wins() {
     for _ in 0..20 {
         let saver = Arc::new(InMemorySaver::new());
         let mut g = StateGraph::<Log>::new();
-        g.add_node("slow", |_: Arc<Log>, _: Context| async {
+        g.add_node("slow", |_, _| async {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            Ok::<_, NodeError>(LogUpdate::default().log(vec!["slow".into()]))
+            Ok(LogUpdate::default().log(vec!["slow".into()]))
         });
-        g.add_node("after", |_: Arc<Log>, _: Context| async {
-            Ok::<_, NodeError>(LogUpdate::default().log(vec!["after".into()]))
+        g.add_node("after", |_, _| async {
+            Ok(LogUpdate::default().log(vec!["after".into()]))
         });
         g.add_sequence([START, "slow", "after", END]);
         let g = g
@@ -584,11 +584,7 @@ async fn two_runs_racing_on_one_thread_exactly_one_wins() {
                 .map(|r| r.as_ref().err().map(|e| e.to_string()))
                 .collect::<Vec<_>>()
         );
-        let state = g
-            .get_state(&CheckpointRef::latest("shared"))
-            .await
-            .unwrap()
-            .unwrap();
+        let state = g.get_state("shared").await.unwrap().unwrap();
         assert_eq!(state.values.log.len(), 4, "one run's work, not a mix");
     }
 }
@@ -607,7 +603,7 @@ async fn pending_sends_and_their_results_survive_a_pause() {
             if job.0 == 1 {
                 let ok: bool = ctx.interrupt("job 1 needs approval")?;
                 if !ok {
-                    return Ok::<_, NodeError>(LogUpdate::default().log(vec!["1 rejected".into()]));
+                    return Ok(LogUpdate::default().log(vec!["1 rejected".into()]));
                 }
             }
             Ok(LogUpdate::default().log(vec![format!("{} done", job.0)]))
@@ -647,12 +643,12 @@ async fn pending_sends_and_their_results_survive_a_pause() {
 async fn a_resume_command_can_carry_an_update_and_a_goto() {
     let calls = Calls::default();
     let mut g = StateGraph::<Log>::new();
-    g.add_node("ask", |_: Arc<Log>, ctx: Context| async move {
+    g.add_node("ask", |_, ctx| async move {
         let answer: String = ctx.interrupt("?")?;
-        Ok::<_, NodeError>(LogUpdate::default().log(vec![answer]))
+        Ok(LogUpdate::default().log(vec![answer]))
     })
     .destinations(["audit"]);
-    g.add_node("audit", logger("audit", &calls));
+    g.add_node_impl("audit", logger("audit", &calls));
     g.add_edge(START, "ask");
     g.add_edge("audit", END);
     let g = g.compile().unwrap().with_checkpointer(InMemorySaver::new());
@@ -674,13 +670,13 @@ async fn a_resume_command_can_carry_an_update_and_a_goto() {
 async fn dropping_a_run_leaves_the_thread_resumable() {
     let calls = Calls::default();
     let mut g = StateGraph::<Log>::new();
-    g.add_node("a", logger("a", &calls));
+    g.add_node_impl("a", logger("a", &calls));
     let c = calls.clone();
-    g.add_node("slow", move |_: Arc<Log>, _: Context| {
+    g.add_node("slow", move |_, _| {
         c.hit("slow");
         async {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            Ok::<_, NodeError>(LogUpdate::default().log(vec!["slow".into()]))
+            Ok(LogUpdate::default().log(vec!["slow".into()]))
         }
     });
     g.add_sequence([START, "a", "slow", END]);
@@ -703,9 +699,9 @@ async fn dropping_a_run_leaves_the_thread_resumable() {
 async fn append_fields_are_stored_as_deltas_and_read_back_whole() {
     let saver = Arc::new(InMemorySaver::new());
     let mut g = StateGraph::<Log>::new();
-    g.add_node("reply", |s: Arc<Log>, _: Context| {
+    g.add_node("reply", |s, _| {
         let n = s.log.len();
-        async move { Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("reply {n:04}")])) }
+        async move { Ok(LogUpdate::default().log(vec![format!("reply {n:04}")])) }
     });
     g.add_edge(START, "reply");
     let g = g
@@ -726,11 +722,7 @@ async fn append_fields_are_stored_as_deltas_and_read_back_whole() {
             sizes.push(saver.stored_bytes());
         }
     }
-    let state = g
-        .get_state(&CheckpointRef::latest("chat"))
-        .await
-        .unwrap()
-        .unwrap();
+    let state = g.get_state("chat").await.unwrap().unwrap();
     assert_eq!(
         state.values.log, expected,
         "snapshot plus deltas rebuild the whole list"
@@ -752,11 +744,7 @@ async fn append_fields_are_stored_as_deltas_and_read_back_whole() {
     g.invoke(LogUpdate::default().log(vec!["after".into()]), config("chat"))
         .await
         .unwrap();
-    let state = g
-        .get_state(&CheckpointRef::latest("chat"))
-        .await
-        .unwrap()
-        .unwrap();
+    let state = g.get_state("chat").await.unwrap().unwrap();
     assert_eq!(state.values.log, ["reset", "reply 0001", "after", "reply 0003"]);
 }
 
@@ -767,9 +755,9 @@ async fn a_fork_does_not_change_the_old_branchs_values() {
     let runs = Arc::new(AtomicU32::new(0));
     let r = runs.clone();
     let mut g = StateGraph::<Log>::new();
-    g.add_node("write", move |_: Arc<Log>, _: Context| {
+    g.add_node("write", move |_, _| {
         let n = r.fetch_add(1, Ordering::SeqCst) + 1;
-        async move { Ok::<_, NodeError>(LogUpdate::default().note(format!("run {n}"))) }
+        async move { Ok(LogUpdate::default().note(format!("run {n}"))) }
     });
     g.add_edge(START, "write");
     let g = g.compile().unwrap().with_checkpointer(InMemorySaver::new());

@@ -68,7 +68,7 @@ fn single(
     policy: Option<RetryPolicy>,
 ) -> agentflow_core::CompiledGraph<Job> {
     let mut g = StateGraph::<Job>::new();
-    let spec = g.add_node("call", node);
+    let spec = g.add_node_impl("call", node);
     if let Some(policy) = policy {
         spec.retry(policy);
     }
@@ -274,11 +274,11 @@ async fn timeouts_fail_the_attempt_and_are_retryable() {
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let mut g = StateGraph::<Job>::new();
-    g.add_node("slow", move |_: Arc<Job>, _: Context| {
+    g.add_node("slow", move |_, _| {
         c.fetch_add(1, Ordering::SeqCst);
         async {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok::<_, NodeError>(JobUpdate::default())
+            Ok(JobUpdate::default())
         }
     })
     .timeout(Duration::from_secs(1))
@@ -311,18 +311,18 @@ async fn timeouts_fail_the_attempt_and_are_retryable() {
 #[tokio::test]
 async fn an_error_handler_can_update_state_and_route_to_a_fallback() {
     let mut g = StateGraph::<Job>::new();
-    g.add_node("charge", |_: Arc<Job>, _: Context| async {
+    g.add_node("charge", |_, _| async {
         Err::<JobUpdate, _>(NodeError::terminal("card declined"))
     })
     .destinations(["refund"])
     .on_error(|err, _state| {
         Some(Command::update(JobUpdate::default().status(format!("failed: {err}"))).goto("refund"))
     });
-    g.add_node("refund", |_: Arc<Job>, _: Context| async {
-        Ok::<_, NodeError>(JobUpdate::default().log(vec!["refunded".into()]))
+    g.add_node("refund", |_, _| async {
+        Ok(JobUpdate::default().log(vec!["refunded".into()]))
     });
-    g.add_node("ship", |_: Arc<Job>, _: Context| async {
-        Ok::<_, NodeError>(JobUpdate::default().log(vec!["shipped".into()]))
+    g.add_node("ship", |_, _| async {
+        Ok(JobUpdate::default().log(vec!["shipped".into()]))
     });
     g.add_edge(START, "charge");
     g.add_edge("charge", "ship");
@@ -343,12 +343,12 @@ async fn a_failing_task_cancels_its_running_siblings() {
     let finished = Arc::new(AtomicBool::new(false));
     let saw_cancel = Arc::new(AtomicBool::new(false));
     let mut g = StateGraph::<Job>::new();
-    g.add_node("boom", |_: Arc<Job>, _: Context| async {
+    g.add_node("boom", |_, _| async {
         tokio::time::sleep(Duration::from_millis(10)).await;
         Err::<JobUpdate, _>(NodeError::terminal("boom"))
     });
     let (f, s) = (finished.clone(), saw_cancel.clone());
-    g.add_node("slow", move |_: Arc<Job>, ctx: Context| {
+    g.add_node("slow", move |_, ctx| {
         let (finished, saw_cancel) = (f.clone(), s.clone());
         async move {
             let token = ctx.cancellation().clone();
@@ -359,7 +359,7 @@ async fn a_failing_task_cancels_its_running_siblings() {
             });
             tokio::time::sleep(Duration::from_secs(5)).await;
             finished.store(true, Ordering::SeqCst);
-            Ok::<_, NodeError>(JobUpdate::default())
+            Ok(JobUpdate::default())
         }
     });
     g.add_edge(START, "boom");
@@ -389,11 +389,11 @@ async fn a_failing_task_cancels_its_running_siblings() {
 #[tokio::test]
 async fn a_panicking_node_fails_the_run_without_unwinding_into_the_caller() {
     let mut g = StateGraph::<Job>::new();
-    g.add_node("oops", |_: Arc<Job>, _: Context| async {
+    g.add_node("oops", |_, _| async {
         if true {
             panic!("index out of range");
         }
-        Ok::<_, NodeError>(JobUpdate::default())
+        Ok(JobUpdate::default())
     });
     g.add_edge(START, "oops");
     let err = g
@@ -415,9 +415,9 @@ async fn a_panicking_node_fails_the_run_without_unwinding_into_the_caller() {
 async fn a_cancelled_token_stops_the_run() {
     let token = CancellationToken::new();
     let mut g = StateGraph::<Job>::new();
-    g.add_node("tick", |_: Arc<Job>, _: Context| async {
+    g.add_node("tick", |_, _| async {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        Ok::<_, NodeError>(JobUpdate::default().log(vec!["tick".into()]))
+        Ok(JobUpdate::default().log(vec!["tick".into()]))
     });
     g.add_edge(START, "tick");
     // END is declared but never chosen: the loop only stops through the token.
@@ -441,12 +441,12 @@ async fn dropping_the_stream_cancels_running_tasks() {
     let mut g = StateGraph::<Job>::new();
     for name in ["a", "b"] {
         let f = finished.clone();
-        g.add_node(name, move |_: Arc<Job>, _: Context| {
+        g.add_node(name, move |_, _| {
             let f = f.clone();
             async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 f.fetch_add(1, Ordering::SeqCst);
-                Ok::<_, NodeError>(JobUpdate::default())
+                Ok(JobUpdate::default())
             }
         });
         g.add_edge(START, name);

@@ -10,7 +10,7 @@ use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     InMemorySaver, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
 };
-use agentflow_core::{Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{Durability, END, RunConfig, START, State, StateGraph};
 use async_trait::async_trait;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,15 +163,13 @@ fn looping(limit: u32, ran: Arc<AtomicU32>, saver: Arc<Recording>) -> agentflow_
     let mut g = StateGraph::<Counter>::new();
     for name in ["left", "right"] {
         let ran = ran.clone();
-        g.add_node(name, move |s: Arc<Counter>, _: Context| {
+        g.add_node(name, move |s, _| {
             ran.fetch_add(1, Ordering::SeqCst);
             let n = s.n;
-            async move { Ok::<_, NodeError>(CounterUpdate::default().n(1).seen(vec![n])) }
+            async move { Ok(CounterUpdate::default().n(1).seen(vec![n])) }
         });
     }
-    g.add_node("next", |_: Arc<Counter>, _: Context| async {
-        Ok::<_, NodeError>(())
-    });
+    g.add_node("next", |_, _| async { Ok(()) });
     g.add_edge(START, "left");
     g.add_edge(START, "right");
     g.add_edge(["left", "right"], "next");

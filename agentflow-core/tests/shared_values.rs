@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, InMemorySaver, ListOptions, MsgPackCodec};
-use agentflow_core::{Context, Durability, END, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{Durability, END, RunConfig, START, State, StateGraph};
 use serde::{Deserialize, Serialize, Serializer};
 
 static ENCODED: AtomicUsize = AtomicUsize::new(0);
@@ -40,9 +40,9 @@ struct Docs {
 #[tokio::test]
 async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() {
     let mut graph = StateGraph::<Docs>::new();
-    graph.add_node("copy", |s: Arc<Docs>, _: Context| async move {
+    graph.add_node("copy", |s, _| async move {
         let step = s.steps.len() as u32;
-        Ok::<_, NodeError>(DocsUpdate::default().last(s.doc.clone()).steps(vec![step]))
+        Ok(DocsUpdate::default().last(s.doc.clone()).steps(vec![step]))
     });
     graph.add_edge(START, "copy");
     graph.add_conditional_edges(
@@ -77,11 +77,7 @@ async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() 
         .await
         .unwrap();
     assert_eq!(history.len(), 7);
-    let state = graph
-        .get_state(&CheckpointRef::latest("t2"))
-        .await
-        .unwrap()
-        .unwrap();
+    let state = graph.get_state("t2").await.unwrap().unwrap();
     assert_eq!(state.values.doc, doc);
     assert_eq!(state.values.last, doc);
 }

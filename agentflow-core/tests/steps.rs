@@ -23,7 +23,7 @@ where
     N: agentflow_core::Node<Out, ()>,
 {
     let mut g = StateGraph::<Out>::new();
-    g.add_node("work", node);
+    g.add_node_impl("work", node);
     g.add_edge(START, "work");
     g.add_edge("work", END);
     g
@@ -48,7 +48,7 @@ async fn two_concurrent_steps_of_one_name_are_refused() {
                 }
             };
             let (a, b) = futures::join!(run(2), run(1));
-            Ok::<_, NodeError>(OutUpdate::default().got(vec![a?, b?]))
+            Ok(OutUpdate::default().got(vec![a?, b?]))
         }
     })
     .compile()
@@ -74,7 +74,7 @@ async fn concurrent_steps_of_distinct_names_keep_their_results_on_a_retry() {
         let attempts = Arc::new(AtomicUsize::new(0));
         let (e, a) = (effects.clone(), attempts.clone());
         let mut g = StateGraph::<Out>::new();
-        g.add_node("work", move |_: Arc<Out>, ctx: Context| {
+        g.add_node("work", move |_, ctx| {
             let (e, a) = (e.clone(), a.clone());
             async move {
                 let attempt = a.fetch_add(1, Ordering::SeqCst);
@@ -95,7 +95,7 @@ async fn concurrent_steps_of_distinct_names_keep_their_results_on_a_retry() {
                 if attempt == 0 {
                     return Err(NodeError::retryable("flaky after both steps"));
                 }
-                Ok::<_, NodeError>(OutUpdate::default().got(vec![slow, quick]))
+                Ok(OutUpdate::default().got(vec![slow, quick]))
             }
         })
         .retry(
@@ -174,7 +174,7 @@ fn poster(posted: Posted, crash_once: Arc<AtomicUsize>, lookup: Lookup) -> Compi
                     .await?
                 }
             };
-            Ok::<_, NodeError>(OutUpdate::default().got(vec![receipt]))
+            Ok(OutUpdate::default().got(vec![receipt]))
         }
     })
     .compile()
@@ -233,7 +233,7 @@ async fn a_failed_effect_is_reconciled_by_the_nodes_retry_with_the_same_key() {
     let reconciled = Arc::new(AtomicUsize::new(0));
     let (k, r) = (keys.clone(), reconciled.clone());
     let mut g = StateGraph::<Out>::new();
-    g.add_node("work", move |_: Arc<Out>, ctx: Context| {
+    g.add_node("work", move |_, ctx| {
         let (k, r) = (k.clone(), r.clone());
         async move {
             let got: String = ctx
@@ -250,7 +250,7 @@ async fn a_failed_effect_is_reconciled_by_the_nodes_retry_with_the_same_key() {
                     },
                 )
                 .await?;
-            Ok::<_, NodeError>(OutUpdate::default().got(vec![got]))
+            Ok(OutUpdate::default().got(vec![got]))
         }
     })
     .retry(
@@ -291,7 +291,7 @@ async fn forks_get_keys_of_their_own_and_one_run_forks_a_checkpoint_once() {
                         Ok(key)
                     })
                     .await?;
-                Ok::<_, NodeError>(OutUpdate::default().got(vec![key]))
+                Ok(OutUpdate::default().got(vec![key]))
             }
         })
         .compile()

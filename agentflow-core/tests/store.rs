@@ -118,8 +118,8 @@ async fn nodes_remember_across_runs_through_the_context() {
 #[tokio::test]
 async fn without_a_store_nodes_see_none() {
     let mut g = StateGraph::<Chat>::new();
-    g.add_node("probe", |_: Arc<Chat>, ctx: Context| async move {
-        Ok::<_, NodeError>(ChatUpdate::default().recalled(vec![ctx.store().is_some().to_string()]))
+    g.add_node("probe", |_, ctx| async move {
+        Ok(ChatUpdate::default().recalled(vec![ctx.store().is_some().to_string()]))
     });
     g.add_edge(START, "probe");
     let graph = g.compile().unwrap();

@@ -12,8 +12,7 @@ use agentflow_core::checkpoint::{
     PendingWrite, PruneStrategy, PutMode, channels,
 };
 use agentflow_core::{
-    CompiledGraph, Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State,
-    StateGraph,
+    CompiledGraph, Durability, END, GraphError, RunConfig, RunInput, START, State, StateGraph,
 };
 use async_trait::async_trait;
 
@@ -28,9 +27,9 @@ fn two_steps(runs: Arc<[AtomicU32; 2]>) -> StateGraph<Counter> {
     let mut g = StateGraph::<Counter>::new();
     for (i, name) in ["a", "b"].into_iter().enumerate() {
         let runs = runs.clone();
-        g.add_node(name, move |_: Arc<Counter>, _: Context| {
+        g.add_node(name, move |_, _| {
             runs[i].fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, NodeError>(CounterUpdate::default().n(1)) }
+            async { Ok(CounterUpdate::default().n(1)) }
         });
     }
     g.add_edge(START, "a");
@@ -205,8 +204,8 @@ async fn the_engine_never_writes_a_chain_longer_than_savers_read() {
     let saver = Arc::new(InMemorySaver::new());
     let steps = MAX_DELTA_CHAIN + 20;
     let mut g = StateGraph::<Log>::new();
-    g.add_node("tick", |_: Arc<Log>, _: Context| async {
-        Ok::<_, NodeError>(LogUpdate::default().log(vec!["x".to_owned()]))
+    g.add_node("tick", |_, _| async {
+        Ok(LogUpdate::default().log(vec!["x".to_owned()]))
     });
     g.add_edge(START, "tick");
     g.add_conditional_edges(
@@ -234,7 +233,7 @@ async fn the_engine_never_writes_a_chain_longer_than_savers_read() {
         .unwrap();
     let chain = 1 + latest.checkpoint.channel_appends.get("log").map_or(0, Vec::len);
     assert!(chain <= MAX_DELTA_CHAIN, "a chain of {chain} values");
-    let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let state = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(state.values.log.len(), steps + 1);
 }
 

@@ -1,11 +1,10 @@
 //! Stream modes: values, updates, custom, messages, tasks; invoke is stream drained.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use agentflow_core::{
-    Context, EventData, GraphError, MessageChunk, NodeError, RunConfig, START, State, StateGraph,
-    StreamEvent, StreamMode,
+    EventData, GraphError, MessageChunk, NodeError, RunConfig, START, State, StateGraph, StreamEvent,
+    StreamMode,
 };
 use futures::StreamExt;
 
@@ -19,7 +18,7 @@ struct Talk {
 
 fn graph() -> agentflow_core::CompiledGraph<Talk> {
     let mut g = StateGraph::<Talk>::new();
-    g.add_node("model", |_: Arc<Talk>, ctx: Context| async move {
+    g.add_node("model", |_, ctx| async move {
         let writer = ctx.writer();
         for token in ["Hel", "lo"] {
             writer.message(MessageChunk {
@@ -29,13 +28,11 @@ fn graph() -> agentflow_core::CompiledGraph<Talk> {
             });
         }
         writer.custom(serde_json::json!({ "progress": 1.0 }));
-        Ok::<_, NodeError>(TalkUpdate::default().lines(vec!["Hello".into()]).tokens(2))
+        Ok(TalkUpdate::default().lines(vec!["Hello".into()]).tokens(2))
     });
-    g.add_node("quiet", |_: Arc<Talk>, _: Context| async {
-        Ok::<_, NodeError>(())
-    });
-    g.add_node("log", |s: Arc<Talk>, _: Context| async move {
-        Ok::<_, NodeError>(TalkUpdate::default().lines(vec![format!("{} tokens", s.tokens)]))
+    g.add_node("quiet", |_, _| async { Ok(()) });
+    g.add_node("log", |s, _| async move {
+        Ok(TalkUpdate::default().lines(vec![format!("{} tokens", s.tokens)]))
     });
     g.add_edge(START, "model");
     g.add_edge(START, "quiet");
@@ -162,12 +159,8 @@ async fn tasks_mode_pairs_starts_and_ends_with_timing() {
 #[tokio::test]
 async fn a_failed_run_ends_its_stream_with_the_error() {
     let mut g = StateGraph::<Talk>::new();
-    g.add_node("ok", |_: Arc<Talk>, _: Context| async {
-        Ok::<_, NodeError>(TalkUpdate::default().tokens(1))
-    });
-    g.add_node("bad", |_: Arc<Talk>, _: Context| async {
-        Err::<(), _>(NodeError::terminal("nope"))
-    });
+    g.add_node("ok", |_, _| async { Ok(TalkUpdate::default().tokens(1)) });
+    g.add_node("bad", |_, _| async { Err::<(), _>(NodeError::terminal("nope")) });
     g.add_edge(START, "ok");
     g.add_edge("ok", "bad");
     let mut stream = g.compile().unwrap().stream(
@@ -187,4 +180,53 @@ async fn a_failed_run_ends_its_stream_with_the_error() {
     assert!(failed_end, "the failed task's end event carries the error");
     assert!(items.iter().all(Result::is_ok));
     assert!(stream.output().is_none());
+}
+
+/// LangGraph's debug mode: task events and one event per checkpoint the run writes.
+#[tokio::test]
+async fn debug_mode_reports_each_checkpoint_the_run_writes() {
+    let g = graph().with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new());
+    let config = RunConfig::new()
+        .thread_id("t")
+        .durability(agentflow_core::Durability::Sync);
+    let mut stream = g.stream(TalkUpdate::default(), config, StreamMode::Debug);
+    let mut checkpoints = Vec::new();
+    let mut tasks = 0;
+    while let Some(event) = stream.next().await {
+        match event.unwrap().data {
+            EventData::Checkpoint {
+                checkpoint,
+                step,
+                next,
+            } => {
+                let next: Vec<String> = next.iter().map(|n| n.to_string()).collect();
+                checkpoints.push((checkpoint, step, next));
+            }
+            EventData::TaskStart { .. } | EventData::TaskEnd { .. } => tasks += 1,
+            _ => panic!("debug streams tasks and checkpoints only"),
+        }
+    }
+    assert_eq!(tasks, 6, "three tasks, started and ended");
+    let steps: Vec<i64> = checkpoints.iter().map(|c| c.1).collect();
+    assert_eq!(steps, [-1, 0, 1, 2]);
+    let next: Vec<&[String]> = checkpoints.iter().map(|c| &c.2[..]).collect();
+    assert_eq!(
+        next,
+        [
+            &[][..],
+            &["model".to_owned(), "quiet".to_owned()][..],
+            &["log".to_owned()][..],
+            &[][..]
+        ]
+    );
+    let mut saved: Vec<_> = g
+        .checkpoints("t", &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.config)
+        .collect();
+    saved.reverse();
+    let streamed: Vec<_> = checkpoints.into_iter().map(|c| c.0).collect();
+    assert_eq!(streamed, saved, "every saved checkpoint, in order, and no other");
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use agentflow_core::{
-    CompiledGraph, Context, END, EventData, GraphError, NodeError, RunConfig, START, Send, State, StateGraph,
+    CompiledGraph, END, EventData, GraphError, NodeError, RunConfig, START, Send, State, StateGraph,
     StreamMode,
 };
 use futures::StreamExt;
@@ -30,16 +30,16 @@ struct JokeInput {
 /// joke ends with " a" three times.
 fn joke_graph() -> CompiledGraph<Joke> {
     let mut g = StateGraph::<Joke>::new();
-    g.add_node("edit", |s: Arc<Joke>, _: Context| async move {
-        Ok::<_, NodeError>(JokeUpdate::default().subject(format!("{} - hohoho", s.subject)))
+    g.add_node("edit", |s, _| async move {
+        Ok(JokeUpdate::default().subject(format!("{} - hohoho", s.subject)))
     });
-    g.add_node("generate", |s: Arc<Joke>, ctx: Context| async move {
+    g.add_node("generate", |s, ctx| async move {
         ctx.writer()
             .custom(serde_json::json!({ "generating": s.subject }));
-        Ok::<_, NodeError>(JokeUpdate::default().jokes(vec![format!("Joke about {}", s.subject)]))
+        Ok(JokeUpdate::default().jokes(vec![format!("Joke about {}", s.subject)]))
     });
-    g.add_node("bump", |s: Arc<Joke>, _: Context| async move {
-        Ok::<_, NodeError>(JokeUpdate::default().jokes(vec![format!("{} a", s.jokes[0])]))
+    g.add_node("bump", |s, _| async move {
+        Ok(JokeUpdate::default().jokes(vec![format!("{} a", s.jokes[0])]))
     });
     g.add_sequence([START, "edit", "generate", "bump"]);
     g.add_conditional_edges(
@@ -172,7 +172,7 @@ async fn a_subgraph_as_an_ordinary_node_reads_the_parent_state() {
 #[tokio::test]
 async fn a_failing_subgraph_fails_the_parent_node_and_keeps_the_error_class() {
     let mut child = StateGraph::<Joke>::new();
-    child.add_node("explode", |_: Arc<Joke>, _: Context| async {
+    child.add_node("explode", |_, _| async {
         Err::<(), _>(NodeError::terminal("no jokes today"))
     });
     child.add_edge(START, "explode");
@@ -199,4 +199,51 @@ async fn a_failing_subgraph_fails_the_parent_node_and_keeps_the_error_class() {
         .unwrap();
     assert_eq!(inner.node(), Some("explode"));
     assert!(err.to_string().contains("no jokes today"));
+}
+
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Review {
+    #[state(append)]
+    log: Vec<String>,
+    #[state(add)]
+    passes: u32,
+    verdict: String,
+}
+
+/// LangGraph adds a compiled graph over the parent's own schema as a node, with no mappings.
+#[tokio::test]
+async fn a_subgraph_over_the_parents_state_needs_no_mappings() {
+    let mut child = StateGraph::<Review>::new();
+    child.add_node("check", |s, _| async move {
+        Ok(ReviewUpdate::default()
+            .log(vec![format!("check after {}", s.log.join("+"))])
+            .passes(1)
+            .verdict("ok".into()))
+    });
+    child.add_edge(START, "check");
+    let child = child.compile().unwrap();
+
+    let mut parent = StateGraph::<Review>::new();
+    parent.add_node("draft", |_, _| async {
+        Ok(ReviewUpdate::default().log(vec!["draft".into()]).passes(1))
+    });
+    parent.add_node("review", child.as_same_state_node());
+    parent.add_sequence([START, "draft", "review", END]);
+    let parent = parent
+        .compile()
+        .unwrap()
+        .with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new());
+    let out = parent
+        .invoke(ReviewUpdate::default(), RunConfig::new().thread_id("t"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.state.log,
+        ["draft", "check after draft"],
+        "the subgraph saw the parent's state; its list is not appended twice"
+    );
+    assert_eq!(out.state.passes, 2, "a counter is not added twice");
+    assert_eq!(out.state.verdict, "ok");
+    let saved = parent.get_state("t").await.unwrap().unwrap();
+    assert_eq!(saved.values.log, out.state.log);
 }

@@ -78,7 +78,7 @@ async fn send_results_merge_in_send_index_order() {
     g.add_send_node("work", |item: Item, _: Context| async move {
         // The first Send finishes last.
         tokio::time::sleep(Duration::from_millis(10 * (5 - item.0 as u64))).await;
-        Ok::<_, NodeError>(LogUpdate::default().log(vec![item.0.to_string()]))
+        Ok(LogUpdate::default().log(vec![item.0.to_string()]))
     });
     g.add_conditional_edges(
         START,
@@ -161,8 +161,8 @@ async fn conflicting_last_value_writes_fail_with_field_nodes_and_step() {
     let mut g = StateGraph::<Log>::new();
     g.add_node("first", appender("first", 0));
     for name in ["left", "right"] {
-        g.add_node(name, move |_: Arc<Log>, _: Context| async move {
-            Ok::<_, NodeError>(LogUpdate::default().value(name.into()))
+        g.add_node(name, move |_, _| async move {
+            Ok(LogUpdate::default().value(name.into()))
         });
         g.add_edge("first", name);
     }
@@ -194,20 +194,20 @@ async fn tasks_see_the_snapshot_from_the_start_of_their_step() {
     let mut g = StateGraph::<Log>::new();
     g.add_node("fast", appender("fast", 0));
     let seen_slow = seen.clone();
-    g.add_node("slow", move |s: Arc<Log>, _: Context| {
+    g.add_node("slow", move |s, _| {
         let seen = seen_slow.clone();
         async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
             seen.lock().unwrap().push(("slow", s.log.clone()));
-            Ok::<_, NodeError>(LogUpdate::default().log(vec!["slow".into()]))
+            Ok(LogUpdate::default().log(vec!["slow".into()]))
         }
     });
     let seen_next = seen.clone();
-    g.add_node("next", move |s: Arc<Log>, _: Context| {
+    g.add_node("next", move |s, _| {
         let seen = seen_next.clone();
         async move {
             seen.lock().unwrap().push(("next", s.log.clone()));
-            Ok::<_, NodeError>(LogUpdate::default())
+            Ok(LogUpdate::default())
         }
     });
     g.add_edge(START, "fast");
@@ -279,9 +279,7 @@ async fn routers_can_fan_out_to_several_nodes_and_end() {
 async fn recursion_limit_stops_an_endless_loop_with_a_clear_error() {
     let build = || {
         let mut g = StateGraph::<Log>::new();
-        g.add_node("tick", |_: Arc<Log>, _: Context| async {
-            Ok::<_, NodeError>(LogUpdate::default().count(1))
-        });
+        g.add_node("tick", |_, _| async { Ok(LogUpdate::default().count(1)) });
         g.add_edge(START, "tick");
         g.add_conditional_edges(
             "tick",
@@ -310,8 +308,8 @@ async fn recursion_limit_stops_an_endless_loop_with_a_clear_error() {
 #[tokio::test]
 async fn command_updates_and_routes_to_declared_destinations() {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("triage", |_: Arc<Log>, _: Context| async {
-        Ok::<_, NodeError>(Command::update(LogUpdate::default().value("urgent".into())).goto("escalate"))
+    g.add_node("triage", |_, _| async {
+        Ok(Command::update(LogUpdate::default().value("urgent".into())).goto("escalate"))
     })
     .destinations(["escalate", "archive"]);
     g.add_node("escalate", appender("escalate", 0));
@@ -327,8 +325,8 @@ async fn command_updates_and_routes_to_declared_destinations() {
     assert_eq!(out.state.log, ["escalate"]);
 
     let mut g = StateGraph::<Log>::new();
-    g.add_node("triage", |_: Arc<Log>, _: Context| async {
-        Ok::<_, NodeError>(Command::<Log>::goto_only("archive"))
+    g.add_node("triage", |_, _| async {
+        Ok(Command::<Log>::goto_only("archive"))
     })
     .destinations(["escalate"]);
     g.add_node("escalate", appender("escalate", 0));
@@ -368,8 +366,8 @@ async fn an_undeclared_router_target_is_a_runtime_error() {
 #[tokio::test]
 async fn sends_may_carry_the_state_type_or_fail_clearly_on_a_wrong_type() {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("echo", |s: Arc<Log>, _: Context| async move {
-        Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("echo {}", s.value)]))
+    g.add_node("echo", |s, _| async move {
+        Ok(LogUpdate::default().log(vec![format!("echo {}", s.value)]))
     });
     g.add_conditional_edges(
         START,
@@ -403,7 +401,7 @@ async fn sends_may_carry_the_state_type_or_fail_clearly_on_a_wrong_type() {
 
     let mut g = StateGraph::<Log>::new();
     g.add_send_node("work", |i: Item, _: Context| async move {
-        Ok::<_, NodeError>(LogUpdate::default().count(i.0 as u32))
+        Ok(LogUpdate::default().count(i.0 as u32))
     });
     g.add_conditional_edges(START, |_: &Log| Send::new("work", "not an item"), ["work"]);
     let err = g
@@ -439,7 +437,7 @@ async fn max_concurrency_bounds_the_tasks_running_at_once() {
             peak.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(10)).await;
             running.fetch_sub(1, Ordering::SeqCst);
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![i.0.to_string()]))
+            Ok(LogUpdate::default().log(vec![i.0.to_string()]))
         }
     });
     g.add_conditional_edges(
@@ -466,13 +464,13 @@ async fn parallel_tasks_run_on_several_worker_threads() {
     let mut g = StateGraph::<Log>::new();
     for name in ["a", "b"] {
         let threads = threads.clone();
-        g.add_node(name, move |_: Arc<Log>, _: Context| {
+        g.add_node(name, move |_, _| {
             let threads = threads.clone();
             async move {
                 // Block the worker briefly so the sibling must run on the other one.
                 std::thread::sleep(Duration::from_millis(50));
                 threads.lock().unwrap().insert(std::thread::current().id());
-                Ok::<_, NodeError>(LogUpdate::default())
+                Ok(LogUpdate::default())
             }
         });
         g.add_edge(START, name);
@@ -492,7 +490,7 @@ struct Deps {
 #[tokio::test]
 async fn nodes_receive_the_runtime_context_and_their_identity() {
     let mut g = StateGraph::<Log, Deps>::new();
-    g.add_node("hello", |_: Arc<Log>, ctx: Context<Deps>| async move {
+    g.add_node("hello", |_, ctx| async move {
         let line = format!(
             "{} from {} at step {} in thread {:?}",
             ctx.runtime().greeting,
@@ -500,7 +498,7 @@ async fn nodes_receive_the_runtime_context_and_their_identity() {
             ctx.superstep(),
             ctx.thread_id()
         );
-        Ok::<_, NodeError>(LogUpdate::default().log(vec![line]))
+        Ok(LogUpdate::default().log(vec![line]))
     });
     g.add_edge(START, "hello");
     let config = RunConfig::new().thread_id("t-1").with_context(Deps {

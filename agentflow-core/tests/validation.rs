@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use agentflow_core::{BuildError, Context, END, NodeError, START, State, StateGraph};
+use agentflow_core::{
+    BuildError, Command, Context, END, GraphError, NodeError, RunConfig, START, State, StateGraph,
+};
 
 #[derive(State, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct S {
@@ -21,6 +23,22 @@ fn err(build: impl FnOnce(&mut StateGraph<S>)) -> BuildError {
     let mut g = StateGraph::<S>::new();
     build(&mut g);
     g.compile().expect_err("compile should fail")
+}
+
+/// What `compile` warns about and `compile_strict` refuses.
+fn warned(build: impl Fn(&mut StateGraph<S>)) -> BuildError {
+    let mut g = StateGraph::<S>::new();
+    build(&mut g);
+    let warnings = g.compile().expect("compile accepts it").warnings().to_vec();
+    let mut g = StateGraph::<S>::new();
+    build(&mut g);
+    let refused = g.compile_strict().expect_err("compile_strict refuses it");
+    assert_eq!(
+        warnings,
+        std::slice::from_ref(&refused),
+        "the warning is what strict mode refuses"
+    );
+    refused
 }
 
 #[test]
@@ -83,7 +101,7 @@ fn a_graph_needs_an_entry() {
 
 #[test]
 fn unreachable_nodes_are_named() {
-    let e = err(|g| {
+    let e = warned(|g| {
         g.add_node("a", noop);
         g.add_node("island", noop);
         g.add_edge(START, "a");
@@ -92,8 +110,8 @@ fn unreachable_nodes_are_named() {
 }
 
 #[test]
-fn loops_without_an_exit_are_refused() {
-    let e = err(|g| {
+fn loops_without_an_exit_are_refused_in_strict_mode() {
+    let e = warned(|g| {
         g.add_node("ping", noop);
         g.add_node("pong", noop);
         g.add_edge(START, "ping");
@@ -101,7 +119,7 @@ fn loops_without_an_exit_are_refused() {
         g.add_edge("pong", "ping");
     });
     assert_eq!(e, BuildError::NoPathToEnd(vec!["ping".into(), "pong".into()]));
-    let e = err(|g| {
+    let e = warned(|g| {
         g.add_node("tick", noop);
         g.add_edge(START, "tick");
         g.add_conditional_edges("tick", |_: &S| "tick", ["tick"]);
@@ -112,7 +130,8 @@ fn loops_without_an_exit_are_refused() {
     g.add_node("tick", noop);
     g.add_edge(START, "tick");
     g.add_conditional_edges("tick", |_: &S| "tick", ["tick", END]);
-    assert!(g.compile().is_ok());
+    let g = g.compile_strict().unwrap();
+    assert!(g.warnings().is_empty());
 }
 
 #[test]
@@ -223,4 +242,58 @@ fn conditional_edges_are_dotted_in_mermaid_and_dashed_in_dot() {
     assert!(dot.contains("\"agent\" -> \"tools\" [style=dashed];"), "{dot}");
     assert!(dot.contains("\"tools\" -> \"agent\";"), "{dot}");
     assert!(dot.contains("\"__start__\" -> \"agent\";"));
+}
+
+#[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
+struct Hops {
+    #[state(append)]
+    log: Vec<String>,
+}
+
+/// LangGraph's `Command(goto=...)` without declared destinations: the target has no edge in.
+#[tokio::test]
+async fn a_node_reached_only_through_goto_compiles_with_a_warning_and_runs() {
+    let mut g = StateGraph::<Hops>::new();
+    g.add_node("route", |_, _| async { Ok(Command::<Hops>::goto_only("hidden")) });
+    g.add_node("hidden", |_, _| async {
+        Ok(HopsUpdate::default().log(vec!["hidden".into()]))
+    });
+    g.add_edge(START, "route");
+    let g = g.compile().unwrap();
+    assert_eq!(g.warnings(), [BuildError::Unreachable(vec!["hidden".into()])]);
+    let out = g.invoke(HopsUpdate::default(), RunConfig::new()).await.unwrap();
+    assert_eq!(out.state.log, ["hidden"]);
+
+    // A goto to a node the graph does not have is still refused.
+    let mut g = StateGraph::<Hops>::new();
+    g.add_node("route", |_, _| async { Ok(Command::<Hops>::goto_only("ghost")) });
+    g.add_edge(START, "route");
+    let err = g
+        .compile()
+        .unwrap()
+        .invoke(HopsUpdate::default(), RunConfig::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GraphError::UndeclaredRoute { target, .. } if target == "ghost"),
+        "{err}"
+    );
+}
+
+/// LangGraph runs a loop whose router never returns END until the recursion limit stops it.
+#[tokio::test]
+async fn a_loop_with_no_exit_compiles_with_a_warning_and_stops_at_the_recursion_limit() {
+    let mut g = StateGraph::<Hops>::new();
+    g.add_node("tick", |_, _| async {
+        Ok(HopsUpdate::default().log(vec!["tick".into()]))
+    });
+    g.add_edge(START, "tick");
+    g.add_conditional_edges("tick", |_| "tick", ["tick"]);
+    let g = g.compile().unwrap();
+    assert_eq!(g.warnings(), [BuildError::NoPathToEnd(vec!["tick".into()])]);
+    let err = g
+        .invoke(HopsUpdate::default(), RunConfig::new().recursion_limit(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GraphError::RecursionLimit { limit: 5 }), "{err}");
 }

@@ -244,6 +244,14 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             }
         }
 
+        impl #impl_generics #core::state::IntoOverwrite for #name #ty_generics #where_clause {
+            fn into_overwrite(self) -> #update_name #ty_generics {
+                #update_name {
+                    #( #idents: ::core::option::Option::Some(#core::state::Write::Overwrite(self.#idents)), )*
+                }
+            }
+        }
+
         impl #impl_generics ::core::convert::From<#update_name #ty_generics> for #core::Command<#name #ty_generics> #where_clause {
             fn from(update: #update_name #ty_generics) -> Self {
                 #core::Command::update(update)

@@ -13,7 +13,7 @@ use agentflow_core::checkpoint::{
 };
 use agentflow_core::store::{PutOptions, Store, namespace};
 use agentflow_core::testing::corrupt::Damage;
-use agentflow_core::{CompiledGraph, Context, Durability, GraphError, NodeError, RunConfig, RunInput, State};
+use agentflow_core::{CompiledGraph, Context, Durability, GraphError, RunConfig, RunInput, State};
 use agentflow_postgres::{DEFAULT_LIST_LIMIT, PostgresSaver, PostgresStore};
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, Executor, PgPool};
@@ -103,9 +103,7 @@ async fn run_steps(saver: PostgresSaver, thread: &str, steps: u32) {
 /// A graph that ticks `steps` times, each adding to `n` and `log`.
 fn ticks(saver: PostgresSaver, steps: u32) -> CompiledGraph<Ticks> {
     common::tick_until(
-        |_: Arc<Ticks>, _: Context| async {
-            Ok::<_, NodeError>(TicksUpdate::default().n(1).log(vec!["x".repeat(100)]))
-        },
+        |_: Arc<Ticks>, _: Context| async { Ok(TicksUpdate::default().n(1).log(vec!["x".repeat(100)])) },
         move |s: &Ticks| s.n >= steps,
     )
     .compile()

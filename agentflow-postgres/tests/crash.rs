@@ -68,7 +68,7 @@ async fn a_killed_connection_fails_retryably_and_loses_nothing(pool: PgPool) {
                 .await
                 .map_err(NodeError::retryable)?;
             }
-            Ok::<_, NodeError>(StepsUpdate::default().n(1))
+            Ok(StepsUpdate::default().n(1))
         }
     };
     let g = common::tick_until(tick, |s: &Steps| s.n >= 10);

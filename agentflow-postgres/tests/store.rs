@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use agentflow_core::store::{PutOptions, SearchQuery, Store, namespace};
-use agentflow_core::{Context, NodeError, RunConfig, START, State, StateGraph};
+use agentflow_core::{NodeError, RunConfig, START, State, StateGraph};
 use agentflow_postgres::{PostgresSaver, PostgresStore};
 use serde_json::json;
 use sqlx::PgPool;
@@ -101,7 +101,7 @@ struct Chat {
 async fn nodes_remember_through_the_context(pool: PgPool) {
     let store = Arc::new(store(pool).await);
     let mut g = StateGraph::<Chat>::new();
-    g.add_node("remember", |state: Arc<Chat>, ctx: Context| async move {
+    g.add_node("remember", |state, ctx| async move {
         let store = ctx.store().ok_or_else(|| NodeError::terminal("no store"))?;
         let ns = namespace(["memories", state.user.as_str()]);
         store
@@ -119,7 +119,7 @@ async fn nodes_remember_through_the_context(pool: PgPool) {
             .map(|h| h.item.value["text"].as_str().unwrap_or_default().to_owned())
             .collect();
         recalled.sort();
-        Ok::<_, NodeError>(ChatUpdate::default().recalled(recalled))
+        Ok(ChatUpdate::default().recalled(recalled))
     });
     g.add_edge(START, "remember");
     let graph = g.compile().unwrap().with_shared_store(store.clone());

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use agentflow_core::checkpoint::{CheckpointRef, CheckpointSource, Checkpointer, ListOptions};
-use agentflow_core::{
-    CompiledGraph, Context, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph,
-};
+use agentflow_core::checkpoint::{CheckpointSource, Checkpointer, ListOptions};
+use agentflow_core::{CompiledGraph, Durability, END, RunConfig, RunInput, START, State, StateGraph};
 use agentflow_sqlite::SqliteSaver;
 use common::TempDb;
 
@@ -26,12 +24,12 @@ fn config(thread: &str) -> RunConfig {
 
 fn slow_then_after(saver: Arc<dyn Checkpointer>) -> CompiledGraph<Log> {
     let mut g = StateGraph::<Log>::new();
-    g.add_node("slow", |_: Arc<Log>, _: Context| async {
+    g.add_node("slow", |_, _| async {
         tokio::time::sleep(Duration::from_millis(30)).await;
-        Ok::<_, NodeError>(LogUpdate::default().log(vec!["slow".into()]))
+        Ok(LogUpdate::default().log(vec!["slow".into()]))
     });
-    g.add_node("after", |_: Arc<Log>, _: Context| async {
-        Ok::<_, NodeError>(LogUpdate::default().log(vec!["after".into()]))
+    g.add_node("after", |_, _| async {
+        Ok(LogUpdate::default().log(vec!["after".into()]))
     });
     g.add_sequence([START, "slow", "after", END]);
     g.compile()
@@ -67,11 +65,7 @@ async fn two_runs_through_two_savers_on_one_file_exactly_one_wins() {
                 .map(|r| r.as_ref().err().map(|e| e.to_string()))
                 .collect::<Vec<_>>()
         );
-        let state = two
-            .get_state(&CheckpointRef::latest(&thread))
-            .await
-            .unwrap()
-            .unwrap();
+        let state = two.get_state(&thread).await.unwrap().unwrap();
         assert_eq!(
             state.values.log,
             ["slow", "after", "slow", "after"],
@@ -86,9 +80,9 @@ async fn two_runs_through_two_savers_on_one_file_exactly_one_wins() {
 pub async fn fork_notes(saver: Arc<dyn Checkpointer>) -> (String, String) {
     let runs = Arc::new(AtomicU32::new(0));
     let mut g = StateGraph::<Log>::new();
-    g.add_node("write", move |_: Arc<Log>, _: Context| {
+    g.add_node("write", move |_, _| {
         let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-        async move { Ok::<_, NodeError>(LogUpdate::default().note(format!("run {n}"))) }
+        async move { Ok(LogUpdate::default().note(format!("run {n}"))) }
     });
     g.add_sequence([START, "write", END]);
     let g = g.compile().unwrap().with_shared_checkpointer(saver);
@@ -108,7 +102,7 @@ pub async fn fork_notes(saver: Arc<dyn Checkpointer>) -> (String, String) {
         .unwrap();
     assert_eq!(forked.state.note, "run 2");
     let old = g.get_state(&old_head).await.unwrap().unwrap();
-    let new = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let new = g.get_state("t").await.unwrap().unwrap();
     (old.values.note, new.values.note)
 }
 
@@ -127,9 +121,9 @@ async fn a_long_append_field_survives_reopening_and_forking() {
     let db = TempDb::new("append");
     let build = |saver: SqliteSaver| {
         let mut g = StateGraph::<Log>::new();
-        g.add_node("grow", |state: Arc<Log>, _: Context| async move {
+        g.add_node("grow", |state, _| async move {
             let n = state.log.len();
-            Ok::<_, NodeError>(LogUpdate::default().log(vec![format!("item {n}")]))
+            Ok(LogUpdate::default().log(vec![format!("item {n}")]))
         });
         g.add_edge(START, "grow");
         g.add_conditional_edges(
@@ -163,7 +157,7 @@ async fn a_long_append_field_survives_reopening_and_forking() {
 
     // A new saver on the file (a new process) reads the same state...
     let g = build(SqliteSaver::open(db.path()).await.unwrap());
-    let state = g.get_state(&CheckpointRef::latest("t")).await.unwrap().unwrap();
+    let state = g.get_state("t").await.unwrap().unwrap();
     assert_eq!(state.values.log, expected);
     // ...and any earlier checkpoint, from which a fork continues.
     let history = g.get_state_history("t", &ListOptions::default()).await.unwrap();

@@ -261,7 +261,7 @@ pub fn react_agent(
     let tool_node = Arc::new(ToolNode::new(tools, options.tools));
 
     let mut graph = StateGraph::<AgentState>::new();
-    graph.add_node("agent", move |state: Arc<AgentState>, ctx: Context| {
+    graph.add_node("agent", move |state, ctx| {
         let model = model.clone();
         let specs = specs.clone();
         let system = system.clone();

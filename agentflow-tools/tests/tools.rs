@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use agentflow_core::checkpoint::{CheckpointRef, InMemorySaver, MsgPackCodec};
-use agentflow_core::{Command, Context, END, NodeError, RunConfig, RunInput, START, StateGraph};
+use agentflow_core::{Command, END, RunConfig, RunInput, START, StateGraph};
 use agentflow_tools::{
     AgentState, AgentStateUpdate, BreakerConfig, CircuitBreakers, CircuitState, Message, ReactOptions,
     ScriptedModel, Tool, ToolCall, ToolContext, ToolError, ToolNode, ToolNodeOptions, ToolRegistry, Usage,
@@ -182,7 +182,7 @@ async fn tool_node_runs_calls_in_parallel_and_keeps_their_order() {
     let echo = Echo::default();
     let count = echo.calls.clone();
     let mut graph = StateGraph::<AgentState>::new();
-    graph.add_node("tools", ToolNode::new(registry(echo), ToolNodeOptions::default()));
+    graph.add_node_impl("tools", ToolNode::new(registry(echo), ToolNodeOptions::default()));
     graph.add_sequence([START, "tools", END]);
     let graph = graph.compile().unwrap();
     let calls = vec![
@@ -502,7 +502,7 @@ async fn a_journaled_tool_call_runs_once_across_an_interrupt() {
     let count = echo.calls.clone();
     let node = Arc::new(ToolNode::new(registry(echo), ToolNodeOptions::default()));
     let mut graph = StateGraph::<AgentState>::new();
-    graph.add_node("act_then_ask", move |_state: Arc<AgentState>, ctx: Context| {
+    graph.add_node("act_then_ask", move |_state, ctx| {
         let node = node.clone();
         async move {
             let result = node
@@ -510,7 +510,7 @@ async fn a_journaled_tool_call_runs_once_across_an_interrupt() {
                 .await?;
             let approved: bool = ctx.interrupt(json!({"result": result.content()}))?;
             let verdict = Message::user(if approved { "approved" } else { "rejected" });
-            Ok::<_, NodeError>(AgentStateUpdate::default().messages(vec![result, verdict]))
+            Ok(AgentStateUpdate::default().messages(vec![result, verdict]))
         }
     });
     graph.add_sequence([START, "act_then_ask", END]);

@@ -1,12 +1,8 @@
 //! The persistence shapes on PostgreSQL: `pg_loop_200`, `pg_concurrent_8x200` (durability sync,
 //! one durable commit per superstep) and `storage_growth_1000` (bytes stored per raw byte).
 
-use std::sync::Arc;
-
 use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
-use agentflow_core::{
-    CompiledGraph, Context, Durability, END, NodeError, RunConfig, START, State, StateGraph,
-};
+use agentflow_core::{CompiledGraph, Durability, END, RunConfig, START, State, StateGraph};
 use agentflow_postgres::PostgresSaver;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -44,9 +40,9 @@ fn saver(env: &Env, connections: u32) -> Result<PostgresSaver, BenchError> {
 /// One node that increments the counter and loops to itself until 200, durability sync.
 pub fn build_loop(saver: PostgresSaver, limit: u64) -> Result<CompiledGraph<Counter>, BenchError> {
     let mut graph = StateGraph::<Counter>::new();
-    graph.add_node("inc", |s: Arc<Counter>, _: Context| {
+    graph.add_node("inc", |s, _| {
         let next = s.count + 1;
-        async move { Ok::<_, NodeError>(CounterUpdate::default().count(next)) }
+        async move { Ok(CounterUpdate::default().count(next)) }
     });
     graph.add_edge(START, "inc");
     graph.add_conditional_edges(
@@ -168,9 +164,7 @@ struct Growth {
 pub fn prepare_growth(env: &Env, turns: usize) -> Result<Box<dyn Bench>, BenchError> {
     let saver = saver(env, 2)?;
     let mut graph = StateGraph::<Chat>::new();
-    graph.add_node("reply", |_: Arc<Chat>, _: Context| async {
-        Ok::<_, NodeError>(())
-    });
+    graph.add_node("reply", |_, _| async { Ok(()) });
     graph.add_edge(START, "reply");
     // Durability exit: per turn (invoke), the fence put before any node runs and the end.
     let graph = graph

@@ -22,8 +22,7 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeError, &S) -> Option<Command<S
 /// context type `C` its nodes receive.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use agentflow_core::{Context, NodeError, RunConfig, State, StateGraph, END, START};
+/// use agentflow_core::{RunConfig, State, StateGraph, END, START};
 ///
 /// #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
 /// struct Doc {
@@ -33,12 +32,12 @@ pub(crate) type ErrorHandler<S> = Arc<dyn Fn(&NodeError, &S) -> Option<Command<S
 ///
 /// # tokio_test_block_on(async {
 /// let mut graph = StateGraph::<Doc>::new();
-/// graph.add_node("draft", |_: Arc<Doc>, _: Context| async {
-///     Ok::<_, NodeError>(DocUpdate::default().log(vec!["drafted".into()]))
+/// graph.add_node("draft", |_, _| async {
+///     Ok(DocUpdate::default().log(vec!["drafted".into()]))
 /// });
-/// graph.add_node("review", |doc: Arc<Doc>, _: Context| async move {
+/// graph.add_node("review", |doc, _| async move {
 ///     let note = format!("reviewed {} entries", doc.log.len());
-///     Ok::<_, NodeError>(DocUpdate::default().log(vec![note]))
+///     Ok(DocUpdate::default().log(vec![note]))
 /// });
 /// graph.add_edge(START, "draft");
 /// graph.add_edge("draft", "review");
@@ -91,7 +90,8 @@ impl<S: State, C> NodeSpec<S, C> {
 
     /// Handles the node's failure once retries are exhausted: return a [`Command`] to use as the
     /// node's result (an update and, through `goto`, a fallback route), or `None` to fail the
-    /// run. A fallback target must be declared with [`NodeSpec::destinations`].
+    /// run. A fallback target must be among the node's [`destinations`](NodeSpec::destinations),
+    /// if it declares any.
     pub fn on_error(
         &mut self,
         handler: impl Fn(&NodeError, &S) -> Option<Command<S>> + Send + Sync + 'static,
@@ -101,7 +101,8 @@ impl<S: State, C> NodeSpec<S, C> {
     }
 
     /// Declares where the node's [`Command`]s may `goto` (checked at compile time and at run
-    /// time, and drawn in diagrams).
+    /// time, and drawn in diagrams). A node that declares none may `goto` any node, as in
+    /// LangGraph; its targets are then unknown to the compile-time checks and the diagrams.
     pub fn destinations<I, N>(&mut self, targets: I) -> &mut Self
     where
         I: IntoIterator<Item = N>,
@@ -173,9 +174,25 @@ impl<S: State, C: Send + Sync + 'static> StateGraph<S, C> {
         &mut self.nodes[last]
     }
 
-    /// Adds a node over the graph state: an async closure `|state: Arc<S>, ctx: Context<C>|`, or
-    /// any [`Node`]. Names must be unique (checked by [`compile`](Self::compile)).
-    pub fn add_node(&mut self, name: impl Into<Arc<str>>, node: impl Node<S, C>) -> &mut NodeSpec<S, C> {
+    /// Adds a node over the graph state: an async function or closure taking the state snapshot
+    /// and the [`Context`], and returning an update or a [`Command`]. Names must be unique
+    /// (checked by [`compile`](Self::compile)).
+    ///
+    /// The closure's argument and error types are inferred from the graph: `|state, ctx| async
+    /// move { Ok(update) }` needs no annotations. A reusable node type goes through
+    /// [`add_node_impl`](Self::add_node_impl).
+    pub fn add_node<F, Fut, O>(&mut self, name: impl Into<Arc<str>>, node: F) -> &mut NodeSpec<S, C>
+    where
+        F: Fn(Arc<S>, Context<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, NodeError>> + Send,
+        O: Into<Command<S>>,
+    {
+        self.add_node_impl(name, node)
+    }
+
+    /// Adds a node of a type that implements [`Node`] (such as a tool-calling node), where
+    /// [`add_node`](Self::add_node) takes a function or closure.
+    pub fn add_node_impl(&mut self, name: impl Into<Arc<str>>, node: impl Node<S, C>) -> &mut NodeSpec<S, C> {
         self.push_node(name.into(), Arc::new(StateNode(Arc::new(node))))
     }
 
@@ -249,10 +266,27 @@ impl<S: State, C: Send + Sync + 'static> StateGraph<S, C> {
     /// Validates the graph and freezes it for running.
     ///
     /// Fails on duplicate or reserved node names, edges naming unknown nodes, a missing entry
-    /// edge, nodes unreachable from START, nodes that can never reach END, and static edges into
-    /// send-only nodes.
+    /// edge, and static edges into send-only nodes. Nodes that no declared edge reaches from
+    /// START ([`BuildError::Unreachable`]) and nodes with no declared way to END
+    /// ([`BuildError::NoPathToEnd`]) are accepted, as LangGraph accepts them (a node reached
+    /// only through an undeclared `Command` goto; a loop stopped by the recursion limit): they
+    /// are logged as warnings and kept in [`CompiledGraph::warnings`].
+    /// [`compile_strict`](Self::compile_strict) refuses them.
     pub fn compile(self) -> Result<CompiledGraph<S, C>, BuildError> {
-        validate::validate(&self)?;
-        Ok(CompiledGraph::from_builder(self))
+        let warnings = validate::validate(&self)?;
+        for warning in &warnings {
+            tracing::warn!(%warning, "graph compiled with a warning (compile_strict refuses it)");
+        }
+        Ok(CompiledGraph::from_builder(self, warnings))
+    }
+
+    /// [`compile`](Self::compile), refusing the graphs it only warns about: nodes unreachable
+    /// from START and nodes that can never reach END.
+    pub fn compile_strict(self) -> Result<CompiledGraph<S, C>, BuildError> {
+        let mut warnings = validate::validate(&self)?;
+        if !warnings.is_empty() {
+            return Err(warnings.swap_remove(0));
+        }
+        Ok(CompiledGraph::from_builder(self, warnings))
     }
 }

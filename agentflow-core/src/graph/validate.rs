@@ -12,7 +12,9 @@ use crate::error::BuildError;
 use crate::state::State;
 use crate::{END, START};
 
-pub(super) fn validate<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), BuildError> {
+/// Checks the graph: malformed graphs are refused; what LangGraph accepts but is likely a
+/// mistake (a node no edge reaches, a loop with no way to END) is returned as warnings.
+pub(super) fn validate<S: State, C>(graph: &StateGraph<S, C>) -> Result<Vec<BuildError>, BuildError> {
     let mut seen = HashSet::new();
     for spec in &graph.nodes {
         if is_reserved(&spec.name) {
@@ -103,8 +105,9 @@ pub(super) fn validate<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), Buil
     check_reachability(graph)
 }
 
-/// Unreachable nodes and nodes with no way to END, on the graph of every declared edge.
-fn check_reachability<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), BuildError> {
+/// Unreachable nodes and nodes with no way to END, on the graph of every declared edge: the
+/// warnings. A graph with no entry edge is refused.
+fn check_reachability<S: State, C>(graph: &StateGraph<S, C>) -> Result<Vec<BuildError>, BuildError> {
     let mut g: DiGraph<Arc<str>, ()> = DiGraph::new();
     let mut index: HashMap<Arc<str>, NodeIndex> = HashMap::new();
     for name in [START, END]
@@ -167,8 +170,9 @@ fn check_reachability<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), Build
         .filter(|n| !reachable.contains(&index[&n.name]))
         .map(|n| n.name.to_string())
         .collect();
+    let mut warnings = Vec::new();
     if !unreachable.is_empty() {
-        return Err(BuildError::Unreachable(unreachable));
+        warnings.push(BuildError::Unreachable(unreachable));
     }
 
     let reversed = Reversed(&g);
@@ -180,11 +184,11 @@ fn check_reachability<S: State, C>(graph: &StateGraph<S, C>) -> Result<(), Build
     let stuck: Vec<String> = graph
         .nodes
         .iter()
-        .filter(|n| !reaches_end.contains(&index[&n.name]))
+        .filter(|n| reachable.contains(&index[&n.name]) && !reaches_end.contains(&index[&n.name]))
         .map(|n| n.name.to_string())
         .collect();
     if !stuck.is_empty() {
-        return Err(BuildError::NoPathToEnd(stuck));
+        warnings.push(BuildError::NoPathToEnd(stuck));
     }
-    Ok(())
+    Ok(warnings)
 }

@@ -318,18 +318,24 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
             if let Some(conflict) = info.scratch.take_fatal() {
                 return Err(conflict.into());
             }
-            let error = match attempt_result {
-                Ok(command) => break command,
-                Err(error) => error,
+            // An interrupt the node asked for pauses the task, whatever the node returned.
+            let requested = info.scratch.take_requested();
+            let interrupt = match &attempt_result {
+                Err(error) => error.as_interrupt().cloned().or(requested),
+                Ok(_) => requested,
             };
-            if let Some(interrupt) = error.as_interrupt() {
+            if let Some(interrupt) = interrupt {
                 if info.journal_sink.is_none() {
                     return Err(GraphError::InterruptWithoutCheckpointer {
                         node: node.name.to_string(),
                     });
                 }
-                return Ok(TaskOutcome::Interrupted(interrupt.clone()));
+                return Ok(TaskOutcome::Interrupted(interrupt));
             }
+            let error = match attempt_result {
+                Ok(command) => break command,
+                Err(error) => error,
+            };
             if let Some(policy) = node.retry.as_ref().filter(|p| p.should_retry(attempt, &error)) {
                 tracing::debug!(node = %node.name, attempt, error = %error, "retrying node");
                 if !policy.wait(attempt, &error, &self.ctx.cancel).await {
@@ -387,7 +393,13 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         let node = &self.graph.nodes[self.node];
         let step = self.ctx.inner.step;
         let Command { update, mut goto, .. } = command;
-        check_routes(&node.name, &node.destinations, &goto, step)?;
+        // Without declared destinations, a goto may name any node, as in LangGraph.
+        let declared = if node.destinations.is_empty() {
+            &self.graph.goto_targets
+        } else {
+            &node.destinations
+        };
+        check_routes(&node.name, declared, &goto, step)?;
         if !node.out.branches.is_empty() {
             let view = if S::is_empty_update(&update) {
                 self.snapshot.clone()

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::Codec;
+use crate::checkpoint::{CheckpointRef, Codec};
 use crate::compiled::{GraphCore, RunOutput};
 use crate::control::{Interrupt, InterruptKind, Send};
 use crate::error::GraphError;
@@ -329,6 +329,25 @@ fn static_interrupt<S>(node: &str, task: &Task<S>, kind: InterruptKind) -> Inter
 }
 
 impl<S: State, C> Run<S, C> {
+    /// The debug event of the checkpoint just written: where it is, and what runs next from it.
+    pub(crate) fn emit_checkpoint(&self) {
+        let Some(d) = self.durable.as_ref() else { return };
+        if !self.env.sink.wants(StreamMode::Debug) {
+            return;
+        }
+        let mut next: Vec<Arc<str>> = (self.triggers.nodes.iter())
+            .chain(self.triggers.sends.iter().map(|(n, _)| n))
+            .map(|&n| self.graph.nodes[n].name.clone())
+            .collect();
+        next.sort_unstable();
+        next.dedup();
+        self.env.sink.emit(RawData::Checkpoint {
+            checkpoint: CheckpointRef::clone(&d.current()),
+            step: d.step,
+            next,
+        });
+    }
+
     pub(crate) fn emit_values(&self) {
         if self.env.sink.wants(StreamMode::Values) {
             self.env.sink.emit(RawData::Values {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointRef, Checkpointer, channels};
-use crate::{BoxError, Context, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use crate::{BoxError, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
 
 /// The order the crash graph processes.
 #[derive(State, Clone, Default, Debug, PartialEq, Serialize, Deserialize)]
@@ -67,23 +67,23 @@ pub fn order_graph(exec_log: PathBuf, effects_log: PathBuf, slow: Duration) -> S
     let ran = |exec: &Path, node: &str| append(exec, node).map_err(NodeError::terminal);
     let mut graph = StateGraph::<Order>::new();
     let e = exec.clone();
-    graph.add_node("prepare", move |state: Arc<Order>, _: Context| {
+    graph.add_node("prepare", move |state, _| {
         let e = e.clone();
         async move {
             ran(&e, "prepare")?;
-            Ok::<_, NodeError>(OrderUpdate::default().log(vec![format!("prepared {}", state.item)]))
+            Ok(OrderUpdate::default().log(vec![format!("prepared {}", state.item)]))
         }
     });
     let e = exec.clone();
-    graph.add_node("fast", move |_: Arc<Order>, _: Context| {
+    graph.add_node("fast", move |_, _| {
         let e = e.clone();
         async move {
             ran(&e, "fast")?;
-            Ok::<_, NodeError>(OrderUpdate::default().log(vec!["packed".into()]))
+            Ok(OrderUpdate::default().log(vec!["packed".into()]))
         }
     });
     let e = exec.clone();
-    graph.add_node("slow", move |_: Arc<Order>, ctx: Context| {
+    graph.add_node("slow", move |_, ctx| {
         let (e, effects) = (e.clone(), effects.clone());
         async move {
             ran(&e, "slow")?;
@@ -95,23 +95,19 @@ pub fn order_graph(exec_log: PathBuf, effects_log: PathBuf, slow: Duration) -> S
                 .await?;
             ran(&e, "slow:charged")?;
             tokio::time::sleep(slow).await;
-            Ok::<_, NodeError>(
-                OrderUpdate::default()
-                    .log(vec![format!("charged: {receipt}")])
-                    .receipt(receipt),
-            )
+            Ok(OrderUpdate::default()
+                .log(vec![format!("charged: {receipt}")])
+                .receipt(receipt))
         }
     });
     let e = exec;
-    graph.add_node("finish", move |state: Arc<Order>, _: Context| {
+    graph.add_node("finish", move |state, _| {
         let e = e.clone();
         async move {
             ran(&e, "finish")?;
-            Ok::<_, NodeError>(
-                OrderUpdate::default()
-                    .log(vec!["shipped".into()])
-                    .total(state.log.len() as u64 + 1),
-            )
+            Ok(OrderUpdate::default()
+                .log(vec!["shipped".into()])
+                .total(state.log.len() as u64 + 1))
         }
     });
     graph.add_edge(START, "prepare");

@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::checkpoint::Checkpointer;
-use crate::{BoxError, Context, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use crate::{BoxError, Durability, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
 
 /// The claim lease the workers use: short, so that a resume after a kill waits little.
 pub const WORKER_LEASE: Duration = Duration::from_millis(1000);
@@ -210,7 +210,7 @@ fn append(path: &Path, line: &str) -> Result<(), NodeError> {
 /// `after`.
 pub fn posting_graph(vendor: String, log: PathBuf, reconcile: bool, after: Duration) -> StateGraph<Posting> {
     let mut graph = StateGraph::<Posting>::new();
-    graph.add_node("post", move |_: Arc<Posting>, ctx: Context| {
+    graph.add_node("post", move |_, ctx| {
         let (vendor, log) = (vendor.clone(), log.clone());
         async move {
             append(&log, "post")?;
@@ -237,7 +237,7 @@ pub fn posting_graph(vendor: String, log: PathBuf, reconcile: bool, after: Durat
             };
             append(&log, "posted")?;
             tokio::time::sleep(after).await;
-            Ok::<_, NodeError>(PostingUpdate::default().receipt(receipt))
+            Ok(PostingUpdate::default().receipt(receipt))
         }
     });
     graph.add_edge(START, "post");

@@ -15,7 +15,7 @@ use crate::checkpoint::{
     Checkpointer, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
     next_checkpoint_id,
 };
-use crate::{Context, Durability, END, GraphError, NodeError, RunConfig, RunInput, START, State, StateGraph};
+use crate::{Durability, END, GraphError, RunConfig, RunInput, START, State, StateGraph};
 
 use super::{chain, checkpoint, thread, versions};
 
@@ -340,7 +340,7 @@ impl Checkpointer for SameHead {
 /// effect runs (`effects`); the effect takes `effect_time`.
 fn poster(ran: Arc<AtomicUsize>, effects: Arc<AtomicUsize>, effect_time: Duration) -> StateGraph<Posts> {
     let mut g = StateGraph::<Posts>::new();
-    g.add_node("post", move |_: Arc<Posts>, ctx: Context| {
+    g.add_node("post", move |_, ctx| {
         let (ran, effects) = (ran.clone(), effects.clone());
         async move {
             ran.fetch_add(1, Ordering::SeqCst);
@@ -351,7 +351,7 @@ fn poster(ran: Arc<AtomicUsize>, effects: Arc<AtomicUsize>, effect_time: Duratio
                     Ok(format!("posted {key}"))
                 })
                 .await?;
-            Ok::<_, NodeError>(PostsUpdate::default().receipts(vec![receipt]))
+            Ok(PostsUpdate::default().receipts(vec![receipt]))
         }
     });
     g.add_edge(START, "post");

@@ -8,7 +8,7 @@ pub fn tick_until<S: State>(
     done: impl Fn(&S) -> bool + Send + Sync + 'static,
 ) -> StateGraph<S> {
     let mut g = StateGraph::<S>::new();
-    g.add_node("tick", node);
+    g.add_node_impl("tick", node);
     g.add_edge(START, "tick");
     g.add_conditional_edges(
         "tick",

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use agentflow_core::checkpoint::{CheckpointRef, InMemorySaver};
+use agentflow_core::checkpoint::InMemorySaver;
 use agentflow_core::{Command, Context, END, NodeError, RunConfig, START, State, StateGraph};
 use serde::{Deserialize, Serialize};
 
@@ -84,10 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // An approver looks at the queue...
-    let snapshot = graph
-        .get_state(&CheckpointRef::latest("ticket-7"))
-        .await?
-        .ok_or("no state")?;
+    let snapshot = graph.get_state("ticket-7").await?.ok_or("no state")?;
     println!("pending approvals on the thread: {}", snapshot.interrupts.len());
 
     // ...and answers.

@@ -6,9 +6,7 @@
 
 use std::sync::Arc;
 
-use agentflow_core::{
-    Context, END, EventData, NodeError, RunConfig, START, State, StateGraph, StreamMode, StreamModes,
-};
+use agentflow_core::{END, EventData, RunConfig, START, State, StateGraph, StreamMode, StreamModes};
 use futures::StreamExt;
 
 /// The child: turns a request into a checked plan.
@@ -30,11 +28,11 @@ struct Ticket {
 
 fn planner() -> Result<agentflow_core::CompiledGraph<Planning>, agentflow_core::BuildError> {
     let mut g = StateGraph::<Planning>::new();
-    g.add_node("outline", |s: Arc<Planning>, _: Context| async move {
-        Ok::<_, NodeError>(PlanningUpdate::default().steps(vec![format!("understand: {}", s.request)]))
+    g.add_node("outline", |s, _| async move {
+        Ok(PlanningUpdate::default().steps(vec![format!("understand: {}", s.request)]))
     });
-    g.add_node("detail", |_: Arc<Planning>, _: Context| async {
-        Ok::<_, NodeError>(PlanningUpdate::default().steps(vec!["act".into(), "verify".into()]))
+    g.add_node("detail", |_, _| async {
+        Ok(PlanningUpdate::default().steps(vec!["act".into(), "verify".into()]))
     });
     g.add_sequence([START, "outline", "detail", END]);
     g.compile()
@@ -51,8 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             |planning: Planning| TicketUpdate::default().plan(planning.steps),
         ),
     );
-    graph.add_node("close", |_: Arc<Ticket>, _: Context| async {
-        Ok::<_, NodeError>(TicketUpdate::default().status("planned".into()))
+    graph.add_node("close", |_, _| async {
+        Ok(TicketUpdate::default().status("planned".into()))
     });
     graph.add_sequence([START, "plan", "close", END]);
     let graph = graph.compile()?;

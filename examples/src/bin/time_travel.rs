@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use agentflow_core::checkpoint::{CheckpointRef, InMemorySaver, ListOptions};
+use agentflow_core::checkpoint::{InMemorySaver, ListOptions};
 use agentflow_core::{Context, END, NodeError, RunConfig, RunInput, START, State, StateGraph};
 use serde::{Deserialize, Serialize};
 
@@ -31,10 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     graph.add_node("book_dinner", book_dinner);
     graph.add_sequence([START, "pick_hotel", "book_dinner", END]);
     let graph = graph.compile()?.with_checkpointer(InMemorySaver::new());
-    let config = || RunConfig::new().thread_id("trip");
-
     let out = graph
-        .invoke(TripUpdate::default().city("Lisbon".into()), config())
+        .invoke(
+            TripUpdate::default().city("Lisbon".into()),
+            RunConfig::new().thread_id("trip"),
+        )
         .await?;
     println!("first run: {:?}", out.state.plan);
 
@@ -62,18 +63,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None,
         )
         .await?;
-    let checkpoint_id = edited.checkpoint_id.clone().ok_or("no id")?;
-    let out = graph
-        .invoke(RunInput::Continue, config().checkpoint_id(checkpoint_id))
-        .await?;
+    // The fork's address is all `invoke` needs (LangGraph's `invoke(None, fork_config)`).
+    let out = graph.invoke(RunInput::Continue, &edited).await?;
     println!("forked run: {:?}", out.state.plan);
 
-    let latest = graph
-        .get_state(&CheckpointRef::latest("trip"))
-        .await?
-        .ok_or("no state")?;
+    let latest = graph.get_state("trip").await?.ok_or("no state")?;
     println!("the thread now ends with: {:?}", latest.values.plan);
     let old_head = graph.get_state(&history[0].config).await?.ok_or("gone")?;
     println!("the old branch still ends with: {:?}", old_head.values.plan);
+    println!(
+        "checkpoints on the thread: {}",
+        graph.checkpoint_count("trip").await?
+    );
     Ok(())
 }

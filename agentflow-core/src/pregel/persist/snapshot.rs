@@ -273,7 +273,9 @@ impl<S: State, C> Run<S, C> {
             triggers: &self.triggers,
             join_seen: &self.join_seen,
         };
-        snapshot.put(d, &mut self.deferred).await
+        snapshot.put(d, &mut self.deferred).await?;
+        self.emit_checkpoint();
+        Ok(())
     }
 
     /// Puts the current checkpoint with `writes` (against the previous one) and returns once
@@ -288,7 +290,9 @@ impl<S: State, C> Run<S, C> {
             triggers: &self.triggers,
             join_seen: &self.join_seen,
         };
-        snapshot.put_now(d, &mut writes).await
+        snapshot.put_now(d, &mut writes).await?;
+        self.emit_checkpoint();
+        Ok(())
     }
 
     /// At the end of a run: exit mode puts the current checkpoint and its writes; async mode
