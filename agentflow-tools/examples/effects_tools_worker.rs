@@ -104,7 +104,7 @@ async fn run(args: &[String]) -> Result<String, BoxError> {
     let saver = open_saver(kind, location).await?;
     let node = tool_node(slack_base, jira_base, Duration::from_millis(timeout_ms.parse()?))?;
     let mut graph = StateGraph::<AgentState>::new();
-    graph.add_node("tools", node);
+    graph.add_node_impl("tools", node);
     graph.add_edge(START, "tools");
     graph.add_edge("tools", END);
     let graph = graph
