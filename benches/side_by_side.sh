@@ -4,7 +4,8 @@
 #   benches/side_by_side.sh [--runs N] [--only a,b]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${LANGGRAPH_PYTHON:-/work/.venv-langgraph/bin/python}"
+# The LangGraph venv: LANGGRAPH_PYTHON, or .venv-langgraph at the checkout root.
+PY="${LANGGRAPH_PYTHON:-.venv-langgraph/bin/python}"
 out=$(mktemp -d)
 cargo build --release -q -p agentflow-benches --bin shapes
 target="${CARGO_TARGET_DIR:-target}"

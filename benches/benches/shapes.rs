@@ -1,4 +1,4 @@
-//! Criterion benches for three of the shapes of `shared/BENCHMARKS.md`: `sequential_1000`,
+//! Criterion benches for three of the shapes of `benches/SHAPES.md`: `sequential_1000`,
 //! `wide_state_25x300` and `fanout_to_subgraph_10x`. Each graph is compiled and its input built
 //! once; each iteration is one run streamed in updates mode with a fresh thread id, every event
 //! drained. As in the `shapes` binary, the runs happen inside a task spawned on a multi-thread

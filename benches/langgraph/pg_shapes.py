@@ -1,4 +1,4 @@
-"""LangGraph (Python) side of the Postgres persistence shapes of /work/shared/BENCHMARKS.md.
+"""LangGraph (Python) side of the Postgres persistence shapes of benches/SHAPES.md.
 
 Shapes:
   pg_loop_200          one node increments a counter and loops to itself until 200; durability="sync";

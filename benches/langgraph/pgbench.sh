@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The physical floor of the Postgres persistence shapes (shared/BENCHMARKS.md, "Persistence shapes"):
+# The physical floor of the Postgres persistence shapes (benches/SHAPES.md, "PostgreSQL shapes"):
 # one 300-byte INSERT per transaction, i.e. one durable commit each, measured with pgbench on the
 # same server as pg_shapes.py.
 #

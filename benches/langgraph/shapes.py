@@ -1,6 +1,6 @@
 """LangGraph (Python) side of the agentflow side-by-side benchmark.
 
-Implements the shapes of /work/shared/BENCHMARKS.md the way LangGraph's own bench suite
+Implements the shapes of benches/SHAPES.md the way LangGraph's own bench suite
 (langchain-ai/langgraph, libs/langgraph/bench/) builds them, and times them the way that suite's
 async variants do:
 

@@ -1,4 +1,4 @@
-//! The benchmark shapes of `shared/BENCHMARKS.md`, built on agentflow exactly as LangGraph's own
+//! The benchmark shapes of `benches/SHAPES.md`, built on agentflow exactly as LangGraph's own
 //! bench suite (`libs/langgraph/bench`) builds them, so that both sides do the same work.
 //!
 //! Each shape family is a module with:

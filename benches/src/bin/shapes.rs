@@ -1,4 +1,4 @@
-//! Runs the benchmark shapes of `shared/BENCHMARKS.md` and prints one line per shape:
+//! Runs the benchmark shapes of `benches/SHAPES.md` and prints one line per shape:
 //! `name<TAB>median_ms<TAB>min_ms`.
 //!
 //! ```text

@@ -1,1 +1,0 @@
-//! The reference enterprise workflow agent built on agentflow (not built yet).
