@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::{
     CheckpointMetadata, CheckpointRef, CheckpointSource, CheckpointTuple, Checkpointer, ListOptions, PutMode,
+    channels,
 };
 use crate::compiled::CompiledGraph;
 use crate::control::{Interrupt, InterruptKind};
@@ -164,7 +165,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 }
             })
             .collect::<Vec<_>>();
-        if let Some(before) = restored.saved.get("__interrupt_before__") {
+        if let Some(before) = restored.saved.get(channels::INTERRUPT_BEFORE_TASK) {
             interrupts.extend(
                 before
                     .interrupts
@@ -233,13 +234,15 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             tuple
                 .pending_writes
                 .iter()
-                .find(|w| w.task_id == "__interrupt_before__")
+                .find(|w| w.task_id == channels::INTERRUPT_BEFORE_TASK)
                 .cloned()
         } else {
             None
         };
         let step = tuple.metadata.step.max(0) as usize;
-        let writer = node.map_or(Arc::from("__update__"), |n| self.core.nodes[n].name.clone());
+        let writer = node.map_or(Arc::from(channels::UPDATE_WRITER), |n| {
+            self.core.nodes[n].name.clone()
+        });
         let applied = state
             .apply_tracked([(&*writer, update)])
             .map_err(|source| GraphError::InvalidUpdate { step, source })?;

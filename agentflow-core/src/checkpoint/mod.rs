@@ -337,6 +337,16 @@ pub mod channels {
     pub const INTERRUPT_IDX: i64 = -3;
     /// Index of [`RESUME`].
     pub const RESUME_IDX: i64 = -4;
+
+    /// The task id of a run's input writes ([`INPUT`]).
+    pub const INPUT_TASK: &str = crate::START;
+    /// The task id under which a pause before nodes (`interrupt_before`) is recorded, so that
+    /// the resumed run does not pause there again.
+    pub const INTERRUPT_BEFORE_TASK: &str = "__interrupt_before__";
+    /// The writer named in a checkpoint made by `update_state` without `as_node`.
+    pub const UPDATE_WRITER: &str = "__update__";
+    /// The writer name of a resume command's update.
+    pub const COMMAND_WRITER: &str = "__command__";
 }
 
 /// A checkpoint with its address, metadata, parent and pending writes.

@@ -4,15 +4,13 @@
 use std::sync::Arc;
 
 use crate::END;
+use crate::checkpoint::channels;
 use crate::compiled::GraphCore;
 use crate::control::Route;
 use crate::error::GraphError;
 use crate::state::{Applied, State};
 
 use super::{Run, TaskOutput, Triggers};
-
-/// The writer name of a resume command's update.
-const COMMAND_WRITER: &str = "__command__";
 
 impl<S: State, C> Run<S, C> {
     /// Merges `outputs` (one per task of nodes `ran`, in task order, then a resume command's,
@@ -46,7 +44,7 @@ impl<S: State, C> Run<S, C> {
         if let Some(extra) = self.extra.take() {
             route_into(&graph, extra.routes, &mut triggers);
             if !S::is_empty_update(&extra.update) {
-                writes.push((COMMAND_WRITER, extra.update));
+                writes.push((channels::COMMAND_WRITER, extra.update));
             }
         }
         let mut applied = Applied::default();

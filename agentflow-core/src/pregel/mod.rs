@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{CheckpointRef, Codec};
+use crate::checkpoint::{CheckpointRef, Codec, channels};
 use crate::compiled::{GraphCore, RunOutput};
 use crate::control::{Interrupt, InterruptKind, Send};
 use crate::error::GraphError;
@@ -273,10 +273,10 @@ impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
             return Ok(None);
         }
         let marker = crate::checkpoint::PendingWrite {
-            task_id: "__interrupt_before__".into(),
+            task_id: channels::INTERRUPT_BEFORE_TASK.into(),
             task_path: crate::START.into(),
-            channel: crate::checkpoint::channels::INTERRUPT.into(),
-            idx: crate::checkpoint::channels::INTERRUPT_IDX,
+            channel: channels::INTERRUPT.into(),
+            idx: channels::INTERRUPT_IDX,
             value: d.codec().to_bytes(&interrupts)?,
         };
         let (persister, target) = (d.persister.clone(), d.current());

@@ -142,7 +142,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let mut input_writes = Vec::new();
         if d.persister.durability != Durability::Exit {
             input_writes.push(PendingWrite {
-                task_id: "__start__".into(),
+                task_id: channels::INPUT_TASK.into(),
                 task_path: crate::START.into(),
                 channel: channels::INPUT.into(),
                 idx: 0,
