@@ -11,6 +11,8 @@ use crate::checkpoint::{Codec, CodecError};
 use crate::state::State;
 use crate::{END, START};
 
+// This module defines LangGraph's `Send`, which shadows the marker trait here: the trait is
+// spelled `std::marker::Send` in this file only.
 type EncodeFn = fn(&(dyn Any + std::marker::Send + Sync), &dyn Codec) -> Result<Vec<u8>, CodecError>;
 
 /// A dynamic task for the next superstep: run `node` with `payload` as its input.

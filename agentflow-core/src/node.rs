@@ -11,12 +11,12 @@ use serde::de::DeserializeOwned;
 
 use crate::checkpoint::{Codec, CodecError};
 use crate::context::Context;
-use crate::control::{Command, Send};
+use crate::control::{self, Command};
 use crate::error::{GraphError, NodeError};
 use crate::state::State;
 
 /// The future a node returns once boxed.
-pub type NodeFuture<S> = Pin<Box<dyn Future<Output = Result<Command<S>, NodeError>> + std::marker::Send>>;
+pub type NodeFuture<S> = Pin<Box<dyn Future<Output = Result<Command<S>, NodeError>> + Send>>;
 
 /// A step of a graph: reads the state snapshot of its superstep and returns an update (or a
 /// [`Command`]).
@@ -45,21 +45,21 @@ pub type NodeFuture<S> = Pin<Box<dyn Future<Output = Result<Command<S>, NodeErro
 ///     }
 /// }
 /// ```
-pub trait Node<S: State, C>: std::marker::Send + Sync + 'static {
+pub trait Node<S: State, C>: Send + Sync + 'static {
     /// Runs the node on the snapshot `state`.
     fn run(
         &self,
         state: Arc<S>,
         ctx: Context<C>,
-    ) -> impl Future<Output = Result<Command<S>, NodeError>> + std::marker::Send;
+    ) -> impl Future<Output = Result<Command<S>, NodeError>> + Send;
 }
 
 impl<S, C, F, Fut, O> Node<S, C> for F
 where
     S: State,
-    C: std::marker::Send + Sync + 'static,
-    F: Fn(Arc<S>, Context<C>) -> Fut + std::marker::Send + Sync + 'static,
-    Fut: Future<Output = Result<O, NodeError>> + std::marker::Send,
+    C: Send + Sync + 'static,
+    F: Fn(Arc<S>, Context<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, NodeError>> + Send,
     O: Into<Command<S>>,
 {
     async fn run(&self, state: Arc<S>, ctx: Context<C>) -> Result<Command<S>, NodeError> {
@@ -71,23 +71,28 @@ where
 #[derive(Clone)]
 pub(crate) enum TaskInput<S> {
     State(Arc<S>),
-    Payload(Send),
+    Payload(control::Send),
 }
 
 /// A node with its input type erased, as the engine stores it.
-pub(crate) trait ErasedNode<S: State, C>: std::marker::Send + Sync {
+pub(crate) trait ErasedNode<S: State, C>: Send + Sync {
     /// Starts the node, or says why the input does not fit.
     fn start(&self, input: TaskInput<S>, ctx: Context<C>) -> Result<NodeFuture<S>, GraphError>;
     /// True when edges may trigger the node (it takes the state).
     fn takes_state(&self) -> bool;
     /// Rebuilds a `Send` to this node from a checkpoint.
-    fn decode_send(&self, node: Arc<str>, payload: &[u8], codec: &dyn Codec) -> Result<Send, CodecError>;
+    fn decode_send(
+        &self,
+        node: Arc<str>,
+        payload: &[u8],
+        codec: &dyn Codec,
+    ) -> Result<control::Send, CodecError>;
 }
 
 /// A node over the graph state; a `Send` to it must carry a value of the state type.
 pub(crate) struct StateNode<N>(pub(crate) Arc<N>);
 
-impl<S: State, C: std::marker::Send + Sync + 'static, N: Node<S, C>> ErasedNode<S, C> for StateNode<N> {
+impl<S: State, C: Send + Sync + 'static, N: Node<S, C>> ErasedNode<S, C> for StateNode<N> {
     fn start(&self, input: TaskInput<S>, ctx: Context<C>) -> Result<NodeFuture<S>, GraphError> {
         let state = match input {
             TaskInput::State(state) => state,
@@ -101,8 +106,13 @@ impl<S: State, C: std::marker::Send + Sync + 'static, N: Node<S, C>> ErasedNode<
         true
     }
 
-    fn decode_send(&self, node: Arc<str>, payload: &[u8], codec: &dyn Codec) -> Result<Send, CodecError> {
-        Ok(Send::new(node, codec.from_bytes::<S>(payload)?))
+    fn decode_send(
+        &self,
+        node: Arc<str>,
+        payload: &[u8],
+        codec: &dyn Codec,
+    ) -> Result<control::Send, CodecError> {
+        Ok(control::Send::new(node, codec.from_bytes::<S>(payload)?))
     }
 }
 
@@ -115,10 +125,10 @@ pub(crate) struct SendNode<I, F> {
 impl<S, C, I, F, Fut, O> ErasedNode<S, C> for SendNode<I, F>
 where
     S: State,
-    C: std::marker::Send + Sync + 'static,
-    I: Clone + Serialize + DeserializeOwned + std::marker::Send + Sync + 'static,
-    F: Fn(I, Context<C>) -> Fut + std::marker::Send + Sync + 'static,
-    Fut: Future<Output = Result<O, NodeError>> + std::marker::Send + 'static,
+    C: Send + Sync + 'static,
+    I: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    F: Fn(I, Context<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, NodeError>> + Send + 'static,
     O: Into<Command<S>>,
 {
     fn start(&self, input: TaskInput<S>, ctx: Context<C>) -> Result<NodeFuture<S>, GraphError> {
@@ -140,14 +150,19 @@ where
         false
     }
 
-    fn decode_send(&self, node: Arc<str>, payload: &[u8], codec: &dyn Codec) -> Result<Send, CodecError> {
-        Ok(Send::new(node, codec.from_bytes::<I>(payload)?))
+    fn decode_send(
+        &self,
+        node: Arc<str>,
+        payload: &[u8],
+        codec: &dyn Codec,
+    ) -> Result<control::Send, CodecError> {
+        Ok(control::Send::new(node, codec.from_bytes::<I>(payload)?))
     }
 }
 
 /// The payload of `send` as a `T`, cloned only if another holder still shares it.
-fn downcast_payload<T: Clone + Any + std::marker::Send + Sync>(send: Send) -> Result<T, GraphError> {
-    let Send {
+fn downcast_payload<T: Clone + Any + Send + Sync>(send: control::Send) -> Result<T, GraphError> {
+    let control::Send {
         node,
         payload,
         type_name,

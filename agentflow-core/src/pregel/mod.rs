@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::checkpoint::{CheckpointRef, Codec, channels};
 use crate::compiled::{GraphCore, RunOutput};
-use crate::control::{Interrupt, InterruptKind, Send};
+use crate::control::{self, Interrupt, InterruptKind};
 use crate::error::GraphError;
 use crate::ids::Namespace;
 use crate::state::State;
@@ -70,7 +70,7 @@ pub(crate) struct Triggers {
     /// Node ids, possibly repeated and unsorted; `plan` dedups and sorts.
     pub(crate) nodes: Vec<usize>,
     /// (target node id, send), in the order they were issued.
-    pub(crate) sends: Vec<(usize, Send)>,
+    pub(crate) sends: Vec<(usize, control::Send)>,
 }
 
 impl Triggers {
@@ -103,7 +103,7 @@ pub(crate) struct Run<S: State, C> {
     pub(crate) deferred: Vec<crate::checkpoint::PendingWrite>,
 }
 
-impl<S: State, C: std::marker::Send + Sync + 'static> Run<S, C> {
+impl<S: State, C: Send + Sync + 'static> Run<S, C> {
     /// A run without persistence that starts from the default state merged with `input`.
     pub(crate) fn new(
         graph: Arc<GraphCore<S, C>>,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointTuple, Codec, Corruption, PendingWrite, channels};
-use crate::control::{Interrupt, Route, Send};
+use crate::control::{self, Interrupt, Route};
 use crate::error::GraphError;
 use crate::state::State;
 
@@ -115,7 +115,7 @@ pub(crate) fn restore<S: State, C>(
     }
     for send in &cp.sends {
         let id = node_id(&send.node)?;
-        let decoded: Send =
+        let decoded: control::Send =
             graph.nodes[id]
                 .node
                 .decode_send(graph.nodes[id].name.clone(), &send.payload, codec)?;
