@@ -14,7 +14,7 @@ use crate::tool::ToolError;
 /// value, so a config can be logged safely.
 ///
 /// ```
-/// use agentflow_tools::http::Secret;
+/// use agentflow_tools::Secret;
 ///
 /// let token = Secret::new("xoxb-123");
 /// assert_eq!(format!("{token:?}"), "Secret(***)");
