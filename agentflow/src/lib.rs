@@ -14,9 +14,9 @@
 //!
 //! | feature | module | what it adds |
 //! |---|---|---|
-//! | `postgres` | [`postgres`] | `PostgresSaver` and `PostgresStore` |
-//! | `sqlite` | [`sqlite`] | `SqliteSaver`, the embedded checkpointer |
-//! | `tools` | [`tools`] | tools, tool node, chat models, the ReAct agent |
+//! | `postgres` | `agentflow::postgres` | `PostgresSaver` and `PostgresStore` |
+//! | `sqlite` | `agentflow::sqlite` | `SqliteSaver`, the embedded checkpointer |
+//! | `tools` | `agentflow::tools` | tools, tool node, chat models, the ReAct agent |
 //! | `slack`, `jira`, `sql`, `fetch` | `tools::slack`, ... | those backends (each implies `tools`) |
 //! | `rig` | `tools::rig` | chat models through rig-core (implies `tools`) |
 //!
