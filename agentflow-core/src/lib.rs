@@ -89,8 +89,11 @@ pub use store::{InMemoryStore, Store};
 pub use stream::{EventData, EventStream, MessageChunk, StreamEvent, StreamMode, StreamModes, StreamWriter};
 pub use tokio_util::sync::CancellationToken;
 
+/// What the code `#[derive(State)]` generates names: not public API, and not covered by semver.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::state::Write;
+    pub use crate::state::derive_support::{FieldGuard, Tail, apply_field, apply_field_with, seq_len};
     pub use serde;
 }
 

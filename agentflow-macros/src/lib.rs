@@ -1,4 +1,5 @@
-//! Derive macros for agentflow. Use them through `agentflow_core`, which re-exports them.
+//! Derive macros for agentflow. Use them through `agentflow_core` or the `agentflow` facade, which
+//! re-export them.
 //!
 //! `#[derive(State)]` turns a plain struct into graph state: it generates the partial-update type
 //! (`{Name}Update`), its builder methods, and the merge that applies a superstep's writes field by
@@ -6,6 +7,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod crate_path;
 mod state;
 
 use proc_macro::TokenStream;

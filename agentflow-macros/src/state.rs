@@ -116,7 +116,9 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
 
     let generic_params = &input.generics.params;
-    let core = quote!(::agentflow_core);
+    let core_path = crate::crate_path::core_path();
+    let serde_crate = format!("{}::__private::serde", core_path.text);
+    let core = core_path.tokens;
 
     let idents: Vec<&Ident> = fields.iter().map(|f| &f.ident).collect();
     let types: Vec<&Type> = fields.iter().map(|f| &f.ty).collect();
@@ -137,15 +139,15 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         let ident = &f.ident;
         let field_name = unraw(ident);
         let call = match &f.rule {
-            Rule::LastValue => quote!(#core::state::apply_field::<_, #core::state::LastValue>(
+            Rule::LastValue => quote!(#core::__private::apply_field::<_, #core::state::LastValue>(
                 &mut self.#ident, write, &mut guards[#i], #field_name, writer)),
-            Rule::Append => quote!(#core::state::apply_field::<_, #core::state::Append>(
+            Rule::Append => quote!(#core::__private::apply_field::<_, #core::state::Append>(
                 &mut self.#ident, write, &mut guards[#i], #field_name, writer)),
-            Rule::Merge => quote!(#core::state::apply_field::<_, #core::state::Merge>(
+            Rule::Merge => quote!(#core::__private::apply_field::<_, #core::state::Merge>(
                 &mut self.#ident, write, &mut guards[#i], #field_name, writer)),
-            Rule::Add => quote!(#core::state::apply_field::<_, #core::state::Add>(
+            Rule::Add => quote!(#core::__private::apply_field::<_, #core::state::Add>(
                 &mut self.#ident, write, &mut guards[#i], #field_name, writer)),
-            Rule::Custom(path) => quote!(#core::state::apply_field_with(
+            Rule::Custom(path) => quote!(#core::__private::apply_field_with(
                 &mut self.#ident, write, &mut guards[#i], #field_name, writer, false, #path)),
         };
         quote! {
@@ -186,12 +188,12 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         #[derive(#core::__private::serde::Serialize, #core::__private::serde::Deserialize)]
         // Generic states carry serde bounds on their parameters (State requires serde), so the
         // update needs no extra ones (extra ones would make `DeserializeOwned` bounds ambiguous).
-        #[serde(crate = "::agentflow_core::__private::serde", bound = "")]
+        #[serde(crate = #serde_crate, bound = "")]
         #vis struct #update_name <#generic_params> #where_clause {
             #(
                 #[doc = concat!("The write to `", #names, "`, if any.")]
                 #[serde(default, skip_serializing_if = "::core::option::Option::is_none")]
-                pub #idents: ::core::option::Option<#core::state::Write<#types>>,
+                pub #idents: ::core::option::Option<#core::__private::Write<#types>>,
             )*
         }
 
@@ -224,13 +226,13 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             #(
                 #[doc = #setter_docs]
                 pub fn #idents(mut self, value: #types) -> Self {
-                    self.#idents = ::core::option::Option::Some(#core::state::Write::Value(value));
+                    self.#idents = ::core::option::Option::Some(#core::__private::Write::Value(value));
                     self
                 }
 
                 #[doc = #overwrite_docs]
                 pub fn #overwrite_setters(mut self, value: #types) -> Self {
-                    self.#idents = ::core::option::Option::Some(#core::state::Write::Overwrite(value));
+                    self.#idents = ::core::option::Option::Some(#core::__private::Write::Overwrite(value));
                     self
                 }
             )*
@@ -239,7 +241,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         impl #impl_generics ::core::convert::From<#name #ty_generics> for #update_name #ty_generics #where_clause {
             fn from(state: #name #ty_generics) -> Self {
                 Self {
-                    #( #idents: ::core::option::Option::Some(#core::state::Write::Value(state.#idents)), )*
+                    #( #idents: ::core::option::Option::Some(#core::__private::Write::Value(state.#idents)), )*
                 }
             }
         }
@@ -247,7 +249,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         impl #impl_generics #core::state::IntoOverwrite for #name #ty_generics #where_clause {
             fn into_overwrite(self) -> #update_name #ty_generics {
                 #update_name {
-                    #( #idents: ::core::option::Option::Some(#core::state::Write::Overwrite(self.#idents)), )*
+                    #( #idents: ::core::option::Option::Some(#core::__private::Write::Overwrite(self.#idents)), )*
                 }
             }
         }
@@ -309,7 +311,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             where
                 I: ::core::iter::IntoIterator<Item = (&'w str, Self::Update)>,
             {
-                let mut guards = [#core::state::FieldGuard::<'w>::NEW; #field_count];
+                let mut guards = [#core::__private::FieldGuard::<'w>::NEW; #field_count];
                 let mut changed = #core::state::FieldSet::EMPTY;
                 for (writer, update) in updates {
                     #( #apply_fields )*
@@ -325,7 +327,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
 
             fn append_len(&self, index: usize) -> ::core::option::Option<usize> {
                 match index {
-                    #( #append_indices => ::core::option::Option::Some(#core::state::seq_len(&self.#append_idents)), )*
+                    #( #append_indices => ::core::option::Option::Some(#core::__private::seq_len(&self.#append_idents)), )*
                     _ => ::core::option::Option::None,
                 }
             }
@@ -338,7 +340,7 @@ pub fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             ) -> ::core::result::Result<::core::option::Option<::std::vec::Vec<u8>>, #core::checkpoint::CodecError> {
                 match index {
                     #( #append_indices => ::core::result::Result::Ok(::core::option::Option::Some(
-                        codec.to_bytes(&#core::state::Tail(&self.#append_idents, from))?
+                        codec.to_bytes(&#core::__private::Tail(&self.#append_idents, from))?
                     )), )*
                     _ => ::core::result::Result::Ok(::core::option::Option::None),
                 }
@@ -367,7 +369,7 @@ fn encoder(index: usize, field: &Field) -> TokenStream {
     let ident = &field.ident;
     let ty = &field.ty;
     let name = unraw(ident);
-    let serde_path: TokenStream = quote!(::agentflow_core::__private::serde);
+    let serde_path: TokenStream = serde_path();
     if field.serde.skip {
         return quote!();
     }
@@ -398,7 +400,7 @@ fn decoder(field: &Field) -> TokenStream {
     let ident = &field.ident;
     let ty = &field.ty;
     let name = unraw(ident);
-    let serde_path: TokenStream = quote!(::agentflow_core::__private::serde);
+    let serde_path: TokenStream = serde_path();
     if field.serde.skip {
         return quote!();
     }
@@ -468,4 +470,10 @@ fn parse_field(field: &syn::Field) -> syn::Result<Field> {
 fn unraw(ident: &Ident) -> String {
     let s = ident.to_string();
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+/// The path of the serde the generated code uses: the one the core re-exports.
+fn serde_path() -> TokenStream {
+    let core = crate::crate_path::core_path().tokens;
+    quote!(#core::__private::serde)
 }

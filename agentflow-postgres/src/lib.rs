@@ -36,4 +36,7 @@ mod warm;
 pub use database::DEFAULT_STATEMENT_TIMEOUT;
 pub use error::PostgresError;
 pub use saver::{DEFAULT_LIST_LIMIT, PostgresSaver};
+/// The sqlx version this crate uses (for the [`PgPool`](sqlx::PgPool) that
+/// [`PostgresSaver`] and [`PostgresStore`] are built from).
+pub use sqlx;
 pub use store::PostgresStore;

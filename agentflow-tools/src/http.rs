@@ -14,7 +14,7 @@ use crate::tool::ToolError;
 /// value, so a config can be logged safely.
 ///
 /// ```
-/// use agentflow_tools::http::Secret;
+/// use agentflow_tools::Secret;
 ///
 /// let token = Secret::new("xoxb-123");
 /// assert_eq!(format!("{token:?}"), "Secret(***)");
@@ -64,18 +64,6 @@ impl From<&str> for Secret {
 /// a local fake or proxy listens; any other scheme is refused too. The host is the one the
 /// URL parser resolved, so `http://127.0.0.1.evil.example` or `http://127.0.0.1@evil.example`
 /// are refused.
-///
-/// ```
-/// use agentflow_tools::http::check_credential_url;
-/// use url::Url;
-///
-/// let check = |u: &str| check_credential_url(&Url::parse(u).unwrap());
-/// assert!(check("https://example.com/").is_ok());
-/// assert!(check("http://127.0.0.1:8080/api/").is_ok());
-/// assert!(check("http://[::1]:8080/").is_ok());
-/// assert!(check("http://example.com/").is_err());
-/// assert!(check("http://127.0.0.1.evil.example/").is_err());
-/// ```
 pub fn check_credential_url(url: &url::Url) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
@@ -221,6 +209,16 @@ fn too_large(backend: &str, limit: usize) -> ToolError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_travel_over_https_or_to_loopback_only() {
+        let check = |u: &str| super::check_credential_url(&url::Url::parse(u).unwrap());
+        assert!(check("https://example.com/").is_ok());
+        assert!(check("http://127.0.0.1:8080/api/").is_ok());
+        assert!(check("http://[::1]:8080/").is_ok());
+        assert!(check("http://example.com/").is_err());
+        assert!(check("http://127.0.0.1.evil.example/").is_err());
+    }
+
     use super::*;
     use agentflow_core::Failure;
     use reqwest::header::HeaderValue;

@@ -71,8 +71,9 @@ pub mod agent_state;
 pub mod breaker;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+// Crate-private: its signatures carry reqwest types, which are not part of this crate's API.
 #[cfg(feature = "http-client")]
-pub mod http;
+mod http;
 #[cfg(feature = "jira")]
 pub mod jira;
 pub mod message;
@@ -95,3 +96,6 @@ pub use model::{Cost, Price, PriceTable, TokenChunk};
 pub use react::{ReactOptions, ToolInvocation, react_agent};
 pub use tool::{DynTool, Idempotency, Tool, ToolContext, ToolError, ToolRegistry, ToolSpec};
 pub use tool_node::{ToolNode, ToolNodeOptions};
+
+#[cfg(feature = "http-client")]
+pub use http::Secret;

@@ -323,6 +323,8 @@ pub(crate) fn give_back(memo: Option<Memo>) {
 /// A hasher for allocation addresses (for maps keyed by `Arc` identity), which are unique and
 /// well spread already: one multiply mixes them, where SipHash's flood resistance would buy
 /// nothing.
+// Public only for the workspace's benches; hidden from the docs, not part of the API.
+#[doc(hidden)]
 #[derive(Default)]
 pub struct AddressHasher(u64);
 

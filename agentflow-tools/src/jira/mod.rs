@@ -1,7 +1,7 @@
 //! Jira Cloud REST v3 tools (feature `jira`).
 //!
 //! - [`JiraClient`] ([`JiraConfig`]: site URL, account email, API token as a
-//!   [`Secret`](crate::http::Secret)): typed calls for creating issues, commenting, listing and
+//!   [`Secret`](crate::Secret)): typed calls for creating issues, commenting, listing and
 //!   taking transitions, JQL search (`/rest/api/3/search/jql`, token paging), reading issues and
 //!   `myself` (the agent's account id, for ignoring its own webhook events).
 //! - [`AdfDoc`]: plain text to the Atlassian Document Format REST v3 requires, and back

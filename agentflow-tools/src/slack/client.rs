@@ -117,7 +117,7 @@ impl SlackClientBuilder {
 
     /// Builds the client: [`SlackError::Config`] for an empty token, or a base URL that is not
     /// an absolute http(s) URL, carries user info, or is plain `http` to a host other than
-    /// loopback (the token would travel unencrypted; see [`http::check_credential_url`]).
+    /// loopback (the token would travel unencrypted).
     pub fn build(self) -> Result<SlackClient, SlackError> {
         if self.token.expose().trim().is_empty() {
             return Err(SlackError::Config("the bot token is empty".into()));
