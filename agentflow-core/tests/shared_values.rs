@@ -1,11 +1,14 @@
 //! A large value shared by reference (`checkpoint::shared::serialize`) is encoded once while it
 //! lives: in the input write, in every task's pending write and in every checkpoint of every
-//! run of the graph. What is stored still reads back whole.
+//! run of the graph, with the opt-in `FastMsgPackCodec`. What is stored still reads back whole.
+//! The default codecs use plain serde: every write encodes it again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, InMemorySaver, ListOptions, MsgPackCodec};
+use agentflow_core::checkpoint::{
+    CheckpointRef, Checkpointer, Codec, FastMsgPackCodec, InMemorySaver, JsonCodec, ListOptions, MsgPackCodec,
+};
 use agentflow_core::{Durability, END, RunConfig, START, State, StateGraph};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -37,8 +40,10 @@ struct Docs {
     steps: Vec<u32>,
 }
 
-#[tokio::test]
-async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() {
+/// Runs the copying graph twice (threads t1 and t2) with `codec` and returns how many times the
+/// shared document was encoded.
+async fn encodings_with(codec: impl Codec) -> usize {
+    ENCODED.store(0, Ordering::SeqCst);
     let mut graph = StateGraph::<Docs>::new();
     graph.add_node("copy", |s, _| async move {
         let step = s.steps.len() as u32;
@@ -55,7 +60,7 @@ async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() 
         .compile()
         .unwrap()
         .with_shared_checkpointer(saver.clone())
-        .with_codec(MsgPackCodec)
+        .with_codec(codec)
         .with_durability(Durability::Sync);
     let doc = Shared(Arc::new(Doc {
         lines: (0..30).map(|i| format!("line {i} of a document")).collect(),
@@ -69,9 +74,6 @@ async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() 
             .unwrap();
         assert_eq!(out.state.steps, [0, 1, 2, 3, 4]);
     }
-    // Two runs of 5 steps: 2 input writes, 10 task writes and 14 checkpoints carried it.
-    assert_eq!(ENCODED.load(Ordering::SeqCst), 1, "encoded once while it lives");
-
     let history = saver
         .list(Some(&CheckpointRef::latest("t2")), &ListOptions::default())
         .await
@@ -80,4 +82,20 @@ async fn a_shared_document_is_encoded_once_across_writes_checkpoints_and_runs() 
     let state = graph.get_state("t2").await.unwrap().unwrap();
     assert_eq!(state.values.doc, doc);
     assert_eq!(state.values.last, doc);
+    ENCODED.load(Ordering::SeqCst)
+}
+
+// One test for all codecs: they share the encoding counter.
+#[tokio::test]
+async fn only_the_opt_in_codec_encodes_a_shared_document_once_while_it_lives() {
+    // Two runs of 5 steps: 2 input writes, 10 task writes and 14 checkpoints carried it.
+    assert_eq!(
+        encodings_with(FastMsgPackCodec).await,
+        1,
+        "encoded once while it lives"
+    );
+    // The default path has none of the cache: each write and checkpoint encodes it again.
+    let plain = encodings_with(MsgPackCodec).await;
+    assert!(plain > 10, "plain msgpack encoded it {plain} times");
+    assert_eq!(encodings_with(JsonCodec).await, plain);
 }

@@ -43,12 +43,25 @@ pub fn run_config() -> RunConfig {
 /// The `_checkpoint` variant of a shape: LangGraph's bench compiles with `InMemorySaver()` and
 /// runs with durability "exit" (LangGraph writes one checkpoint per run; agentflow writes two:
 /// the run's fence, durable before any node runs, and the end); the saver stores encoded
-/// values, as LangGraph's serializes every blob.
+/// values, as LangGraph's serializes every blob. The codec is plain `MsgPackCodec`; set
+/// [`FAST_CODEC_ENV`] to `1` to compare with the opt-in `FastMsgPackCodec`.
 pub fn checkpointed<S: State>(graph: CompiledGraph<S>) -> CompiledGraph<S> {
-    graph
+    let graph = graph
         .with_checkpointer(agentflow_core::checkpoint::InMemorySaver::new())
-        .with_durability(agentflow_core::Durability::Exit)
-        .with_codec(agentflow_core::checkpoint::MsgPackCodec)
+        .with_durability(agentflow_core::Durability::Exit);
+    if fast_codec() {
+        graph.with_codec(agentflow_core::checkpoint::FastMsgPackCodec)
+    } else {
+        graph.with_codec(agentflow_core::checkpoint::MsgPackCodec)
+    }
+}
+
+/// The environment variable that makes [`checkpointed`] use the opt-in `FastMsgPackCodec`.
+pub const FAST_CODEC_ENV: &str = "AGENTFLOW_BENCH_FAST_CODEC";
+
+/// Whether [`FAST_CODEC_ENV`] asks for the opt-in codec.
+fn fast_codec() -> bool {
+    std::env::var(FAST_CODEC_ENV).is_ok_and(|v| v == "1")
 }
 
 /// Drains `events`, handing every event to `on_event`, and returns the run's output.

@@ -29,7 +29,7 @@ impl CodecError {
 }
 
 /// A serde data format for checkpoint values. Implementations wrap a serde format crate; see
-/// [`JsonCodec`] and [`MsgPackCodec`].
+/// [`JsonCodec`] and [`MsgPackCodec`] (and the opt-in [`FastMsgPackCodec`]).
 pub trait Codec: Send + Sync + 'static {
     /// A short name stored with checkpoints (`"json"`, `"msgpack"`).
     fn name(&self) -> &'static str;
@@ -59,6 +59,8 @@ pub enum Builtin {
     Json,
     #[cfg(feature = "msgpack")]
     MsgPack,
+    #[cfg(feature = "msgpack")]
+    FastMsgPack,
 }
 
 impl dyn Codec {
@@ -68,6 +70,10 @@ impl dyn Codec {
             Some(Builtin::Json) => serde_json::to_vec(value).map_err(|e| CodecError::new("json", e)),
             #[cfg(feature = "msgpack")]
             Some(Builtin::MsgPack) => {
+                rmp_serde::to_vec_named(value).map_err(|e| CodecError::new("msgpack", e))
+            }
+            #[cfg(feature = "msgpack")]
+            Some(Builtin::FastMsgPack) => {
                 super::msgpack::to_vec(value).map_err(|e| CodecError::new("msgpack", e))
             }
             None => self.encode(value),
@@ -81,7 +87,7 @@ impl dyn Codec {
                 return serde_json::from_slice(bytes).map_err(|e| CodecError::new("json", e));
             }
             #[cfg(feature = "msgpack")]
-            Some(Builtin::MsgPack) => {
+            Some(Builtin::MsgPack | Builtin::FastMsgPack) => {
                 return rmp_serde::from_slice(bytes).map_err(|e| CodecError::new("msgpack", e));
             }
             None => {}
@@ -92,6 +98,20 @@ impl dyn Codec {
             Ok(())
         })?;
         out.ok_or_else(|| CodecError::new(self.name(), "the decoder produced no value"))
+    }
+
+    /// Runs `f` (the encoding of one checkpoint's values or of one task's writes) with the
+    /// shared-value memo and the graph's `cache` when this is the [`FastMsgPackCodec`]; with any
+    /// other codec, just runs `f`: the default path touches none of the cache's machinery.
+    pub(crate) fn encoding_scope<R>(&self, cache: &super::shared::Cache, f: impl FnOnce() -> R) -> R {
+        match self.builtin() {
+            #[cfg(feature = "msgpack")]
+            Some(Builtin::FastMsgPack) => super::shared::scope_with(cache, f),
+            _ => {
+                let _ = cache;
+                f()
+            }
+        }
     }
 }
 
@@ -124,7 +144,8 @@ impl Codec for JsonCodec {
     }
 }
 
-/// MessagePack: compact and fast, with field names kept so that a state type may gain fields.
+/// MessagePack through plain `rmp_serde` (`to_vec_named`): compact, with field names kept so
+/// that a state type may gain fields.
 #[cfg(feature = "msgpack")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MsgPackCodec;
@@ -140,7 +161,7 @@ impl Codec for MsgPackCodec {
     }
 
     fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
-        super::msgpack::to_vec(value).map_err(|e| CodecError::new("msgpack", e))
+        rmp_serde::to_vec_named(value).map_err(|e| CodecError::new("msgpack", e))
     }
 
     fn decode(
@@ -151,6 +172,43 @@ impl Codec for MsgPackCodec {
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         let mut erased = <dyn erased_serde::Deserializer>::erase(&mut de);
         visit(&mut erased).map_err(|e| CodecError::new("msgpack", e))
+    }
+}
+
+/// Opt-in MessagePack for states that hold large values shared by reference: the same bytes as
+/// [`MsgPackCodec`] (it stores under the same name, and either reads what the other wrote),
+/// written by a hand-written encoder that encodes each `Arc` marked with
+/// [`shared::serialize`](super::shared::serialize) once per checkpoint, and a large one once
+/// while it lives (a per-graph cache keyed by allocation address).
+///
+/// Invariant (yours to keep): a marked value never changes while it lives. Identity is the
+/// allocation, so a value mutated in place behind its `Arc` (an `Arc<Mutex<_>>`, an atomic, any
+/// interior mutability) would be stored with its old bytes. Plain `Arc<T>` keeps it by itself:
+/// `Arc::make_mut` moves a changed value to a new allocation. See docs/persistence.md.
+#[cfg(feature = "msgpack")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FastMsgPackCodec;
+
+#[cfg(feature = "msgpack")]
+impl Codec for FastMsgPackCodec {
+    fn name(&self) -> &'static str {
+        "msgpack"
+    }
+
+    fn builtin(&self) -> Option<Builtin> {
+        Some(Builtin::FastMsgPack)
+    }
+
+    fn encode(&self, value: &dyn erased_serde::Serialize) -> Result<Vec<u8>, CodecError> {
+        super::msgpack::to_vec(value).map_err(|e| CodecError::new("msgpack", e))
+    }
+
+    fn decode(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), CodecError> {
+        MsgPackCodec.decode(bytes, visit)
     }
 }
 
@@ -229,5 +287,22 @@ mod tests {
         let json = JsonCodec.encode(&msg).unwrap();
         let pack = MsgPackCodec.encode(&msg).unwrap();
         assert!(pack.len() < json.len());
+    }
+
+    #[cfg(feature = "msgpack")]
+    #[test]
+    fn the_opt_in_msgpack_writes_what_plain_msgpack_writes() {
+        roundtrip(&FastMsgPackCodec);
+        let msg = Msg {
+            id: 300,
+            text: "y".repeat(40),
+        };
+        let plain: &dyn Codec = &MsgPackCodec;
+        let fast: &dyn Codec = &FastMsgPackCodec;
+        assert_eq!(plain.name(), fast.name());
+        let plain_bytes = plain.to_bytes(&msg).unwrap();
+        assert_eq!(plain_bytes, rmp_serde::to_vec_named(&msg).unwrap());
+        assert_eq!(fast.to_bytes(&msg).unwrap(), plain_bytes);
+        assert_eq!(fast.encode(&msg).unwrap(), plain.encode(&msg).unwrap());
     }
 }

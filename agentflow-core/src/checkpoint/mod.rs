@@ -44,9 +44,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use chain::{MAX_DELTA_CHAIN, Segment, put_field_value, stored_version};
-#[cfg(feature = "msgpack")]
-pub use codec::MsgPackCodec;
 pub use codec::{Builtin, Codec, CodecError, JsonCodec};
+#[cfg(feature = "msgpack")]
+pub use codec::{FastMsgPackCodec, MsgPackCodec};
 pub use corrupt::Corruption;
 pub use intent::{DEFAULT_INTENT_LEASE, IntentClaim, IntentLease, IntentRef, lease_millis};
 pub use memory::InMemorySaver;

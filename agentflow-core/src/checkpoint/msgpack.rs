@@ -1,4 +1,5 @@
-//! The MessagePack encoder of [`MsgPackCodec`](super::MsgPackCodec).
+//! The MessagePack encoder of the opt-in [`FastMsgPackCodec`](super::FastMsgPackCodec)
+//! ([`MsgPackCodec`](super::MsgPackCodec) uses plain `rmp_serde`).
 //!
 //! It writes byte for byte what `rmp_serde::to_vec_named` writes (structs as maps with field
 //! names, enums as `{variant: value}`, the smallest integer and length markers), so

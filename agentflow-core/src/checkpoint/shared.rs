@@ -3,12 +3,13 @@
 //! A state often holds one large value in several places: the same document in the message list,
 //! in a "last event" field and in a map of participants, each an [`Arc`] clone. Rust shares it for
 //! free; a checkpoint would encode it once per place. Mark such `Arc` fields with
-//! [`serialize`] and the MessagePack codec ([`MsgPackCodec`](super::MsgPackCodec)) encodes each
-//! shared allocation once per checkpoint and copies its bytes wherever it occurs again.
+//! [`serialize`] and the opt-in MessagePack codec ([`FastMsgPackCodec`](super::FastMsgPackCodec))
+//! encodes each shared allocation once per checkpoint and copies its bytes wherever it occurs
+//! again. Nothing here runs with any other codec (the default ones included): the engine enters
+//! a memo scope only for that codec, and other serializers see the mark as a plain newtype.
 //!
 //! The bytes are exactly what encoding it again would give, so every stored field stays
 //! self-contained (fields are versioned and read separately) and decoding needs nothing special.
-//! Other codecs encode the value as usual: the marking is transparent to them.
 //!
 //! ```
 //! use std::sync::Arc;

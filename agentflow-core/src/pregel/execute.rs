@@ -274,8 +274,9 @@ impl<S: State, C: Send + Sync + 'static> TaskRun<S, C> {
         let Some(sink) = info.journal_sink.as_ref().filter(|s| !s.is_exit()) else {
             return Ok((outcome, Vec::new()));
         };
-        // Large shared values in the update are likely in the graph's cache already.
-        let writes = crate::checkpoint::shared::scope_with(&self.graph.encoded, || {
+        // With the opt-in codec, large shared values in the update are likely in the graph's
+        // cache already.
+        let writes = info.codec.encoding_scope(&self.graph.encoded, || {
             outcome_writes(info.task_id, &info.node, &outcome, &*info.codec)
         })?;
         if self.defer && matches!(outcome, TaskOutcome::Done(_)) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::checkpoint::{
-    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels, shared,
+    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels,
 };
 use crate::compiled::GraphCore;
 use crate::config::Durability;
@@ -146,7 +146,9 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 task_path: crate::START.into(),
                 channel: channels::INPUT.into(),
                 idx: 0,
-                value: shared::scope_with(&graph.encoded, || d.codec().to_bytes(&update))?,
+                value: d
+                    .codec()
+                    .encoding_scope(&graph.encoded, || d.codec().to_bytes(&update))?,
             });
             // Queued in async mode; the fence below waits for it.
             self.put_current().await?;

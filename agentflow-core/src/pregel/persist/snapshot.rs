@@ -51,9 +51,10 @@ impl<S: State, C> Snapshot<'_, S, C> {
     /// How each of `fields` is written: as the items appended since the stored version when it
     /// is an append field that was not overwritten, else whole.
     fn encode(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
-        // One memo for all fields: a value they share is encoded once (and a large one, once
-        // while it lives).
-        crate::checkpoint::shared::scope_with(&self.graph.encoded, || self.encode_each(d, fields))
+        // With the opt-in codec, one memo for all fields: a value they share is encoded once
+        // (and a large one, once while it lives).
+        d.codec()
+            .encoding_scope(&self.graph.encoded, || self.encode_each(d, fields))
     }
 
     fn encode_each(&self, d: &Durable, fields: FieldSet) -> Result<Vec<FieldWrite>, GraphError> {
