@@ -3,14 +3,13 @@
 use std::sync::Arc;
 
 use crate::checkpoint::{
-    CheckpointMetadata, CheckpointRef, CheckpointSource, CheckpointTuple, Checkpointer, ListOptions, PutMode,
-    channels,
+    CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer, ListOptions, channels,
 };
 use crate::compiled::CompiledGraph;
 use crate::control::{Interrupt, InterruptKind};
 use crate::error::GraphError;
 use crate::ids::{Namespace, TaskId, TaskOrigin, task_id};
-use crate::pregel::{CheckpointId, Durable, Persister, Restored, Snapshot, Triggers};
+use crate::pregel::{Durable, DurableTarget, Persister, Restored, Snapshot, Triggers};
 use crate::state::State;
 
 /// A thread's state at one checkpoint (LangGraph's `StateSnapshot`).
@@ -208,11 +207,6 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
                 thread_id: target.thread_id.clone(),
             })?;
         let head = saver.get_tuple(&thread).await?.map(|h| h.checkpoint.id);
-        let mode = if head.as_deref() == Some(tuple.checkpoint.id.as_str()) {
-            PutMode::Extend
-        } else {
-            PutMode::Fork
-        };
         let node = match as_node {
             Some(name) => Some(*self.core.by_name.get(name).ok_or_else(|| {
                 GraphError::InvalidResume(format!("update_state as `{name}`: no such node"))
@@ -246,7 +240,6 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         let applied = state
             .apply_tracked([(&*writer, update)])
             .map_err(|source| GraphError::InvalidUpdate { step, source })?;
-        let changed = applied.changed;
         if let Some(n) = node {
             // As if the node had just run: what follows it runs next.
             let spec = &self.core.nodes[n];
@@ -259,21 +252,8 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
             }
         }
         let persister = Arc::new(Persister::new(saver, codec, crate::config::Durability::Sync));
-        let checkpoint = CheckpointId::next(head.as_deref().max(Some(tuple.checkpoint.id.as_str())));
-        let mut durable = Durable::new(persister, thread, checkpoint);
-        durable.persisted = Some(tuple.checkpoint.id.clone());
-        durable.mode = mode;
-        durable.step = tuple.metadata.step + 1;
-        durable.versions = versions;
-        durable.versions_seen = tuple.checkpoint.versions_seen.clone();
-        durable.dirty = changed;
-        durable.updated = changed;
-        durable.source = CheckpointSource::Update;
-        durable.extra = tuple.metadata.extra.clone();
-        durable.run_id = crate::ids::uuid_v7().to_string();
-        durable.stored = stored;
-        durable.replaced = applied.replaced;
-        durable.bump_versions(changed);
+        let target = DurableTarget { persister, thread };
+        let mut durable = Durable::for_update(target, &tuple, head.as_deref(), versions, stored, &applied);
         let snapshot = Snapshot {
             graph: &self.core,
             state: &state,
@@ -283,7 +263,7 @@ impl<S: State, C: Send + Sync + 'static> CompiledGraph<S, C> {
         snapshot.put(&mut durable, &mut Vec::new()).await?;
         if let Some(marker) = marker {
             durable
-                .persister
+                .persister()
                 .save_writes(&durable.current(), vec![marker])
                 .await?;
         }

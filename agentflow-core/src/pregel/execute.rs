@@ -73,7 +73,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             run.defer = self
                 .durable
                 .as_ref()
-                .is_some_and(|d| d.persister.durability != Durability::Exit);
+                .is_some_and(|d| d.persister().durability != Durability::Exit);
             let (outcome, deferred) = run.run().await?;
             self.deferred = deferred;
             outcomes[index] = Some(outcome);
@@ -136,7 +136,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let Some(d) = self
             .durable
             .as_ref()
-            .filter(|d| d.persister.durability == Durability::Exit)
+            .filter(|d| d.persister().durability == Durability::Exit)
         else {
             return Ok(());
         };
@@ -156,7 +156,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 writes.extend(outcome_writes(task.id, node, outcome, d.codec())?);
             }
         }
-        d.persister.keep_for_exit(writes);
+        d.persister().keep_for_exit(writes);
         Ok(())
     }
 
@@ -165,7 +165,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let journal_sink = self
             .durable
             .as_ref()
-            .map(|d| JournalSink::new(d.persister.clone(), || d.current(), d.checkpoint_number()));
+            .map(|d| JournalSink::new(d.persister().clone(), || d.current(), d.checkpoint_number()));
         let info = TaskInfo {
             node: node.name.clone(),
             step: self.step,

@@ -30,8 +30,8 @@ use crate::stream::{EventSink, RawData, StreamMode};
 pub(crate) use apply::{check_routes, route_into};
 pub(crate) use execute::{TaskOutcome, TaskOutput};
 pub(crate) use persist::{
-    CheckpointId, Durable, JournalSink, Persister, Restored, SavedTask, Snapshot, restore as restore_tuple,
-    stored_lineage,
+    CheckpointId, Durable, DurableTarget, JournalSink, Persister, Restored, SavedTask, Snapshot,
+    restore as restore_tuple, stored_lineage,
 };
 pub(crate) use plan::Task;
 pub(crate) use start::DurableStart;
@@ -237,15 +237,12 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
 
     /// After a step: a new checkpoint, put now (sync), queued (async) or kept for the end (exit).
     async fn commit_step(&mut self, applied: crate::state::Applied, ran: &[usize]) -> Result<(), GraphError> {
-        let changed = applied.changed;
         let Some(d) = self.durable.as_mut() else {
             return Ok(());
         };
-        d.replaced = d.replaced.union(applied.replaced);
         d.record_seen::<S>(ran.iter().map(|&n| &self.graph.nodes[n].name));
-        d.advance(crate::checkpoint::CheckpointSource::Loop, changed);
-        d.bump_versions(changed);
-        if d.persister.durability != crate::config::Durability::Exit {
+        d.advance(crate::checkpoint::CheckpointSource::Loop, &applied);
+        if d.persister().durability != crate::config::Durability::Exit {
             self.put_current().await?;
         }
         Ok(())
@@ -256,7 +253,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let Some(d) = self.durable.as_mut() else {
             return Ok(None);
         };
-        if std::mem::take(&mut d.skip_before) || self.env.interrupt_before.is_empty() {
+        if d.take_skip_before() || self.env.interrupt_before.is_empty() {
             return Ok(None);
         }
         let interrupts: Vec<Interrupt> = tasks
@@ -279,7 +276,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             idx: channels::INTERRUPT_IDX,
             value: d.codec().to_bytes(&interrupts)?,
         };
-        let (persister, target) = (d.persister.clone(), d.current());
+        let (persister, target) = (d.persister().clone(), d.current());
         persister.save_writes(&target, vec![marker]).await?;
         Ok(Some(interrupts))
     }
@@ -343,7 +340,7 @@ impl<S: State, C> Run<S, C> {
         next.dedup();
         self.env.sink.emit(RawData::Checkpoint {
             checkpoint: CheckpointRef::clone(&d.current()),
-            step: d.step,
+            step: d.step(),
             next,
         });
     }

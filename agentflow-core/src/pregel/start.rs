@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::checkpoint::{
-    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, PutMode, channels,
+    CheckpointError, CheckpointRef, CheckpointSource, Checkpointer, PendingWrite, channels,
 };
 use crate::compiled::GraphCore;
 use crate::config::Durability;
@@ -13,7 +13,7 @@ use crate::control::{Command, InterruptKind, Resume, RunInput};
 use crate::error::GraphError;
 use crate::state::State;
 
-use super::persist::{CheckpointId, Restored, restore};
+use super::persist::{DurableTarget, Restored, restore};
 use super::{Durable, Persister, Run, RunEnv, TaskOutput, Triggers};
 
 /// What a durable run starts from.
@@ -63,23 +63,13 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
             Some(t) => Some(restore(&graph, t, &*env.codec)?),
             None => None,
         };
-        let checkpoint = match &tuple {
-            Some(t) => CheckpointId::parse(t.checkpoint.id.clone()),
-            None => CheckpointId::parse(String::new()),
-        };
-        let mut durable = Durable::new(persister, thread, checkpoint);
-        durable.persisted = tuple.as_ref().map(|t| t.checkpoint.id.clone());
-        durable.mode = if forking { PutMode::Fork } else { PutMode::Extend };
-        durable.step = tuple.as_ref().map_or(-2, |t| t.metadata.step);
-        durable.versions = vec![0; S::FIELDS.len()];
-        if let Some(t) = &tuple {
-            durable.versions_seen = t.checkpoint.versions_seen.clone();
-            durable.source = t.metadata.source;
-            durable.resume_lineage(&t.metadata.extra);
-        }
-        durable.extra = start.metadata;
-        durable.run_id = env.run_id.to_string();
-        durable.stored = vec![Default::default(); S::FIELDS.len()];
+        let durable = Durable::for_run::<S>(
+            DurableTarget { persister, thread },
+            tuple.as_ref(),
+            forking,
+            start.metadata,
+            env.run_id.to_string(),
+        );
         let mut run = Run {
             join_seen: vec![0; graph.joins.len()],
             graph,
@@ -130,17 +120,13 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
     ) -> Result<(), GraphError> {
         if let Some(r) = restored {
             self.state = Arc::new(r.state);
-            let d = self.durable_ref()?;
-            d.versions = r.versions;
-            d.stored = r.stored;
+            self.durable_ref()?.restore_fields(r.versions, r.stored);
         }
         let graph = self.graph.clone();
         let d = self.durable_ref()?;
-        d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
-        d.step += 1;
-        d.source = CheckpointSource::Input;
+        d.begin_input();
         let mut input_writes = Vec::new();
-        if d.persister.durability != Durability::Exit {
+        if d.persister().durability != Durability::Exit {
             input_writes.push(PendingWrite {
                 task_id: channels::INPUT_TASK.into(),
                 task_path: crate::START.into(),
@@ -156,10 +142,8 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         self.step = 0;
         let applied = self.apply_input(update)?;
         let d = self.durable_ref()?;
-        d.replaced = d.replaced.union(applied.replaced);
-        d.advance(CheckpointSource::Loop, applied.changed);
-        d.bump_versions(applied.changed);
-        let step = d.step.max(0) as usize;
+        d.advance(CheckpointSource::Loop, &applied);
+        let step = d.step().max(0) as usize;
         self.step = step;
         self.start_step = step;
         self.put_current_now(input_writes).await
@@ -175,21 +159,18 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         self.triggers = restored.triggers;
         self.join_seen = restored.join_seen;
         let d = self.durable_ref()?;
-        d.versions = restored.versions;
-        d.stored = restored.stored;
+        d.restore_fields(restored.versions, restored.stored);
         if forking {
             // A copy of the old checkpoint starts the new branch; its tasks all run again.
             // The fork is the run's fence (one run forks a checkpoint once) and starts a lineage
             // of its own: in the saver before any task runs, in every durability mode.
-            d.set_checkpoint(CheckpointId::next(d.persisted.as_deref()));
-            d.source = CheckpointSource::Fork;
+            d.begin_fork();
             self.put_current_now(Vec::new()).await?;
         } else {
-            d.saved = restored.saved;
-            d.skip_before = restored.paused_before;
+            d.restore_saved(restored.saved, restored.paused_before);
         }
         let d = self.durable_ref()?;
-        let step = d.step.max(0) as usize;
+        let step = d.step().max(0) as usize;
         self.step = step;
         self.start_step = step;
         Ok(())
@@ -213,7 +194,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         let Some(resume) = resume else { return Ok(()) };
         let d = self.durable_ref()?;
         let pending: Vec<(String, String)> = d
-            .saved
+            .saved_tasks()
             .iter()
             .filter(|(_, t)| t.result.is_none())
             .flat_map(|(task, t)| {
@@ -241,7 +222,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                         )
                     }));
                 };
-                if let Some(saved) = d.saved.get_mut(task) {
+                if let Some(saved) = d.saved_task_mut(task) {
                     saved.resume.push(value);
                     answered.push(task.clone());
                 }
@@ -253,7 +234,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                             "no pending interrupt has id `{id}`"
                         )));
                     };
-                    if let Some(saved) = d.saved.get_mut(task) {
+                    if let Some(saved) = d.saved_task_mut(task) {
                         saved.resume.push(value);
                         answered.push(task.clone());
                     }
@@ -262,7 +243,9 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
         }
         let mut writes = Vec::new();
         for task in answered {
-            let Some(saved) = d.saved.get(&task) else { continue };
+            let Some(saved) = d.saved_tasks().get(&task) else {
+                continue;
+            };
             writes.push(PendingWrite {
                 task_id: task.clone(),
                 task_path: saved
@@ -275,7 +258,7 @@ impl<S: State, C: Send + Sync + 'static> Run<S, C> {
                 value: d.codec().to_bytes(&saved.resume)?,
             });
         }
-        let (persister, target) = (d.persister.clone(), d.current());
+        let (persister, target) = (d.persister().clone(), d.current());
         persister.save_writes(&target, writes).await?;
         Ok(())
     }

@@ -6,7 +6,7 @@ mod persister;
 mod restore;
 mod snapshot;
 
-pub(crate) use durable::{CheckpointId, Durable, LINEAGE_KEY, SavedTask, StoredField, stored_lineage};
+pub(crate) use durable::{CheckpointId, Durable, DurableTarget, SavedTask, StoredField, stored_lineage};
 pub(crate) use persister::{JournalSink, Persister};
 pub(crate) use restore::{Restored, decode_output, encode_result, restore};
 pub(crate) use snapshot::Snapshot;

@@ -3,17 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::checkpoint::{
-    CHECKPOINT_VERSION, Checkpoint, CheckpointMetadata, CheckpointRef, MAX_DELTA_CHAIN, PendingSend,
-    PendingWrite, PutMode, now_ms,
-};
+use crate::checkpoint::{CHECKPOINT_VERSION, Checkpoint, MAX_DELTA_CHAIN, PendingSend, PendingWrite, now_ms};
 use crate::config::Durability;
 use crate::error::GraphError;
 use crate::state::{FieldSet, State};
 
 use super::super::{Run, Triggers};
 use super::Durable;
-use super::persister::PutOp;
 
 /// A new full snapshot of an append field is written once its deltas outweigh the last snapshot
 /// this many times: total storage stays linear (deltas once, snapshots a geometric series) and a
@@ -61,14 +57,14 @@ impl<S: State, C> Snapshot<'_, S, C> {
         let codec = d.codec();
         let mut out = Vec::with_capacity(fields.len());
         for index in fields.iter() {
-            let stored = d.stored.get(index).copied().unwrap_or_default();
+            let stored = d.stored_field(index);
             let base_len = match (stored.len, self.state.append_len(index)) {
                 (Some(base), Some(now)) if base <= now => Some(base),
                 _ => None,
             };
             // A delta only while the chain stays within what savers read back.
             let delta_ok = stored.version > 0
-                && !d.replaced.contains(index)
+                && !d.is_replaced(index)
                 && stored.delta_bytes < SNAPSHOT_FACTOR * stored.snapshot_bytes.max(1)
                 && stored.segments < MAX_DELTA_CHAIN;
             if let (true, Some(from)) = (delta_ok, base_len)
@@ -115,7 +111,7 @@ impl<S: State, C> Snapshot<'_, S, C> {
         }
         let new_versions = fields
             .iter()
-            .filter_map(|i| Some((S::FIELDS.get(i)?.to_string(), *d.versions.get(i)?)))
+            .filter_map(|i| Some((S::FIELDS.get(i)?.to_string(), *d.versions().get(i)?)))
             .collect();
         let mut next: Vec<String> = self
             .triggers
@@ -162,12 +158,12 @@ impl<S: State, C> Snapshot<'_, S, C> {
             channel_appends: BTreeMap::new(),
             channel_versions: S::FIELDS
                 .iter()
-                .zip(&d.versions)
+                .zip(d.versions())
                 .filter(|(_, v)| **v > 0)
                 .map(|(f, v)| ((*f).to_owned(), *v))
                 .collect(),
-            versions_seen: d.versions_seen.clone(),
-            updated_channels: d.updated.names::<S>().into_iter().map(str::to_owned).collect(),
+            versions_seen: d.versions_seen().clone(),
+            updated_channels: d.updated().names::<S>().into_iter().map(str::to_owned).collect(),
             next,
             sends,
             joins,
@@ -204,59 +200,20 @@ impl<S: State, C> Snapshot<'_, S, C> {
         writes: &mut Vec<PendingWrite>,
         now: bool,
     ) -> Result<(), GraphError> {
-        let (checkpoint, new_versions, written) = self.build(d, d.dirty)?;
-        let mut extra = d.extra.clone();
-        extra.insert(
-            super::LINEAGE_KEY.to_owned(),
-            serde_json::Value::String(format!("{:032x}", d.lineage())),
-        );
-        let op = PutOp {
-            writes: std::mem::take(writes),
-            parent: CheckpointRef {
-                checkpoint_id: d.persisted.clone(),
-                ..d.thread.clone()
-            },
-            checkpoint,
-            metadata: CheckpointMetadata {
-                source: d.source,
-                step: d.step,
-                parents: BTreeMap::new(),
-                run_id: d.run_id.clone(),
-                extra,
-            },
-            new_versions,
-            mode: d.mode,
-        };
+        let (checkpoint, new_versions, written) = self.build(d, d.dirty())?;
+        let op = d.put_op(checkpoint, new_versions, std::mem::take(writes));
         let put = if now {
-            d.persister.put_now(op).await
+            d.persister().put_now(op).await
         } else {
-            d.persister.put(op).await
+            d.persister().put(op).await
         };
         if let Err(failed) = put {
             *writes = failed.writes;
             return Err(failed.error.into());
         }
-        d.persisted = Some(d.checkpoint_id().to_owned());
-        d.mode = PutMode::Extend;
-        d.dirty = FieldSet::EMPTY;
-        d.replaced = FieldSet::EMPTY;
+        d.mark_persisted();
         for w in written {
-            let Some(stored) = d.stored.get_mut(w.index) else {
-                continue;
-            };
-            stored.version = d.versions.get(w.index).copied().unwrap_or(0);
-            stored.len = self.state.append_len(w.index);
-            match w.base {
-                Some(_) => {
-                    stored.delta_bytes += w.len;
-                    stored.segments += 1;
-                }
-                None => {
-                    stored.snapshot_bytes = w.len;
-                    stored.delta_bytes = 0;
-                    stored.segments = 1;
-                }
-            }
+            d.record_written(w.index, self.state.append_len(w.index), w.len, w.base.is_some());
         }
         Ok(())
     }
@@ -302,11 +259,11 @@ impl<S: State, C> Run<S, C> {
         let Some(d) = self.durable.as_ref() else {
             return Ok(());
         };
-        let persister = d.persister.clone();
+        let persister = d.persister().clone();
         match persister.durability {
             Durability::Exit => {
                 let writes = persister.take_exit_writes();
-                if d.persisted.as_deref() != Some(d.checkpoint_id()) {
+                if !d.is_persisted() {
                     self.put_current().await?;
                 }
                 if !writes.is_empty()
