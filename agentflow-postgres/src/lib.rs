@@ -33,7 +33,8 @@ pub mod store;
 mod vector;
 mod warm;
 
+pub use agentflow_core::checkpoint::DEFAULT_LIST_LIMIT;
 pub use database::DEFAULT_STATEMENT_TIMEOUT;
 pub use error::PostgresError;
-pub use saver::{DEFAULT_LIST_LIMIT, PostgresSaver};
+pub use saver::PostgresSaver;
 pub use store::PostgresStore;

@@ -752,7 +752,7 @@ impl Checkpointer for SqliteSaver {
                AND (?3 IS NULL OR checkpoint_id < ?3)
              ORDER BY checkpoint_id DESC, thread_id, ns"
         );
-        let limit = options.limit.unwrap_or(usize::MAX);
+        let limit = options.limit_or_default();
         let mut heads = Vec::new();
         if limit > 0 {
             let mut rows = sqlx::query(sql)
