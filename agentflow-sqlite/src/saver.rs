@@ -9,7 +9,7 @@ use std::time::Duration;
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     Corruption, IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN, PendingWrite,
-    PruneStrategy, PutMode, Segment, put_field_value, stored_version,
+    PruneStrategy, PutMode, Segment, put_field_value,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -328,14 +328,8 @@ async fn load(conn: &mut SqliteConnection, head: Head) -> Result<CheckpointTuple
         let channel: String = row.try_get("channel").map_err(db)?;
         let version: i64 = row.try_get("version").map_err(db)?;
         let base: Option<i64> = row.try_get("base_version").map_err(db)?;
-        let segment = Segment {
-            version: stored_version(&channel, version).map_err(corrupt)?,
-            base: base
-                .map(|b| stored_version(&channel, b))
-                .transpose()
-                .map_err(corrupt)?,
-            bytes: row.try_get("blob").map_err(db)?,
-        };
+        let bytes = row.try_get("blob").map_err(db)?;
+        let segment = Segment::from_stored(&channel, version, base, bytes).map_err(corrupt)?;
         segments.entry(channel).or_default().push(segment);
     }
     for (channel, version) in checkpoint.channel_versions.clone() {
@@ -366,19 +360,15 @@ async fn load(conn: &mut SqliteConnection, head: Head) -> Result<CheckpointTuple
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(db)?;
-    let config = CheckpointRef {
+    Ok(CheckpointTuple::stored(
         thread_id,
-        namespace: ns,
-        checkpoint_id: Some(checkpoint_id),
-    };
-    let parent = parent_id.map(|p| config.with_checkpoint(p));
-    Ok(CheckpointTuple {
-        config,
+        ns,
+        checkpoint_id,
+        parent_id,
         checkpoint,
         metadata,
-        parent,
         pending_writes,
-    })
+    ))
 }
 
 async fn checkpoint_exists(

@@ -350,6 +350,33 @@ pub struct CheckpointTuple {
     pub pending_writes: Vec<PendingWrite>,
 }
 
+impl CheckpointTuple {
+    /// The tuple of a stored checkpoint: its address is `(thread_id, namespace, checkpoint_id)`,
+    /// its parent (if any) is in the same thread and namespace.
+    pub fn stored(
+        thread_id: String,
+        namespace: String,
+        checkpoint_id: String,
+        parent_id: Option<String>,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        pending_writes: Vec<PendingWrite>,
+    ) -> Self {
+        let config = CheckpointRef {
+            thread_id,
+            namespace,
+            checkpoint_id: Some(checkpoint_id),
+        };
+        CheckpointTuple {
+            parent: parent_id.map(|p| config.with_checkpoint(p)),
+            config,
+            checkpoint,
+            metadata,
+            pending_writes,
+        }
+    }
+}
+
 fn is_empty<T>(collection: &T) -> bool
 where
     for<'a> &'a T: IntoIterator,

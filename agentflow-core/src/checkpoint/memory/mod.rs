@@ -283,25 +283,20 @@ fn tuple(at: &At<'_>, stored: &Stored) -> Result<CheckpointTuple, CheckpointErro
         put_field_value(&mut checkpoint, channel, *version, segments)
             .map_err(|problem| problem.at(thread_id, &checkpoint.id))?;
     }
-    let id = &checkpoint.id;
-    let config = CheckpointRef {
-        thread_id: thread_id.to_owned(),
-        namespace: namespace.to_owned(),
-        checkpoint_id: Some(id.clone()),
-    };
-    let parent = stored.parent.as_ref().map(|p| config.with_checkpoint(p.clone()));
     let pending_writes = ns
         .writes
-        .get(id)
+        .get(&checkpoint.id)
         .map(|w| w.values().cloned().collect())
         .unwrap_or_default();
-    Ok(CheckpointTuple {
-        config,
+    Ok(CheckpointTuple::stored(
+        thread_id.to_owned(),
+        namespace.to_owned(),
+        checkpoint.id.clone(),
+        stored.parent.clone(),
         checkpoint,
-        metadata: stored.metadata.clone(),
-        parent,
+        stored.metadata.clone(),
         pending_writes,
-    })
+    ))
 }
 
 #[async_trait]
