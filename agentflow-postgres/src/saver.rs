@@ -6,7 +6,7 @@ use std::time::Duration;
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     ENGINE_METADATA_KEYS, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy,
-    PutMode,
+    PutMode, SaverMaintenance,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -313,51 +313,6 @@ impl PostgresSaver {
         &self.db.schema
     }
 
-    /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
-    /// how many threads went.
-    pub async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
-        let s = &self.db.schema;
-        let find = format!(
-            "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
-             HAVING max(created_at) < now() - make_interval(secs => $1)"
-        );
-        let swept = self
-            .db
-            .run(async |conn| {
-                let mut tx = conn.begin().await?;
-                let threads: Vec<String> = sqlx::query_scalar(&find)
-                    .bind(max_age.as_secs_f64())
-                    .fetch_all(&mut *tx)
-                    .await?;
-                delete_threads(&mut tx, s, &threads).await?;
-                tx.commit().await?;
-                Ok(threads.len() as u64)
-            })
-            .await
-            .map_err(|e| classify(e, "", None))?;
-        Ok(swept)
-    }
-
-    /// Total bytes stored for a thread: field values, pending writes, and the checkpoint rows'
-    /// JSON (checkpoint, metadata and inline values), for storage measurements.
-    pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
-        let s = &self.db.schema;
-        let sql = format!(
-            "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
-                  + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
-                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text)
-                                         + coalesce(length(inline::text), 0))
-                              FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
-        );
-        let query = sqlx::query_scalar(&sql)
-            .bind(thread_id)
-            .persistent(self.db.persistent);
-        self.db
-            .run(async |conn| query.fetch_one(conn).await)
-            .await
-            .map_err(|e| classify(e, thread_id, None))
-    }
-
     /// Runs `statement` in its plain form (`plain`), and again in its upsert form (`upsert`) if
     /// a write or field version it carries is already stored ([`stored_before`]); returns the
     /// rows it returned.
@@ -400,6 +355,54 @@ async fn delete_threads(conn: &mut PgConnection, s: &str, threads: &[String]) ->
             .await?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl SaverMaintenance for PostgresSaver {
+    async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
+        let s = &self.db.schema;
+        let find = format!(
+            "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
+             HAVING max(created_at) < now() - make_interval(secs => $1)"
+        );
+        let swept = self
+            .db
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                let threads: Vec<String> = sqlx::query_scalar(&find)
+                    .bind(max_age.as_secs_f64())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                delete_threads(&mut tx, s, &threads).await?;
+                tx.commit().await?;
+                Ok(threads.len() as u64)
+            })
+            .await
+            .map_err(|e| classify(e, "", None))?;
+        Ok(swept)
+    }
+
+    /// Field values, pending writes, and the checkpoint rows' JSON (checkpoint, metadata and
+    /// inline values), in bytes.
+    async fn stored_bytes(&self, thread_id: &str) -> Result<u64, CheckpointError> {
+        let s = &self.db.schema;
+        let sql = format!(
+            "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
+                  + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
+                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text)
+                                         + coalesce(length(inline::text), 0))
+                              FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
+        );
+        let query = sqlx::query_scalar(&sql)
+            .bind(thread_id)
+            .persistent(self.db.persistent);
+        let bytes: i64 = self
+            .db
+            .run(async |conn| query.fetch_one(conn).await)
+            .await
+            .map_err(|e| classify(e, thread_id, None))?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
 }
 
 #[async_trait]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     Corruption, IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN, PendingWrite,
-    PruneStrategy, PutMode, Segment, put_field_value,
+    PruneStrategy, PutMode, SaverMaintenance, Segment, put_field_value,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -172,25 +172,6 @@ impl SqliteSaver {
                 .fetch_one(&self.pool)
                 .await?,
         )
-    }
-
-    /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
-    /// how many threads went.
-    pub async fn sweep_idle(&self, max_age: std::time::Duration) -> Result<u64, CheckpointError> {
-        let cutoff = now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
-        let mut w = self.write_tx().await?;
-        let threads: Vec<String> = sqlx::query_scalar(
-            "SELECT thread_id FROM checkpoints GROUP BY thread_id HAVING MAX(created_at) < ?1",
-        )
-        .bind(cutoff)
-        .fetch_all(&mut *w.tx)
-        .await
-        .map_err(db)?;
-        for thread_id in &threads {
-            delete_thread_in(&mut w.tx, thread_id).await?;
-        }
-        w.tx.commit().await.map_err(db)?;
-        Ok(threads.len() as u64)
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -699,6 +680,42 @@ async fn keep_latest_in(conn: &mut SqliteConnection, thread_id: &str) -> Result<
         }
     }
     Ok(())
+}
+
+#[async_trait]
+impl SaverMaintenance for SqliteSaver {
+    async fn sweep_idle(&self, max_age: std::time::Duration) -> Result<u64, CheckpointError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+        let mut w = self.write_tx().await?;
+        let threads: Vec<String> = sqlx::query_scalar(
+            "SELECT thread_id FROM checkpoints GROUP BY thread_id HAVING MAX(created_at) < ?1",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(db)?;
+        for thread_id in &threads {
+            delete_thread_in(&mut w.tx, thread_id).await?;
+        }
+        w.tx.commit().await.map_err(db)?;
+        Ok(threads.len() as u64)
+    }
+
+    /// Values, writes and checkpoint rows (checkpoint, metadata and value references), in bytes.
+    async fn stored_bytes(&self, thread_id: &str) -> Result<u64, CheckpointError> {
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT coalesce((SELECT sum(length(blob)) FROM blobs WHERE thread_id = ?1), 0)
+                  + coalesce((SELECT sum(length(blob)) FROM writes WHERE thread_id = ?1), 0)
+                  + coalesce((SELECT sum(length(CAST(checkpoint AS BLOB)) + length(CAST(metadata AS BLOB))
+                                         + length(CAST(channel_refs AS BLOB)))
+                              FROM checkpoints WHERE thread_id = ?1), 0)",
+        )
+        .bind(thread_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
 }
 
 #[async_trait]

@@ -33,6 +33,7 @@ mod codec;
 mod corrupt;
 mod filter;
 mod intent;
+mod maintenance;
 mod memory;
 #[cfg(feature = "msgpack")]
 mod msgpack;
@@ -51,6 +52,7 @@ pub use codec::{Builtin, Codec, CodecError, JsonCodec};
 pub use corrupt::Corruption;
 pub use filter::{DEFAULT_LIST_LIMIT, ENGINE_METADATA_KEYS};
 pub use intent::{DEFAULT_INTENT_LEASE, IntentClaim, IntentLease, IntentRef, lease_millis};
+pub use maintenance::SaverMaintenance;
 pub use memory::InMemorySaver;
 pub use seen::VersionsSeen;
 
