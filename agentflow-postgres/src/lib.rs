@@ -33,9 +33,10 @@ pub mod store;
 mod vector;
 mod warm;
 
+pub use agentflow_core::checkpoint::DEFAULT_LIST_LIMIT;
 pub use database::DEFAULT_STATEMENT_TIMEOUT;
 pub use error::PostgresError;
-pub use saver::{DEFAULT_LIST_LIMIT, PostgresSaver};
+pub use saver::PostgresSaver;
 /// The sqlx version this crate uses (for the [`PgPool`](sqlx::PgPool) that
 /// [`PostgresSaver`] and [`PostgresStore`] are built from).
 pub use sqlx;

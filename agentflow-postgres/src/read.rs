@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use agentflow_core::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Corruption,
-    MAX_DELTA_CHAIN, PendingWrite, Segment, put_field_value, stored_version,
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointTuple, Corruption, MAX_DELTA_CHAIN,
+    PendingWrite, Segment, put_field_value,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -160,18 +160,16 @@ pub(crate) async fn tuples(
             }
             let address = (head.thread_id, head.ns, head.id);
             let pending_writes = writes.remove(&address).unwrap_or_default();
-            let config = CheckpointRef {
-                thread_id: address.0,
-                namespace: address.1,
-                checkpoint_id: Some(address.2),
-            };
-            Ok(CheckpointTuple {
-                parent: head.parent.map(|p| config.with_checkpoint(p)),
-                config,
-                checkpoint: head.checkpoint,
-                metadata: head.metadata,
+            let (thread_id, ns, id) = address;
+            Ok(CheckpointTuple::stored(
+                thread_id,
+                ns,
+                id,
+                head.parent,
+                head.checkpoint,
+                head.metadata,
                 pending_writes,
-            })
+            ))
         })
         .collect()
 }
@@ -190,13 +188,7 @@ fn segments_by_key(rows: Vec<PgRow>) -> Result<Chains, CheckpointError> {
         let base: Option<i64> = row.try_get("base_version").map_err(backend)?;
         let bytes: Vec<u8> = row.try_get("blob").map_err(backend)?;
         let key = usize::try_from(key).map_err(backend)?;
-        let segment = stored_version(&channel, version).and_then(|version| {
-            Ok(Segment {
-                version,
-                base: base.map(|b| stored_version(&channel, b)).transpose()?,
-                bytes,
-            })
-        });
+        let segment = Segment::from_stored(&channel, version, base, bytes);
         let chain = out.entry(key).or_insert_with(|| Ok(Vec::new()));
         match (chain, segment) {
             (Ok(chain), Ok(segment)) => chain.push(segment),

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
+    ENGINE_METADATA_KEYS, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy,
+    PutMode, SaverMaintenance,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgArguments, PgRow};
@@ -17,10 +18,6 @@ use crate::error::{PostgresError, classify};
 use crate::intents::{self, IntentSql};
 use crate::{inline, read};
 
-/// How many checkpoints [`Checkpointer::list`] returns when [`ListOptions::limit`] is `None`.
-/// Ask for more explicitly (`Some(n)`), or page with [`ListOptions::before`].
-pub const DEFAULT_LIST_LIMIT: usize = 100;
-
 /// Checkpoints in PostgreSQL, through a connection pool.
 ///
 /// - No lock of its own: concurrent runs use connections in parallel (LangGraph's saver
@@ -30,7 +27,7 @@ pub const DEFAULT_LIST_LIMIT: usize = 100;
 /// - Every statement runs under a statement timeout
 ///   ([`DEFAULT_STATEMENT_TIMEOUT`](crate::DEFAULT_STATEMENT_TIMEOUT), see
 ///   [`statement_timeout`](Self::statement_timeout)).
-/// - [`list`](Checkpointer::list) returns at most [`DEFAULT_LIST_LIMIT`] checkpoints unless told
+/// - [`list`](Checkpointer::list) returns at most [`DEFAULT_LIST_LIMIT`](crate::DEFAULT_LIST_LIMIT) checkpoints unless told
 ///   otherwise, in three queries however many.
 /// - Damaged data (a delta whose base is gone, a chain that loops) is
 ///   [`CheckpointError::Corrupt`], read by a query with a depth bound.
@@ -77,6 +74,7 @@ struct Statements {
 impl Statements {
     fn new(s: &str) -> Self {
         let checkpoint_columns = "checkpoint_id, parent_id, checkpoint, metadata, thread_id, ns, inline";
+        let engine_keys = ENGINE_METADATA_KEYS.map(|key| format!("'{key}'")).join(", ");
         Statements {
             put_step: put_step_sql(s, false, true),
             put_step_inline: put_step_sql(s, false, false),
@@ -124,7 +122,10 @@ impl Statements {
             list: format!(
                 "SELECT {checkpoint_columns} FROM {s}.checkpoints
                  WHERE ($1::text IS NULL OR (thread_id = $1 AND ns = $2))
-                   AND metadata @> $3
+                   AND NOT EXISTS (
+                       SELECT 1 FROM jsonb_each($3) f
+                        WHERE f.value IS DISTINCT FROM CASE WHEN f.key IN ({engine_keys})
+                              THEN metadata -> f.key ELSE metadata -> 'extra' -> f.key END)
                    AND ($4::text IS NULL OR checkpoint_id < $4)
                  ORDER BY checkpoint_id DESC
                  LIMIT $5"
@@ -312,51 +313,6 @@ impl PostgresSaver {
         &self.db.schema
     }
 
-    /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
-    /// how many threads went.
-    pub async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
-        let s = &self.db.schema;
-        let find = format!(
-            "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
-             HAVING max(created_at) < now() - make_interval(secs => $1)"
-        );
-        let swept = self
-            .db
-            .run(async |conn| {
-                let mut tx = conn.begin().await?;
-                let threads: Vec<String> = sqlx::query_scalar(&find)
-                    .bind(max_age.as_secs_f64())
-                    .fetch_all(&mut *tx)
-                    .await?;
-                delete_threads(&mut tx, s, &threads).await?;
-                tx.commit().await?;
-                Ok(threads.len() as u64)
-            })
-            .await
-            .map_err(|e| classify(e, "", None))?;
-        Ok(swept)
-    }
-
-    /// Total bytes stored for a thread: field values, pending writes, and the checkpoint rows'
-    /// JSON (checkpoint, metadata and inline values), for storage measurements.
-    pub async fn stored_bytes(&self, thread_id: &str) -> Result<i64, CheckpointError> {
-        let s = &self.db.schema;
-        let sql = format!(
-            "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
-                  + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
-                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text)
-                                         + coalesce(length(inline::text), 0))
-                              FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
-        );
-        let query = sqlx::query_scalar(&sql)
-            .bind(thread_id)
-            .persistent(self.db.persistent);
-        self.db
-            .run(async |conn| query.fetch_one(conn).await)
-            .await
-            .map_err(|e| classify(e, thread_id, None))
-    }
-
     /// Runs `statement` in its plain form (`plain`), and again in its upsert form (`upsert`) if
     /// a write or field version it carries is already stored ([`stored_before`]); returns the
     /// rows it returned.
@@ -401,21 +357,52 @@ async fn delete_threads(conn: &mut PgConnection, s: &str, threads: &[String]) ->
     Ok(())
 }
 
-/// The metadata filter as a JSONB containment pattern: engine keys at the top, user keys under
-/// `extra`.
-fn filter_pattern(filter: &BTreeMap<String, serde_json::Value>) -> serde_json::Value {
-    let mut top = serde_json::Map::new();
-    let mut extra = serde_json::Map::new();
-    for (key, value) in filter {
-        match key.as_str() {
-            "source" | "step" | "run_id" => top.insert(key.clone(), value.clone()),
-            _ => extra.insert(key.clone(), value.clone()),
-        };
+#[async_trait]
+impl SaverMaintenance for PostgresSaver {
+    async fn sweep_idle(&self, max_age: Duration) -> Result<u64, CheckpointError> {
+        let s = &self.db.schema;
+        let find = format!(
+            "SELECT thread_id FROM {s}.checkpoints GROUP BY thread_id
+             HAVING max(created_at) < now() - make_interval(secs => $1)"
+        );
+        let swept = self
+            .db
+            .run(async |conn| {
+                let mut tx = conn.begin().await?;
+                let threads: Vec<String> = sqlx::query_scalar(&find)
+                    .bind(max_age.as_secs_f64())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                delete_threads(&mut tx, s, &threads).await?;
+                tx.commit().await?;
+                Ok(threads.len() as u64)
+            })
+            .await
+            .map_err(|e| classify(e, "", None))?;
+        Ok(swept)
     }
-    if !extra.is_empty() {
-        top.insert("extra".into(), serde_json::Value::Object(extra));
+
+    /// Field values, pending writes, and the checkpoint rows' JSON (checkpoint, metadata and
+    /// inline values), in bytes.
+    async fn stored_bytes(&self, thread_id: &str) -> Result<u64, CheckpointError> {
+        let s = &self.db.schema;
+        let sql = format!(
+            "SELECT coalesce((SELECT sum(length(blob)) FROM {s}.blobs WHERE thread_id = $1), 0)::bigint
+                  + coalesce((SELECT sum(length(blob)) FROM {s}.writes WHERE thread_id = $1), 0)::bigint
+                  + coalesce((SELECT sum(length(checkpoint::text) + length(metadata::text)
+                                         + coalesce(length(inline::text), 0))
+                              FROM {s}.checkpoints WHERE thread_id = $1), 0)::bigint"
+        );
+        let query = sqlx::query_scalar(&sql)
+            .bind(thread_id)
+            .persistent(self.db.persistent);
+        let bytes: i64 = self
+            .db
+            .run(async |conn| query.fetch_one(conn).await)
+            .await
+            .map_err(|e| classify(e, thread_id, None))?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
     }
-    serde_json::Value::Object(top)
 }
 
 #[async_trait]
@@ -440,19 +427,19 @@ impl Checkpointer for PostgresSaver {
         Ok(tuples.into_iter().next())
     }
 
-    /// At most `options.limit` checkpoints, or [`DEFAULT_LIST_LIMIT`] when it is `None`; three
-    /// queries however many.
+    /// At most `options.limit` checkpoints, or [`DEFAULT_LIST_LIMIT`](crate::DEFAULT_LIST_LIMIT) when it is `None`; three
+    /// queries however many. The filter compares by JSONB `=` per key, as
+    /// [`CheckpointMetadata::matches`] does.
     async fn list(
         &self,
         thread: Option<&CheckpointRef>,
         options: &ListOptions,
     ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        let limit = options.limit.unwrap_or(DEFAULT_LIST_LIMIT);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = i64::try_from(options.limit_or_default()).unwrap_or(i64::MAX);
         let query = sqlx::query(&self.sql.list)
             .bind(thread.map(|t| t.thread_id.as_str()))
             .bind(thread.map_or("", |t| t.namespace.as_str()))
-            .bind(sqlx::types::Json(filter_pattern(&options.filter)))
+            .bind(sqlx::types::Json(&options.filter))
             .bind(options.before.as_deref())
             .bind(limit)
             .persistent(self.db.persistent);

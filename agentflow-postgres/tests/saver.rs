@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
+use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions, SaverMaintenance};
 use agentflow_core::{
     Command, Context, Durability, NodeError, RunConfig, RunInput, START, State, StateGraph,
 };
@@ -258,6 +258,10 @@ async fn the_ttl_sweep_deletes_idle_threads_only(pool: PgPool) {
             .await
             .unwrap();
     }
+    assert!(
+        saver.stored_bytes("old").await.unwrap() > 0,
+        "stored_bytes counts the thread's rows"
+    );
     // Age one thread by a day.
     sqlx::query(
         "UPDATE agentflow.checkpoints SET created_at = now() - interval '1 day' WHERE thread_id = 'old'",
@@ -270,6 +274,11 @@ async fn the_ttl_sweep_deletes_idle_threads_only(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(swept, 1);
+    assert_eq!(
+        saver.stored_bytes("old").await.unwrap(),
+        0,
+        "a swept thread stores nothing"
+    );
     assert!(
         saver
             .get_tuple(&CheckpointRef::latest("old"))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
     Corruption, IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN, PendingWrite,
-    PruneStrategy, PutMode, Segment, put_field_value, stored_version,
+    PruneStrategy, PutMode, SaverMaintenance, Segment, put_field_value,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -174,25 +174,6 @@ impl SqliteSaver {
         )
     }
 
-    /// Deletes the threads whose latest checkpoint is older than `max_age` (a TTL sweep); returns
-    /// how many threads went.
-    pub async fn sweep_idle(&self, max_age: std::time::Duration) -> Result<u64, CheckpointError> {
-        let cutoff = now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
-        let mut w = self.write_tx().await?;
-        let threads: Vec<String> = sqlx::query_scalar(
-            "SELECT thread_id FROM checkpoints GROUP BY thread_id HAVING MAX(created_at) < ?1",
-        )
-        .bind(cutoff)
-        .fetch_all(&mut *w.tx)
-        .await
-        .map_err(db)?;
-        for thread_id in &threads {
-            delete_thread_in(&mut w.tx, thread_id).await?;
-        }
-        w.tx.commit().await.map_err(db)?;
-        Ok(threads.len() as u64)
-    }
-
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -328,14 +309,8 @@ async fn load(conn: &mut SqliteConnection, head: Head) -> Result<CheckpointTuple
         let channel: String = row.try_get("channel").map_err(db)?;
         let version: i64 = row.try_get("version").map_err(db)?;
         let base: Option<i64> = row.try_get("base_version").map_err(db)?;
-        let segment = Segment {
-            version: stored_version(&channel, version).map_err(corrupt)?,
-            base: base
-                .map(|b| stored_version(&channel, b))
-                .transpose()
-                .map_err(corrupt)?,
-            bytes: row.try_get("blob").map_err(db)?,
-        };
+        let bytes = row.try_get("blob").map_err(db)?;
+        let segment = Segment::from_stored(&channel, version, base, bytes).map_err(corrupt)?;
         segments.entry(channel).or_default().push(segment);
     }
     for (channel, version) in checkpoint.channel_versions.clone() {
@@ -366,19 +341,15 @@ async fn load(conn: &mut SqliteConnection, head: Head) -> Result<CheckpointTuple
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(db)?;
-    let config = CheckpointRef {
+    Ok(CheckpointTuple::stored(
         thread_id,
-        namespace: ns,
-        checkpoint_id: Some(checkpoint_id),
-    };
-    let parent = parent_id.map(|p| config.with_checkpoint(p));
-    Ok(CheckpointTuple {
-        config,
+        ns,
+        checkpoint_id,
+        parent_id,
         checkpoint,
         metadata,
-        parent,
         pending_writes,
-    })
+    ))
 }
 
 async fn checkpoint_exists(
@@ -712,6 +683,42 @@ async fn keep_latest_in(conn: &mut SqliteConnection, thread_id: &str) -> Result<
 }
 
 #[async_trait]
+impl SaverMaintenance for SqliteSaver {
+    async fn sweep_idle(&self, max_age: std::time::Duration) -> Result<u64, CheckpointError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+        let mut w = self.write_tx().await?;
+        let threads: Vec<String> = sqlx::query_scalar(
+            "SELECT thread_id FROM checkpoints GROUP BY thread_id HAVING MAX(created_at) < ?1",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(db)?;
+        for thread_id in &threads {
+            delete_thread_in(&mut w.tx, thread_id).await?;
+        }
+        w.tx.commit().await.map_err(db)?;
+        Ok(threads.len() as u64)
+    }
+
+    /// Values, writes and checkpoint rows (checkpoint, metadata and value references), in bytes.
+    async fn stored_bytes(&self, thread_id: &str) -> Result<u64, CheckpointError> {
+        let bytes: i64 = sqlx::query_scalar(
+            "SELECT coalesce((SELECT sum(length(blob)) FROM blobs WHERE thread_id = ?1), 0)
+                  + coalesce((SELECT sum(length(blob)) FROM writes WHERE thread_id = ?1), 0)
+                  + coalesce((SELECT sum(length(CAST(checkpoint AS BLOB)) + length(CAST(metadata AS BLOB))
+                                         + length(CAST(channel_refs AS BLOB)))
+                              FROM checkpoints WHERE thread_id = ?1), 0)",
+        )
+        .bind(thread_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+}
+
+#[async_trait]
 impl Checkpointer for SqliteSaver {
     async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
         // One read transaction: a consistent snapshot of the row, its values and its writes.
@@ -752,7 +759,7 @@ impl Checkpointer for SqliteSaver {
                AND (?3 IS NULL OR checkpoint_id < ?3)
              ORDER BY checkpoint_id DESC, thread_id, ns"
         );
-        let limit = options.limit.unwrap_or(usize::MAX);
+        let limit = options.limit_or_default();
         let mut heads = Vec::new();
         if limit > 0 {
             let mut rows = sqlx::query(sql)

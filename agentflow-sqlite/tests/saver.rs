@@ -536,7 +536,7 @@ async fn a_saver_can_use_an_existing_pool() {
 
 #[tokio::test]
 async fn the_ttl_sweep_deletes_idle_threads_only() {
-    use agentflow_core::checkpoint::{CheckpointRef, Checkpointer};
+    use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, SaverMaintenance};
     let db = common::TempDb::new("sweep");
     let saver = agentflow_sqlite::SqliteSaver::open(db.path()).await.unwrap();
     agentflow_core::testing::put_roundtrip(&saver).await;
@@ -545,6 +545,9 @@ async fn the_ttl_sweep_deletes_idle_threads_only() {
         .await
         .unwrap();
     assert_eq!(threads.len(), 1);
+    let stored = saver.stored_bytes(&threads[0]).await.unwrap();
+    assert!(stored > 0, "stored_bytes counts the thread's rows");
+    assert_eq!(saver.stored_bytes("no-such-thread").await.unwrap(), 0);
     assert_eq!(
         saver
             .sweep_idle(std::time::Duration::from_secs(3600))
@@ -570,6 +573,11 @@ async fn the_ttl_sweep_deletes_idle_threads_only() {
             .await
             .unwrap()
             .is_none()
+    );
+    assert_eq!(
+        saver.stored_bytes(&threads[0]).await.unwrap(),
+        0,
+        "a swept thread stores nothing"
     );
     saver.close().await;
 }

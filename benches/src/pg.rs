@@ -1,7 +1,7 @@
 //! The persistence shapes on PostgreSQL: `pg_loop_200`, `pg_concurrent_8x200` (durability sync,
 //! one durable commit per superstep) and `storage_growth_1000` (bytes stored per raw byte).
 
-use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions};
+use agentflow_core::checkpoint::{CheckpointRef, Checkpointer, ListOptions, SaverMaintenance};
 use agentflow_core::{CompiledGraph, Durability, END, RunConfig, START, State, StateGraph};
 use agentflow_postgres::PostgresSaver;
 use futures::FutureExt;

@@ -26,6 +26,22 @@ pub struct Segment {
     pub bytes: Vec<u8>,
 }
 
+impl Segment {
+    /// A segment as a database row holds it (signed versions), checked with [`stored_version`].
+    pub fn from_stored(
+        field: &str,
+        version: i64,
+        base: Option<i64>,
+        bytes: Vec<u8>,
+    ) -> Result<Segment, Corruption> {
+        Ok(Segment {
+            version: stored_version(field, version)?,
+            base: base.map(|b| stored_version(field, b)).transpose()?,
+            bytes,
+        })
+    }
+}
+
 /// A version as a database stores it (a signed 64-bit integer), checked: the engine writes
 /// only positive versions, so anything else is damage.
 pub fn stored_version(field: &str, version: i64) -> Result<u64, Corruption> {

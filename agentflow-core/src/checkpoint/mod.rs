@@ -31,7 +31,9 @@
 mod chain;
 mod codec;
 mod corrupt;
+mod filter;
 mod intent;
+mod maintenance;
 mod memory;
 #[cfg(feature = "msgpack")]
 mod msgpack;
@@ -48,7 +50,9 @@ pub use codec::{Builtin, Codec, CodecError, JsonCodec};
 #[cfg(feature = "msgpack")]
 pub use codec::{FastMsgPackCodec, MsgPackCodec};
 pub use corrupt::Corruption;
+pub use filter::{DEFAULT_LIST_LIMIT, ENGINE_METADATA_KEYS};
 pub use intent::{DEFAULT_INTENT_LEASE, IntentClaim, IntentLease, IntentRef, lease_millis};
+pub use maintenance::SaverMaintenance;
 pub use memory::InMemorySaver;
 pub use seen::VersionsSeen;
 
@@ -285,22 +289,6 @@ pub struct CheckpointMetadata {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
-impl CheckpointMetadata {
-    /// True when every key of `filter` equals the metadata's value for it (`source`, `step`,
-    /// `run_id`, or a user key).
-    pub fn matches(&self, filter: &BTreeMap<String, serde_json::Value>) -> bool {
-        filter.iter().all(|(key, want)| {
-            let have = match key.as_str() {
-                "source" => serde_json::to_value(self.source).ok(),
-                "step" => Some(serde_json::Value::from(self.step)),
-                "run_id" => Some(serde_json::Value::from(self.run_id.clone())),
-                other => self.extra.get(other).cloned(),
-            };
-            have.as_ref() == Some(want)
-        })
-    }
-}
-
 /// A task's write, saved while its step runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingWrite {
@@ -364,6 +352,33 @@ pub struct CheckpointTuple {
     pub pending_writes: Vec<PendingWrite>,
 }
 
+impl CheckpointTuple {
+    /// The tuple of a stored checkpoint: its address is `(thread_id, namespace, checkpoint_id)`,
+    /// its parent (if any) is in the same thread and namespace.
+    pub fn stored(
+        thread_id: String,
+        namespace: String,
+        checkpoint_id: String,
+        parent_id: Option<String>,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        pending_writes: Vec<PendingWrite>,
+    ) -> Self {
+        let config = CheckpointRef {
+            thread_id,
+            namespace,
+            checkpoint_id: Some(checkpoint_id),
+        };
+        CheckpointTuple {
+            parent: parent_id.map(|p| config.with_checkpoint(p)),
+            config,
+            checkpoint,
+            metadata,
+            pending_writes,
+        }
+    }
+}
+
 fn is_empty<T>(collection: &T) -> bool
 where
     for<'a> &'a T: IntoIterator,
@@ -397,12 +412,21 @@ pub enum PutMode {
 /// What `list` returns.
 #[derive(Clone, Debug, Default)]
 pub struct ListOptions {
-    /// Only checkpoints whose metadata matches every key.
+    /// Only checkpoints whose metadata matches every key ([`CheckpointMetadata::matches`]:
+    /// JSON equality, not containment).
     pub filter: BTreeMap<String, serde_json::Value>,
     /// Only checkpoints with an id lower than this one.
     pub before: Option<String>,
-    /// At most this many.
+    /// At most this many; `None` means [`DEFAULT_LIST_LIMIT`] in every saver (so that a
+    /// forgotten limit cannot read a whole database), `Some(usize::MAX)` means all.
     pub limit: Option<usize>,
+}
+
+impl ListOptions {
+    /// [`limit`](Self::limit), or [`DEFAULT_LIST_LIMIT`] when it is `None`.
+    pub fn limit_or_default(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_LIST_LIMIT)
+    }
 }
 
 /// What `prune` keeps.

@@ -589,6 +589,102 @@ pub async fn list_cases(saver: &dyn Checkpointer) {
     );
 }
 
+/// list filter: user metadata holding arrays and objects matches by JSON equality (arrays in
+/// order, objects by their whole key set, numbers by value), never by containment.
+pub async fn list_filter_structured_values(saver: &dyn Checkpointer) {
+    let t = thread();
+    let id = next_checkpoint_id(None);
+    let mut stored = metadata(CheckpointSource::Input, -1);
+    stored.extra.insert("tags".into(), serde_json::json!(["a", "b"]));
+    stored
+        .extra
+        .insert("owner".into(), serde_json::json!({"team": "x", "level": 2}));
+    let values = [("a", 1, "1")];
+    saver
+        .put(
+            &CheckpointRef::latest(&t),
+            &checkpoint(&id, &values),
+            &stored,
+            &versions(&values),
+            PutMode::Extend,
+        )
+        .await
+        .unwrap();
+    let count = async |key: &str, value: serde_json::Value| {
+        let options = ListOptions {
+            filter: BTreeMap::from([(key.to_owned(), value)]),
+            ..Default::default()
+        };
+        saver
+            .list(Some(&CheckpointRef::latest(&t)), &options)
+            .await
+            .unwrap()
+            .len()
+    };
+    let cases = [
+        ("tags", serde_json::json!(["a", "b"]), 1, "the same array"),
+        ("tags", serde_json::json!(["a"]), 0, "a part of the array"),
+        ("tags", serde_json::json!(["b", "a"]), 0, "the array reordered"),
+        ("tags", serde_json::json!("a"), 0, "one element of the array"),
+        (
+            "owner",
+            serde_json::json!({"level": 2, "team": "x"}),
+            1,
+            "the same object",
+        ),
+        (
+            "owner",
+            serde_json::json!({"level": 2.0, "team": "x"}),
+            1,
+            "a number by value",
+        ),
+        (
+            "owner",
+            serde_json::json!({"team": "x"}),
+            0,
+            "a part of the object",
+        ),
+        (
+            "owner",
+            serde_json::json!({"team": "x", "level": 2, "more": 1}),
+            0,
+            "a larger object",
+        ),
+    ];
+    for (key, value, expected, what) in cases {
+        assert_eq!(count(key, value).await, expected, "list filter: {what}");
+    }
+}
+
+/// list: without a limit, at most [`DEFAULT_LIST_LIMIT`](crate::checkpoint::DEFAULT_LIST_LIMIT)
+/// checkpoints, newest first; `Some(usize::MAX)` reads them all.
+pub async fn list_default_limit(saver: &dyn Checkpointer) {
+    let t = thread();
+    let ids = chain(saver, &t, crate::checkpoint::DEFAULT_LIST_LIMIT + 1).await;
+    let thread = CheckpointRef::latest(&t);
+    let bounded = saver.list(Some(&thread), &ListOptions::default()).await.unwrap();
+    assert_eq!(
+        bounded.len(),
+        crate::checkpoint::DEFAULT_LIST_LIMIT,
+        "list: default limit"
+    );
+    assert_eq!(
+        bounded[0].checkpoint.id,
+        ids[ids.len() - 1],
+        "list: default limit keeps the newest"
+    );
+    let every = ListOptions {
+        limit: Some(usize::MAX),
+        ..Default::default()
+    };
+    let all = saver.list(Some(&thread), &every).await.unwrap();
+    assert_eq!(
+        all.len(),
+        ids.len(),
+        "list: an explicit limit reads past the default"
+    );
+}
+
 /// delete_thread: every namespace of the thread goes; other threads stay.
 pub async fn delete_thread_cases(saver: &dyn Checkpointer) {
     let (t, other) = (thread(), thread());
@@ -742,6 +838,8 @@ pub async fn run_all(saver: Arc<dyn Checkpointer>) {
     put_step_over_stored_writes(&*saver).await;
     get_tuple_cases(&*saver).await;
     list_cases(&*saver).await;
+    list_filter_structured_values(&*saver).await;
+    list_default_limit(&*saver).await;
     delete_thread_cases(&*saver).await;
     prune_cases(&*saver).await;
     copy_thread_cases(&*saver).await;

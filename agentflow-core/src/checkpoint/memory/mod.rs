@@ -112,9 +112,7 @@ impl Checkpointer for InMemorySaver {
             }
         }
         out.sort_by(|a, b| b.checkpoint.id.cmp(&a.checkpoint.id));
-        if let Some(limit) = options.limit {
-            out.truncate(limit);
-        }
+        out.truncate(options.limit_or_default());
         Ok(out)
     }
 

@@ -128,24 +128,20 @@ impl Namespace {
             put_field_value(&mut checkpoint, field, *version, self.chain(field, *version))
                 .map_err(|problem| problem.at(thread_id, &checkpoint.id))?;
         }
-        let config = CheckpointRef {
-            thread_id: thread_id.to_owned(),
-            namespace: namespace.to_owned(),
-            checkpoint_id: Some(checkpoint.id.clone()),
-        };
-        let parent = stored.parent.as_ref().map(|p| config.with_checkpoint(p.clone()));
         let pending_writes = self
             .writes
             .get(&checkpoint.id)
             .map(|writes| writes.values().cloned().collect())
             .unwrap_or_default();
-        Ok(CheckpointTuple {
-            config,
+        Ok(CheckpointTuple::stored(
+            thread_id.to_owned(),
+            namespace.to_owned(),
+            checkpoint.id.clone(),
+            stored.parent.clone(),
             checkpoint,
-            metadata: stored.metadata.clone(),
-            parent,
+            stored.metadata.clone(),
             pending_writes,
-        })
+        ))
     }
 
     /// The stored segments of a field's value at `version`, newest first: the value, then the
