@@ -17,6 +17,7 @@ use agentflow_core::{CompiledGraph, Context, Durability, GraphError, RunConfig, 
 use agentflow_postgres::{DEFAULT_LIST_LIMIT, PostgresSaver, PostgresStore};
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Connection, Executor, PgPool};
+use tracing::instrument::WithSubscriber;
 
 mod common;
 
@@ -170,7 +171,7 @@ async fn hostile_rows_are_corrupt_errors(pool: PgPool) {
     );
 }
 
-/// Counts the statements sqlx runs (its `sqlx::query` events) on this thread.
+/// Counts the statements sqlx runs (its `sqlx::query` events) in the future it is attached to.
 struct CountQueries(Arc<AtomicUsize>);
 
 impl tracing::Subscriber for CountQueries {
@@ -200,12 +201,12 @@ async fn list_has_a_default_limit_and_a_bounded_number_of_queries(pool: PgPool) 
     let steps = DEFAULT_LIST_LIMIT as u32 + 5;
     run_steps(saver.clone(), "t", steps).await;
     let queries = Arc::new(AtomicUsize::new(0));
-    let counting = tracing::subscriber::set_default(CountQueries(queries.clone()));
+    // The subscriber goes with the future, whichever worker thread polls it.
     let listed = saver
         .list(Some(&CheckpointRef::latest("t")), &ListOptions::default())
+        .with_subscriber(CountQueries(queries.clone()))
         .await
         .unwrap();
-    drop(counting);
     assert_eq!(listed.len(), DEFAULT_LIST_LIMIT);
     let ran = queries.load(Ordering::SeqCst);
     assert!(
