@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentflow_core::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    InMemorySaver, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
+    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, Checkpointer, InMemorySaver,
+    PendingWrite, PutMode,
 };
+use agentflow_core::testing::wrap::{Wrap, Wrapped};
 use agentflow_core::{Durability, END, RunConfig, START, State, StateGraph};
 use async_trait::async_trait;
 
@@ -28,8 +29,8 @@ struct Recording {
 }
 
 impl Recording {
-    fn new(delay: Duration, open: bool) -> Self {
-        Recording {
+    fn new(delay: Duration, open: bool) -> Wrapped<Self> {
+        Wrapped(Recording {
             inner: InMemorySaver::new(),
             log: Mutex::new(Vec::new()),
             delay,
@@ -38,7 +39,7 @@ impl Recording {
             } else {
                 0
             }),
-        }
+        })
     }
 
     async fn pass(&self) {
@@ -76,17 +77,11 @@ impl Recording {
 }
 
 #[async_trait]
-impl Checkpointer for Recording {
-    async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
-        self.inner.get_tuple(target).await
+impl Wrap for Recording {
+    fn inner(&self) -> &dyn Checkpointer {
+        &self.inner
     }
-    async fn list(
-        &self,
-        thread: Option<&CheckpointRef>,
-        options: &ListOptions,
-    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        self.inner.list(thread, options).await
-    }
+
     async fn put(
         &self,
         parent: &CheckpointRef,
@@ -106,6 +101,21 @@ impl Checkpointer for Recording {
         });
         Ok(out)
     }
+    /// Writes, then the checkpoint, each recorded (the trait's own order for a step).
+    async fn put_step(
+        &self,
+        writes: &[PendingWrite],
+        parent: &CheckpointRef,
+        checkpoint: &Checkpoint,
+        metadata: &CheckpointMetadata,
+        new_versions: &BTreeMap<String, u64>,
+        mode: PutMode,
+    ) -> Result<CheckpointRef, CheckpointError> {
+        if !writes.is_empty() {
+            Wrap::put_writes(self, parent, writes).await?;
+        }
+        Wrap::put(self, parent, checkpoint, metadata, new_versions, mode).await
+    }
     async fn put_writes(
         &self,
         target: &CheckpointRef,
@@ -119,36 +129,6 @@ impl Checkpointer for Recording {
             .push(Op::Writes(target.checkpoint_id.clone().unwrap_or_default()));
         Ok(())
     }
-    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        self.inner.delete_thread(thread_id).await
-    }
-    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
-        self.inner.prune(thread_ids, strategy).await
-    }
-    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
-        self.inner.copy_thread(source, target).await
-    }
-
-    async fn claim_intent(
-        &self,
-        intent: &IntentRef,
-        lease: IntentLease<'_>,
-    ) -> Result<IntentClaim, CheckpointError> {
-        self.inner.claim_intent(intent, lease).await
-    }
-
-    async fn complete_intent(
-        &self,
-        intent: &IntentRef,
-        owner: &str,
-        result: &[u8],
-    ) -> Result<bool, CheckpointError> {
-        self.inner.complete_intent(intent, owner, result).await
-    }
-
-    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
-        self.inner.release_intent(intent, owner).await
-    }
 }
 
 #[derive(State, Clone, Default, Debug, serde::Serialize, serde::Deserialize)]
@@ -159,7 +139,11 @@ struct Counter {
     seen: Vec<u32>,
 }
 
-fn looping(limit: u32, ran: Arc<AtomicU32>, saver: Arc<Recording>) -> agentflow_core::CompiledGraph<Counter> {
+fn looping(
+    limit: u32,
+    ran: Arc<AtomicU32>,
+    saver: Arc<Wrapped<Recording>>,
+) -> agentflow_core::CompiledGraph<Counter> {
     let mut g = StateGraph::<Counter>::new();
     for name in ["left", "right"] {
         let ran = ran.clone();

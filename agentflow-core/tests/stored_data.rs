@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use agentflow_core::checkpoint::{
     Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointTuple, Checkpointer,
-    Corruption, InMemorySaver, IntentClaim, IntentLease, IntentRef, ListOptions, MAX_DELTA_CHAIN,
-    PendingWrite, PruneStrategy, PutMode, channels,
+    Corruption, InMemorySaver, MAX_DELTA_CHAIN, PendingWrite, PutMode, channels,
 };
+use agentflow_core::testing::wrap::{Wrap, Wrapped};
 use agentflow_core::{
     CompiledGraph, Durability, END, GraphError, RunConfig, RunInput, START, State, StateGraph,
 };
@@ -245,29 +245,11 @@ struct FailFirstStep {
 }
 
 #[async_trait]
-impl Checkpointer for FailFirstStep {
-    async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
-        self.inner.get_tuple(target).await
+impl Wrap for FailFirstStep {
+    fn inner(&self) -> &dyn Checkpointer {
+        &self.inner
     }
-    async fn list(
-        &self,
-        thread: Option<&CheckpointRef>,
-        options: &ListOptions,
-    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        self.inner.list(thread, options).await
-    }
-    async fn put(
-        &self,
-        parent: &CheckpointRef,
-        checkpoint: &Checkpoint,
-        metadata: &CheckpointMetadata,
-        new_versions: &BTreeMap<String, u64>,
-        mode: PutMode,
-    ) -> Result<CheckpointRef, CheckpointError> {
-        self.inner
-            .put(parent, checkpoint, metadata, new_versions, mode)
-            .await
-    }
+
     async fn put_step(
         &self,
         writes: &[PendingWrite],
@@ -289,40 +271,6 @@ impl Checkpointer for FailFirstStep {
             .put_step(writes, parent, checkpoint, metadata, new_versions, mode)
             .await
     }
-    async fn put_writes(
-        &self,
-        target: &CheckpointRef,
-        writes: &[PendingWrite],
-    ) -> Result<(), CheckpointError> {
-        self.inner.put_writes(target, writes).await
-    }
-    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        self.inner.delete_thread(thread_id).await
-    }
-    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
-        self.inner.prune(thread_ids, strategy).await
-    }
-    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
-        self.inner.copy_thread(source, target).await
-    }
-    async fn claim_intent(
-        &self,
-        intent: &IntentRef,
-        lease: IntentLease<'_>,
-    ) -> Result<IntentClaim, CheckpointError> {
-        self.inner.claim_intent(intent, lease).await
-    }
-    async fn complete_intent(
-        &self,
-        intent: &IntentRef,
-        owner: &str,
-        result: &[u8],
-    ) -> Result<bool, CheckpointError> {
-        self.inner.complete_intent(intent, owner, result).await
-    }
-    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
-        self.inner.release_intent(intent, owner).await
-    }
 }
 
 /// The writes of a step's only task ride with the next checkpoint's put. When that put fails,
@@ -331,10 +279,10 @@ impl Checkpointer for FailFirstStep {
 #[tokio::test]
 async fn writes_of_a_failed_put_are_kept_until_durable() {
     for mode in [Durability::Sync, Durability::Async] {
-        let saver = Arc::new(FailFirstStep {
+        let saver = Arc::new(Wrapped(FailFirstStep {
             inner: InMemorySaver::new(),
             failed: Default::default(),
-        });
+        }));
         let runs = Arc::new([AtomicU32::new(0), AtomicU32::new(0)]);
         let g = two_steps(runs.clone())
             .compile()

@@ -11,12 +11,12 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{
-    Checkpoint, CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource, CheckpointTuple,
-    Checkpointer, IntentClaim, IntentLease, IntentRef, ListOptions, PendingWrite, PruneStrategy, PutMode,
-    next_checkpoint_id,
+    CheckpointError, CheckpointMetadata, CheckpointRef, CheckpointSource, CheckpointTuple, Checkpointer,
+    IntentClaim, IntentLease, IntentRef, PutMode, next_checkpoint_id,
 };
 use crate::{Durability, END, GraphError, RunConfig, RunInput, START, State, StateGraph};
 
+use super::wrap::{Wrap, Wrapped};
 use super::{chain, checkpoint, thread, versions};
 
 fn intent(thread_id: &str, key: &str) -> IntentRef {
@@ -260,79 +260,17 @@ struct SameHead {
 }
 
 #[async_trait]
-impl Checkpointer for SameHead {
+impl Wrap for SameHead {
+    fn inner(&self) -> &dyn Checkpointer {
+        &*self.inner
+    }
+
     async fn get_tuple(&self, target: &CheckpointRef) -> Result<Option<CheckpointTuple>, CheckpointError> {
         let tuple = self.inner.get_tuple(target).await;
         if target.checkpoint_id.is_none() {
             self.gate.wait().await;
         }
         tuple
-    }
-    async fn list(
-        &self,
-        thread: Option<&CheckpointRef>,
-        options: &ListOptions,
-    ) -> Result<Vec<CheckpointTuple>, CheckpointError> {
-        self.inner.list(thread, options).await
-    }
-    async fn put(
-        &self,
-        parent: &CheckpointRef,
-        checkpoint: &Checkpoint,
-        metadata: &CheckpointMetadata,
-        new_versions: &BTreeMap<String, u64>,
-        mode: PutMode,
-    ) -> Result<CheckpointRef, CheckpointError> {
-        self.inner
-            .put(parent, checkpoint, metadata, new_versions, mode)
-            .await
-    }
-    async fn put_step(
-        &self,
-        writes: &[PendingWrite],
-        parent: &CheckpointRef,
-        checkpoint: &Checkpoint,
-        metadata: &CheckpointMetadata,
-        new_versions: &BTreeMap<String, u64>,
-        mode: PutMode,
-    ) -> Result<CheckpointRef, CheckpointError> {
-        self.inner
-            .put_step(writes, parent, checkpoint, metadata, new_versions, mode)
-            .await
-    }
-    async fn put_writes(
-        &self,
-        target: &CheckpointRef,
-        writes: &[PendingWrite],
-    ) -> Result<(), CheckpointError> {
-        self.inner.put_writes(target, writes).await
-    }
-    async fn delete_thread(&self, thread_id: &str) -> Result<(), CheckpointError> {
-        self.inner.delete_thread(thread_id).await
-    }
-    async fn prune(&self, thread_ids: &[String], strategy: PruneStrategy) -> Result<(), CheckpointError> {
-        self.inner.prune(thread_ids, strategy).await
-    }
-    async fn copy_thread(&self, source: &str, target: &str) -> Result<(), CheckpointError> {
-        self.inner.copy_thread(source, target).await
-    }
-    async fn claim_intent(
-        &self,
-        intent: &IntentRef,
-        lease: IntentLease<'_>,
-    ) -> Result<IntentClaim, CheckpointError> {
-        self.inner.claim_intent(intent, lease).await
-    }
-    async fn complete_intent(
-        &self,
-        intent: &IntentRef,
-        owner: &str,
-        result: &[u8],
-    ) -> Result<bool, CheckpointError> {
-        self.inner.complete_intent(intent, owner, result).await
-    }
-    async fn release_intent(&self, intent: &IntentRef, owner: &str) -> Result<(), CheckpointError> {
-        self.inner.release_intent(intent, owner).await
     }
 }
 
@@ -367,10 +305,10 @@ pub async fn fence_before_first_superstep(saver: Arc<dyn Checkpointer>) {
     for mode in MODES {
         let t = thread();
         let (ran, effects) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let racing: Arc<dyn Checkpointer> = Arc::new(SameHead {
+        let racing: Arc<dyn Checkpointer> = Arc::new(Wrapped(SameHead {
             inner: saver.clone(),
             gate: tokio::sync::Barrier::new(2),
-        });
+        }));
         let graph = poster(ran.clone(), effects.clone(), Duration::ZERO)
             .compile()
             .unwrap()

@@ -23,6 +23,7 @@ pub mod corrupt;
 pub mod crash;
 pub mod effects;
 pub mod intents;
+pub mod wrap;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
