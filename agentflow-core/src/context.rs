@@ -396,7 +396,7 @@ impl<C> Context<C> {
             Ok(false) => return Err(self.lost(call, sink, scope, &intent.key)),
             Err(e) => return Err(NodeError::retryable(e)),
         }
-        let position = call.remember(bytes.clone(), true).unwrap_or_default();
+        let position = call.mark_durable();
         let write = PendingWrite {
             task_id: info.task_id.to_string(),
             task_path: info.node.to_string(),

@@ -130,6 +130,17 @@ impl<'a> Running<'a> {
         })
     }
 
+    /// Marks the result remembered for this call durable (its bytes stay where they are);
+    /// returns the journal position it takes.
+    pub(crate) fn mark_durable(&self) -> usize {
+        let mut b = lock(self.book);
+        if let Some(known) = b.known.get_mut(&(self.name.clone(), self.occurrence)) {
+            known.durable = true;
+        }
+        b.written += 1;
+        b.written - 1
+    }
+
     /// Records an error that fails the task whatever the node does.
     pub(crate) fn fail_task(&self, error: CheckpointError) {
         lock(self.book).fatal = Some(error);
