@@ -119,15 +119,14 @@ impl<'a> Running<'a> {
             .cloned()
     }
 
-    /// Remembers the result; returns the journal position it takes when first made durable.
-    pub(crate) fn remember(&self, bytes: Vec<u8>, durable: bool) -> Option<usize> {
+    /// Remembers the result; a durable one takes the next journal position.
+    pub(crate) fn remember(&self, bytes: Vec<u8>, durable: bool) {
         let mut b = lock(self.book);
         b.known
             .insert((self.name.clone(), self.occurrence), Known { bytes, durable });
-        durable.then(|| {
+        if durable {
             b.written += 1;
-            b.written - 1
-        })
+        }
     }
 
     /// Marks the result remembered for this call durable (its bytes stay where they are);
